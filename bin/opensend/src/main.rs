@@ -1,0 +1,363 @@
+//! `opensend`: the one binary. Parses the command line, loads configuration and hands over to the library
+//! crates; nothing here decides anything about email.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use opensend_core::Permission;
+use opensend_server::admin;
+use opensend_server::config::{Config, Delivery, Vars};
+use opensend_server::serve::{self, Roles};
+use opensend_server::startup_checks::{self, StartupError};
+use opensend_server::{AppState, setup, telemetry};
+use opensend_store::Store;
+use serde_json::json;
+
+/// Exit code for a configuration the process refuses to run with.
+const EXIT_CONFIG: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "opensend",
+    version,
+    about = "Self-hostable, multi-tenant email platform with a Resend-compatible API.",
+    long_about = "Self-hostable, multi-tenant email platform with a Resend-compatible API.\n\n\
+        Configuration comes from the environment and from a .env file in the working directory \
+        (see docs/configuration.md). With no configuration at all, `opensend serve` keeps its data in \
+        SQLite under ./data/ and captures mail instead of sending it."
+)]
+struct Cli {
+    /// Read settings from this file instead of ./.env (variables already in the environment win).
+    #[arg(long, global = true, value_name = "PATH")]
+    env_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run everything in one process: the public API (PORT) and the ingester (INGESTER_PORT).
+    /// Applies pending migrations first.
+    Serve,
+    /// Run only the public API (PORT), for deployments that split roles across machines.
+    Api,
+    /// Run only the ingester (INGESTER_PORT): provider events, inbound mail and job triggers.
+    Ingester,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Write a .env file with fresh random secrets. Never replaces an existing file without --force.
+    Setup {
+        /// Where to write.
+        #[arg(long, default_value = ".env")]
+        path: PathBuf,
+        /// Replace an existing file (its secrets are lost, and data encrypted under them with it).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Operator tasks: organizations and API keys.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Args)]
+struct Output {
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an organization (a tenant). Prints its id on the last line.
+    CreateOrg {
+        /// Display name of the organization.
+        name: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Create an API key for an organization. Prints the token, once, on the last line: it cannot be
+    /// shown again.
+    CreateKey {
+        /// Organization id (from `admin create-org`).
+        #[arg(long = "org", value_name = "ORG_ID")]
+        organization_id: uuid::Uuid,
+        /// A name that tells the key apart from others.
+        #[arg(long)]
+        name: String,
+        /// `full_access` (every route) or `sending_access` (send routes only).
+        #[arg(long, default_value = "full_access", value_parser = parse_permission)]
+        permission: Permission,
+        /// Restrict a sending_access key to one sending domain.
+        #[arg(long, value_name = "DOMAIN_ID")]
+        domain_id: Option<uuid::Uuid>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Revoke an API key; it stops working on the next request. Prints its id on the last line.
+    RevokeKey {
+        /// API key id.
+        id: uuid::Uuid,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+fn parse_permission(raw: &str) -> Result<Permission, String> {
+    raw.parse()
+        .map_err(|e: opensend_core::permission::UnknownPermission| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(message) = load_env_file(cli.env_file.as_deref()) {
+        eprintln!("error: {message}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let config = match Config::from_vars(&Vars::from_process()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    telemetry::init(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli.command, config))
+}
+
+/// Loads `.env` (or `--env-file`) into the process environment without overriding what is already set.
+fn load_env_file(path: Option<&std::path::Path>) -> Result<(), String> {
+    let result = match path {
+        Some(path) => dotenvy::from_path(path).map(|_| ()),
+        None => match dotenvy::dotenv() {
+            Err(e) if e.not_found() => Ok(()),
+            other => other.map(|_| ()),
+        },
+    };
+    result.map_err(|e| format!("cannot read the env file: {e}"))
+}
+
+async fn run(command: Command, config: Config) -> ExitCode {
+    match command {
+        Command::Serve => run_server(config, Roles::ALL).await,
+        Command::Api => {
+            run_server(
+                config,
+                Roles {
+                    api: true,
+                    ingester: false,
+                },
+            )
+            .await
+        }
+        Command::Ingester => {
+            run_server(
+                config,
+                Roles {
+                    api: false,
+                    ingester: true,
+                },
+            )
+            .await
+        }
+        Command::Migrate => match connect(&config).await {
+            Ok(store) => match store.migrate().await {
+                Ok(()) => {
+                    println!("migrations applied to {}", config.database_url.redacted());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            },
+            Err(code) => code,
+        },
+        Command::Setup { path, force } => match setup::write_env_file(&path, force) {
+            Ok(()) => {
+                println!(
+                    "wrote {} with fresh secrets (mode 0600); keep it private",
+                    path.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e @ setup::SetupError::AlreadyExists(_)) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+            Err(e) => fail(e),
+        },
+        Command::Admin(command) => match connect(&config).await {
+            Ok(store) => {
+                if let Err(e) = store.migrate().await {
+                    return fail(e);
+                }
+                run_admin(&store, command).await
+            }
+            Err(code) => code,
+        },
+    }
+}
+
+async fn run_admin(store: &Store, command: AdminCommand) -> ExitCode {
+    match command {
+        AdminCommand::CreateOrg { name, output } => {
+            match admin::create_organization(store, &name).await {
+                Ok(org) if output.json => {
+                    println!(
+                        "{}",
+                        json!({"object": "organization", "id": org.id, "name": org.name, "created_at": opensend_server::api::timestamp(org.created_at)})
+                    );
+                    ExitCode::SUCCESS
+                }
+                Ok(org) => {
+                    println!("created organization \"{}\"", org.name);
+                    println!("{}", org.id);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        AdminCommand::CreateKey {
+            organization_id,
+            name,
+            permission,
+            domain_id,
+            output,
+        } => {
+            match admin::create_api_key(store, organization_id, &name, permission, domain_id).await
+            {
+                Ok((key, token)) if output.json => {
+                    println!(
+                        "{}",
+                        json!({"object": "api_key", "id": key.id, "organization_id": key.organization_id, "name": key.name, "permission": key.permission, "domain_id": key.domain_id, "token": token.expose()})
+                    );
+                    ExitCode::SUCCESS
+                }
+                Ok((key, token)) => {
+                    println!(
+                        "created API key {} \"{}\" ({})",
+                        key.id, key.name, key.permission
+                    );
+                    println!("the token below is shown only this once:");
+                    println!("{}", token.expose());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        AdminCommand::RevokeKey { id, output } => match admin::revoke_api_key(store, id).await {
+            Ok(()) if output.json => {
+                println!(
+                    "{}",
+                    json!({"object": "api_key", "id": id, "deleted": true})
+                );
+                ExitCode::SUCCESS
+            }
+            Ok(()) => {
+                println!("revoked API key");
+                println!("{id}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+    }
+}
+
+async fn run_server(mut config: Config, roles: Roles) -> ExitCode {
+    match startup_checks::run(&mut config) {
+        Ok(findings) => {
+            for name in &findings.generated {
+                tracing::warn!(
+                    "{name} was not set: generated one for this local deployment and kept it in {}",
+                    config
+                        .data_dir
+                        .join(startup_checks::GENERATED_SECRETS_FILE)
+                        .display()
+                );
+            }
+            for warning in &findings.warnings {
+                tracing::warn!("{warning} (allowed only because APP_URL is local)");
+            }
+        }
+        Err(StartupError::Refused(refusal)) => {
+            eprintln!("error: {refusal}");
+            tracing::error!(problems = refusal.problems.len(), "refusing to start");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        Err(e) => return fail(e),
+    }
+    let store = match connect(&config).await {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    if let Err(e) = store.migrate().await {
+        return fail(e);
+    }
+    if config.delivery == Delivery::Capture {
+        tracing::info!(
+            "DELIVERY=capture: messages are stored, not sent; no mail leaves this machine"
+        );
+    }
+    let state = AppState {
+        store: store.clone(),
+        config: Arc::new(config),
+    };
+    let running = match serve::start(state.clone(), roles).await {
+        Ok(running) => running,
+        Err(e) => return fail(e),
+    };
+    if let Some(addr) = running.api_addr {
+        tracing::info!(
+            "API listening on http://{addr} (public URL {})",
+            state.config.app_url
+        );
+    }
+    if let Some(addr) = running.ingester_addr {
+        tracing::info!("ingester listening on http://{addr}");
+    }
+    tracing::info!(database = %state.config.database_url.redacted(), "ready");
+    let stop = running.stop_handle();
+    tokio::spawn(async move {
+        serve::shutdown_signal().await;
+        tracing::info!("shutting down: finishing requests in flight");
+        stop.stop();
+    });
+    let result = running.wait().await;
+    store.close().await;
+    match result {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+async fn connect(config: &Config) -> Result<Store, ExitCode> {
+    Store::connect(
+        config.database_url.expose(),
+        config.database_max_connections,
+    )
+    .await
+    .map_err(|e| {
+        eprintln!(
+            "error: cannot open the database {}: {e}",
+            config.database_url.redacted()
+        );
+        ExitCode::FAILURE
+    })
+}
+
+fn fail(error: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,82 @@
+//! The error vocabulary every response speaks: Resend's error names and their HTTP status codes.
+//!
+//! The wire shape is `{"statusCode": 422, "name": "validation_error", "message": "…"}`; the SDKs read
+//! `name` to decide what went wrong, so names are only ever taken from this list.
+
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Body is not JSON at all.
+    InvalidJson,
+    /// Well-formed request whose values are wrong.
+    ValidationError,
+    /// A required field is absent.
+    MissingRequiredField,
+    /// A query or path parameter is malformed.
+    InvalidParameter,
+    InvalidIdempotencyKey,
+    MissingApiKey,
+    RestrictedApiKey,
+    InvalidApiKey,
+    NotFound,
+    MethodNotAllowed,
+    InvalidIdempotentRequest,
+    ConcurrentIdempotentRequests,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimitExceeded,
+    DailyQuotaExceeded,
+    MonthlyQuotaExceeded,
+    InternalServerError,
+    ServiceUnavailable,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::ValidationError => "validation_error",
+            ErrorCode::MissingRequiredField => "missing_required_field",
+            ErrorCode::InvalidParameter => "invalid_parameter",
+            ErrorCode::InvalidIdempotencyKey => "invalid_idempotency_key",
+            ErrorCode::MissingApiKey => "missing_api_key",
+            ErrorCode::RestrictedApiKey => "restricted_api_key",
+            ErrorCode::InvalidApiKey => "invalid_api_key",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::InvalidIdempotentRequest => "invalid_idempotent_request",
+            ErrorCode::ConcurrentIdempotentRequests => "concurrent_idempotent_requests",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::RateLimitExceeded => "rate_limit_exceeded",
+            ErrorCode::DailyQuotaExceeded => "daily_quota_exceeded",
+            ErrorCode::MonthlyQuotaExceeded => "monthly_quota_exceeded",
+            ErrorCode::InternalServerError => "internal_server_error",
+            ErrorCode::ServiceUnavailable => "service_unavailable",
+        }
+    }
+
+    /// The HTTP status that goes with the name (Resend's mapping where Resend defines one).
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorCode::InvalidJson | ErrorCode::InvalidIdempotencyKey => 400,
+            ErrorCode::MissingApiKey | ErrorCode::RestrictedApiKey => 401,
+            ErrorCode::InvalidApiKey => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::InvalidIdempotentRequest | ErrorCode::ConcurrentIdempotentRequests => 409,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::ValidationError
+            | ErrorCode::MissingRequiredField
+            | ErrorCode::InvalidParameter => 422,
+            ErrorCode::RateLimitExceeded
+            | ErrorCode::DailyQuotaExceeded
+            | ErrorCode::MonthlyQuotaExceeded => 429,
+            ErrorCode::InternalServerError => 500,
+            ErrorCode::ServiceUnavailable => 503,
+        }
+    }
+}

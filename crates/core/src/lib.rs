@@ -1,0 +1,15 @@
+//! Domain types of OpenSend.
+//!
+//! Everything here parses untrusted input into types that can only hold valid values, so the layers above
+//! never re-check them. This crate does no I/O.
+
+pub mod api_key;
+pub mod error;
+pub mod id;
+pub mod permission;
+pub mod random;
+
+pub use api_key::{ApiKeyToken, TokenHash};
+pub use error::ErrorCode;
+pub use id::new_id;
+pub use permission::Permission;

@@ -1,0 +1,188 @@
+//! `/api-keys`: create (the token is shown once), list, rename, delete.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, patch};
+use axum::{Json, Router};
+use opensend_core::{ApiKeyToken, ErrorCode, Permission};
+use opensend_store::entities::api_key;
+use opensend_store::repos::NewApiKey;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::api::list::{ListQuery, ListResponse};
+use crate::api::timestamp;
+use crate::auth::FullAccess;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery, PathId};
+use crate::state::AppState;
+
+/// Longest key name, in characters.
+pub const MAX_NAME_CHARS: usize = 50;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api-keys", get(list).post(create))
+        .route("/api-keys/{id}", patch(rename).delete(remove))
+}
+
+#[derive(Debug, Deserialize)]
+struct CreateRequest {
+    name: Option<String>,
+    permission: Option<String>,
+    domain_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Created {
+    id: Uuid,
+    token: String,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    FullAccess(caller): FullAccess,
+    ApiJson(body): ApiJson<CreateRequest>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let name = parse_name(body.name)?;
+    let permission = match body.permission.as_deref() {
+        None => Permission::FullAccess,
+        Some(raw) => raw
+            .parse::<Permission>()
+            .map_err(|e| ApiError::validation(e.to_string()))?,
+    };
+    let domain_id = match body.domain_id.as_deref() {
+        None => None,
+        Some(_) if permission == Permission::FullAccess => {
+            return Err(ApiError::validation(
+                "`domain_id` restricts a `sending_access` key; it cannot be set on a `full_access` key.",
+            ));
+        }
+        Some(raw) => Some(
+            Uuid::try_parse(raw)
+                .map_err(|_| ApiError::validation("`domain_id` must be a domain id."))?,
+        ),
+    };
+    let token = ApiKeyToken::generate().map_err(ApiError::internal)?;
+    let key = state
+        .store
+        .api_keys()
+        .create(NewApiKey {
+            organization_id: caller.organization_id,
+            name,
+            permission,
+            domain_id,
+            token: &token,
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            id: key.id,
+            token: token.expose().to_owned(),
+        }),
+    ))
+}
+
+fn parse_name(raw: Option<String>) -> Result<String, ApiError> {
+    let raw = raw.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::MissingRequiredField,
+            "Missing required field `name`.",
+        )
+    })?;
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::validation(format!(
+            "`name` must be 1 to {MAX_NAME_CHARS} characters."
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            "`name` must not contain control characters.",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// One key as lists show it (never the token).
+#[derive(Debug, Serialize)]
+struct ApiKeyView {
+    id: Uuid,
+    name: String,
+    created_at: String,
+    last_used_at: Option<String>,
+    permission: String,
+    domain_id: Option<Uuid>,
+}
+
+impl From<api_key::Model> for ApiKeyView {
+    fn from(key: api_key::Model) -> Self {
+        Self {
+            id: key.id,
+            name: key.name,
+            created_at: timestamp(key.created_at),
+            last_used_at: key.last_used_at.map(timestamp),
+            permission: key.permission,
+            domain_id: key.domain_id,
+        }
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    FullAccess(caller): FullAccess,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<ListResponse<ApiKeyView>>, ApiError> {
+    let page = state
+        .store
+        .api_keys()
+        .list(caller.organization_id, query.page()?)
+        .await?;
+    Ok(Json(ListResponse::new(
+        page.items.into_iter().map(ApiKeyView::from).collect(),
+        page.has_more,
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+struct RenameRequest {
+    name: Option<String>,
+}
+
+async fn rename(
+    State(state): State<AppState>,
+    FullAccess(caller): FullAccess,
+    PathId(id): PathId,
+    ApiJson(body): ApiJson<RenameRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let name = parse_name(body.name)?;
+    if !state
+        .store
+        .api_keys()
+        .rename(caller.organization_id, id, &name)
+        .await?
+    {
+        return Err(ApiError::not_found("API key"));
+    }
+    Ok(Json(json!({"object": "api_key", "id": id})))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    FullAccess(caller): FullAccess,
+    PathId(id): PathId,
+) -> Result<Json<Value>, ApiError> {
+    if !state
+        .store
+        .api_keys()
+        .revoke(caller.organization_id, id)
+        .await?
+    {
+        return Err(ApiError::not_found("API key"));
+    }
+    Ok(Json(
+        json!({"object": "api_key", "id": id, "deleted": true}),
+    ))
+}

@@ -1,0 +1,35 @@
+//! The public API: one module per resource, each served at the root (`/api-keys`, as Resend's SDKs call it)
+//! and under `/api` (`/api/api-keys`, as OpenSend's own clients do).
+
+mod api_keys;
+pub(crate) mod health;
+pub mod list;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::http::{self, BODY_LIMIT_DEFAULT};
+use crate::state::AppState;
+
+/// The routes of one mount point.
+fn resources() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health::health))
+        .merge(api_keys::routes())
+}
+
+/// The public API router with every cross-cutting layer applied.
+pub fn router(state: AppState) -> Router {
+    let routes = Router::new()
+        .merge(resources())
+        .nest("/api", resources())
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_DEFAULT));
+    http::finish(routes, state)
+}
+
+/// Timestamps on the wire: RFC 3339 in UTC with milliseconds (`2026-11-27T08:45:27.123Z`).
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}

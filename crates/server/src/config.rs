@@ -1,0 +1,453 @@
+//! Configuration from the environment (and an optional `.env` file, loaded by the binary before this runs).
+//!
+//! Every setting, its default and its aliases are listed in `docs/configuration.md`; keep the two in step.
+//! Values are trimmed and an empty value counts as unset. Aliases exist so an existing OpenSend `.env` works
+//! unchanged; when several names are set, the first one in the list wins.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+/// A snapshot of environment variables. Tests build one from a map instead of touching the process env.
+#[derive(Clone, Debug, Default)]
+pub struct Vars(HashMap<String, String>);
+
+impl Vars {
+    /// The process environment.
+    pub fn from_process() -> Self {
+        Self(std::env::vars().collect())
+    }
+
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
+    }
+
+    /// The first of `names` that is set to a non-blank value.
+    fn first(&self, names: &[&str]) -> Option<String> {
+        names.iter().find_map(|name| {
+            self.0
+                .get(*name)
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        })
+    }
+}
+
+/// The names (primary first, then aliases) of each setting.
+pub mod names {
+    pub const DATABASE_URL: &[&str] = &["DATABASE_URL"];
+    pub const DATABASE_MAX_CONNECTIONS: &[&str] = &["DATABASE_MAX_CONNECTIONS"];
+    pub const BIND_ADDRESS: &[&str] = &["BIND_ADDRESS"];
+    pub const PORT: &[&str] = &["PORT"];
+    pub const INGESTER_PORT: &[&str] = &["INGESTER_PORT"];
+    pub const APP_URL: &[&str] = &["APP_URL", "BETTER_AUTH_URL", "NEXT_PUBLIC_APP_URL"];
+    pub const DATA_DIR: &[&str] = &["DATA_DIR"];
+    pub const AUTH_SECRET: &[&str] = &["AUTH_SECRET", "BETTER_AUTH_SECRET"];
+    pub const WEBHOOK_SECRET_ENCRYPTION_KEY: &[&str] = &["WEBHOOK_SECRET_ENCRYPTION_KEY"];
+    pub const INGESTER_JOB_TOKEN: &[&str] = &["INGESTER_JOB_TOKEN"];
+    pub const INGESTER_INBOUND_TOKEN: &[&str] = &["INGESTER_INBOUND_TOKEN"];
+    pub const RATE_LIMIT_BACKEND: &[&str] = &["RATE_LIMIT_BACKEND"];
+    pub const REDIS_URL: &[&str] = &["REDIS_URL"];
+    pub const DELIVERY: &[&str] = &["DELIVERY"];
+    pub const LOG_FORMAT: &[&str] = &["LOG_FORMAT"];
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/opensend.db";
+pub const DEFAULT_PORT: u16 = 3015;
+pub const DEFAULT_INGESTER_PORT: u16 = 3016;
+pub const DEFAULT_APP_URL: &str = "http://localhost:3015";
+pub const DEFAULT_DATA_DIR: &str = "./data";
+pub const DEFAULT_DATABASE_MAX_CONNECTIONS: u32 = 16;
+
+/// The secrets every role may need. Each is wrapped so it cannot reach a log by accident.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    pub auth_secret: Option<SecretString>,
+    pub webhook_secret_encryption_key: Option<SecretString>,
+    pub ingester_job_token: Option<SecretString>,
+    pub ingester_inbound_token: Option<SecretString>,
+}
+
+/// One secret setting: its primary name and where it lives in [`Secrets`].
+pub struct SecretSlot {
+    pub name: &'static str,
+    pub get: fn(&Secrets) -> Option<&SecretString>,
+    pub set: fn(&mut Secrets, SecretString),
+}
+
+/// Every secret setting, in the order problems are reported.
+pub const SECRET_SLOTS: [SecretSlot; 4] = [
+    SecretSlot {
+        name: "AUTH_SECRET",
+        get: |s| s.auth_secret.as_ref(),
+        set: |s, v| s.auth_secret = Some(v),
+    },
+    SecretSlot {
+        name: "WEBHOOK_SECRET_ENCRYPTION_KEY",
+        get: |s| s.webhook_secret_encryption_key.as_ref(),
+        set: |s, v| s.webhook_secret_encryption_key = Some(v),
+    },
+    SecretSlot {
+        name: "INGESTER_JOB_TOKEN",
+        get: |s| s.ingester_job_token.as_ref(),
+        set: |s, v| s.ingester_job_token = Some(v),
+    },
+    SecretSlot {
+        name: "INGESTER_INBOUND_TOKEN",
+        get: |s| s.ingester_inbound_token.as_ref(),
+        set: |s, v| s.ingester_inbound_token = Some(v),
+    },
+];
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Secrets");
+        for slot in &SECRET_SLOTS {
+            d.field(slot.name, &(slot.get)(self).map(|_| "[REDACTED]"));
+        }
+        d.finish()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateLimitBackend {
+    Memory,
+    Redis,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Messages are stored and viewable, never sent.
+    Capture,
+    Smtp,
+    Ses,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+macro_rules! keyword_setting {
+    ($ty:ty, { $($text:literal => $value:expr),+ $(,)? }) => {
+        impl FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s.to_ascii_lowercase().as_str() {
+                    $($text => Ok($value),)+
+                    _ => Err(format!(
+                        "must be one of {}, not `{}`",
+                        [$(concat!("`", $text, "`")),+].join(", "),
+                        s
+                    )),
+                }
+            }
+        }
+    };
+}
+
+keyword_setting!(RateLimitBackend, {
+    "memory" => RateLimitBackend::Memory,
+    "redis" => RateLimitBackend::Redis,
+});
+keyword_setting!(Delivery, {
+    "capture" => Delivery::Capture,
+    "smtp" => Delivery::Smtp,
+    "ses" => Delivery::Ses,
+});
+keyword_setting!(LogFormat, {
+    "text" => LogFormat::Text,
+    "json" => LogFormat::Json,
+});
+
+/// The whole configuration of a process.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: DatabaseUrl,
+    pub database_max_connections: u32,
+    pub bind_address: IpAddr,
+    pub port: u16,
+    pub ingester_port: u16,
+    pub app_url: Url,
+    pub data_dir: PathBuf,
+    pub secrets: Secrets,
+    pub rate_limit_backend: RateLimitBackend,
+    pub redis_url: Option<SecretString>,
+    pub delivery: Delivery,
+    pub log_format: LogFormat,
+}
+
+/// Settings that could not be read, all of them at once.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Config {
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        let p = &mut problems;
+        let database_url = setting(
+            p,
+            vars,
+            names::DATABASE_URL,
+            DEFAULT_DATABASE_URL.to_owned(),
+            |v| match v.split(':').next() {
+                Some("sqlite" | "postgres" | "postgresql") => Ok(v.to_owned()),
+                _ => Err("must start with `sqlite:` or `postgres://`".to_owned()),
+            },
+        );
+        let database_max_connections = setting(
+            p,
+            vars,
+            names::DATABASE_MAX_CONNECTIONS,
+            DEFAULT_DATABASE_MAX_CONNECTIONS,
+            |v| match v.parse::<u32>() {
+                Ok(n) if (1..=1000).contains(&n) => Ok(n),
+                _ => Err(format!("must be a whole number from 1 to 1000, not `{v}`")),
+            },
+        );
+        let bind_address = setting(
+            p,
+            vars,
+            names::BIND_ADDRESS,
+            IpAddr::from([0, 0, 0, 0]),
+            |v| {
+                v.parse::<IpAddr>()
+                    .map_err(|_| format!("must be an IP address such as 0.0.0.0 or ::, not `{v}`"))
+            },
+        );
+        let port = setting(p, vars, names::PORT, DEFAULT_PORT, parse_port);
+        let ingester_port = setting(
+            p,
+            vars,
+            names::INGESTER_PORT,
+            DEFAULT_INGESTER_PORT,
+            parse_port,
+        );
+        let app_url = setting(p, vars, names::APP_URL, None, |v| match Url::parse(v) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(Some(u)),
+            _ => Err(format!(
+                "must be an http(s) URL such as https://mail.example.com, not `{v}`"
+            )),
+        });
+        let data_dir = setting(
+            p,
+            vars,
+            names::DATA_DIR,
+            PathBuf::from(DEFAULT_DATA_DIR),
+            |v| Ok(PathBuf::from(v)),
+        );
+        let rate_limit_backend = setting(
+            p,
+            vars,
+            names::RATE_LIMIT_BACKEND,
+            RateLimitBackend::Memory,
+            str::parse,
+        );
+        let delivery = setting(p, vars, names::DELIVERY, Delivery::Capture, str::parse);
+        let log_format = setting(p, vars, names::LOG_FORMAT, LogFormat::Text, str::parse);
+        if !problems.is_empty() {
+            return Err(ConfigError(problems));
+        }
+        let app_url = match app_url {
+            Some(url) => url,
+            None => Url::parse(DEFAULT_APP_URL).map_err(|e| ConfigError(vec![e.to_string()]))?,
+        };
+        let secret = |names: &[&str]| vars.first(names).map(SecretString::from);
+        Ok(Self {
+            database_url: DatabaseUrl(SecretString::from(database_url)),
+            database_max_connections,
+            bind_address,
+            port,
+            ingester_port,
+            app_url,
+            data_dir,
+            secrets: Secrets {
+                auth_secret: secret(names::AUTH_SECRET),
+                webhook_secret_encryption_key: secret(names::WEBHOOK_SECRET_ENCRYPTION_KEY),
+                ingester_job_token: secret(names::INGESTER_JOB_TOKEN),
+                ingester_inbound_token: secret(names::INGESTER_INBOUND_TOKEN),
+            },
+            rate_limit_backend,
+            redis_url: secret(names::REDIS_URL),
+            delivery,
+            log_format,
+        })
+    }
+
+    /// Whether this deployment is reachable by others: `APP_URL`'s host is not a loopback name or address.
+    pub fn is_production(&self) -> bool {
+        !is_local_host(&self.app_url)
+    }
+}
+
+/// Reads one setting: its default when unset, its parsed value when valid; otherwise the problem is recorded
+/// (under the setting's primary name) and the default stands in so every problem can be collected.
+fn setting<T>(
+    problems: &mut Vec<String>,
+    vars: &Vars,
+    names: &[&str],
+    default: T,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> T {
+    match vars.first(names) {
+        None => default,
+        Some(raw) => parse(&raw).unwrap_or_else(|e| {
+            problems.push(format!("{}: {e}", names[0]));
+            default
+        }),
+    }
+}
+
+fn parse_port(v: &str) -> Result<u16, String> {
+    v.parse::<u16>()
+        .map_err(|_| format!("must be a port number from 0 to 65535, not `{v}`"))
+}
+
+fn is_local_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+        Some(url::Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+        None => false,
+    }
+}
+
+/// `DATABASE_URL`, which may carry a password: `Debug` and [`DatabaseUrl::redacted`] never show it.
+#[derive(Clone)]
+pub struct DatabaseUrl(SecretString);
+
+impl DatabaseUrl {
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// Scheme, host and database only: safe for logs.
+    pub fn redacted(&self) -> String {
+        let raw = self.expose();
+        if raw.starts_with("sqlite") {
+            return raw.split('?').next().unwrap_or_default().to_owned();
+        }
+        match Url::parse(raw) {
+            Ok(url) => format!(
+                "{}://{}{}{}",
+                url.scheme(),
+                url.host_str().unwrap_or_default(),
+                url.port().map(|p| format!(":{p}")).unwrap_or_default(),
+                url.path()
+            ),
+            Err(_) => "[unparseable]".to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let config = Config::from_vars(&Vars::default()).unwrap();
+        assert_eq!(config.database_url.expose(), DEFAULT_DATABASE_URL);
+        assert_eq!(config.port, 3015);
+        assert_eq!(config.ingester_port, 3016);
+        assert_eq!(config.app_url.as_str(), "http://localhost:3015/");
+        assert_eq!(config.delivery, Delivery::Capture);
+        assert_eq!(config.rate_limit_backend, RateLimitBackend::Memory);
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert!(!config.is_production());
+    }
+
+    #[test]
+    fn aliases_of_the_original_are_read_and_primary_names_win() {
+        let vars = Vars::from_pairs([
+            ("BETTER_AUTH_URL", "https://alias.example.com"),
+            ("BETTER_AUTH_SECRET", "from-alias"),
+        ]);
+        let config = Config::from_vars(&vars).unwrap();
+        assert_eq!(config.app_url.host_str(), Some("alias.example.com"));
+        assert!(config.is_production());
+        let s = config.secrets.auth_secret.unwrap();
+        assert_eq!(s.expose_secret(), "from-alias");
+
+        let vars = Vars::from_pairs([
+            ("APP_URL", "http://127.0.0.1:9000"),
+            ("NEXT_PUBLIC_APP_URL", "https://ignored.example.com"),
+        ]);
+        let config = Config::from_vars(&vars).unwrap();
+        assert!(!config.is_production());
+    }
+
+    #[test]
+    fn blank_values_count_as_unset() {
+        let vars = Vars::from_pairs([("PORT", "  "), ("AUTH_SECRET", "")]);
+        let config = Config::from_vars(&vars).unwrap();
+        assert_eq!(config.port, 3015);
+        assert!(config.secrets.auth_secret.is_none());
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_at_once() {
+        let vars = Vars::from_pairs([
+            ("PORT", "eighty"),
+            ("APP_URL", "ftp://x"),
+            ("DELIVERY", "pigeon"),
+            ("LOG_FORMAT", "xml"),
+            ("RATE_LIMIT_BACKEND", "memcached"),
+            ("DATABASE_URL", "mysql://x"),
+        ]);
+        let ConfigError(problems) = Config::from_vars(&vars).unwrap_err();
+        assert_eq!(problems.len(), 6, "{problems:#?}");
+    }
+
+    #[test]
+    fn loopback_hosts_are_local() {
+        for url in [
+            "http://localhost:3015",
+            "http://127.0.0.1",
+            "http://[::1]:8080",
+        ] {
+            let config = Config::from_vars(&Vars::from_pairs([("APP_URL", url)])).unwrap();
+            assert!(!config.is_production(), "{url}");
+        }
+        for url in [
+            "https://mail.example.com",
+            "http://10.0.0.5",
+            "http://127.0.0.2",
+        ] {
+            let config = Config::from_vars(&Vars::from_pairs([("APP_URL", url)])).unwrap();
+            assert!(config.is_production(), "{url}");
+        }
+    }
+
+    #[test]
+    fn database_password_never_shows() {
+        let vars = Vars::from_pairs([("DATABASE_URL", "postgres://user:hunter2@db:5432/opensend")]);
+        let config = Config::from_vars(&vars).unwrap();
+        assert_eq!(
+            config.database_url.redacted(),
+            "postgres://db:5432/opensend"
+        );
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,134 @@
+//! What every router of ours shares: request ids and request logs, JSON errors for anything that goes wrong
+//! outside a handler (unknown route, wrong method, oversize body, panic), and body size limits.
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use opensend_core::ErrorCode;
+use tower_http::catch_panic::CatchPanicLayer;
+use tracing::Instrument;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Body limit of every route that does not set its own.
+pub const BODY_LIMIT_DEFAULT: usize = 1024 * 1024;
+
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Applies the shared fallbacks and layers to `routes` and binds the state.
+pub fn finish(routes: Router<AppState>, state: AppState) -> Router {
+    routes
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(middleware::from_fn(json_errors))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("a request handler panicked").into_response()
+        }))
+        .layer(middleware::from_fn(request_context))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        "The requested endpoint does not exist.",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "Method is not allowed for the requested path.",
+    )
+}
+
+/// Gives the request an id (answered in `x-request-id`; an id sent by the client is not trusted) and logs
+/// one line per request: method, path (never the query or headers, which can carry secrets), status and
+/// duration.
+async fn request_context(request: Request, next: Next) -> Response {
+    let request_id = uuid::Uuid::now_v7().to_string();
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %request_id,
+    );
+    let started = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            duration_us = started.elapsed().as_micros() as u64,
+            "request finished"
+        );
+    });
+    response
+}
+
+/// Every error leaves as our JSON envelope, including the ones produced by layers and axum itself.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
+        return response;
+    }
+    let (name, message) = match status {
+        StatusCode::NOT_FOUND => (
+            ErrorCode::NotFound,
+            "The requested endpoint does not exist.",
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            ErrorCode::MethodNotAllowed,
+            "Method is not allowed for the requested path.",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            ErrorCode::PayloadTooLarge,
+            "Request body is larger than this route accepts.",
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => (
+            ErrorCode::ServiceUnavailable,
+            "The service is temporarily unavailable; try again shortly.",
+        ),
+        s if s.is_server_error() => (
+            ErrorCode::InternalServerError,
+            "An unexpected error occurred; it has been logged.",
+        ),
+        _ => (
+            ErrorCode::ValidationError,
+            "The request could not be processed.",
+        ),
+    };
+    let body = serde_json::json!({
+        "statusCode": status.as_u16(),
+        "name": name.as_str(),
+        "message": message,
+    });
+    let mut replaced = Response::new(Body::from(body.to_string()));
+    *replaced.status_mut() = status;
+    let headers = replaced.headers_mut();
+    for (key, value) in response.headers() {
+        if key != CONTENT_TYPE && key != axum::http::header::CONTENT_LENGTH {
+            headers.insert(key.clone(), value.clone());
+        }
+    }
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    replaced
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}

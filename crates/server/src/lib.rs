@@ -1,0 +1,18 @@
+//! OpenSend's servers: the public API and the ingester (axum), their configuration and startup checks, and
+//! the operator commands the `opensend` binary exposes.
+
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+mod extract;
+pub mod http;
+pub mod ingester;
+pub mod serve;
+pub mod setup;
+pub mod startup_checks;
+pub mod state;
+pub mod telemetry;
+
+pub use state::AppState;

@@ -1,0 +1,122 @@
+//! Running the listeners: bind, serve until told to stop, finish in-flight requests, return.
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::state::AppState;
+use crate::{api, ingester};
+
+/// Which listeners a process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Roles {
+    pub api: bool,
+    pub ingester: bool,
+}
+
+impl Roles {
+    pub const ALL: Roles = Roles {
+        api: true,
+        ingester: true,
+    };
+}
+
+/// Listeners that are accepting connections.
+pub struct Running {
+    pub api_addr: Option<SocketAddr>,
+    pub ingester_addr: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<std::io::Result<()>>,
+}
+
+/// Tells a [`Running`] server to stop accepting and finish what it has.
+#[derive(Clone)]
+pub struct StopHandle(watch::Sender<bool>);
+
+impl StopHandle {
+    pub fn stop(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// Binds the listeners of `roles` on `BIND_ADDRESS` (`PORT`, `INGESTER_PORT`; port 0 picks a free one) and
+/// starts serving.
+pub async fn start(state: AppState, roles: Roles) -> std::io::Result<Running> {
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let ip = state.config.bind_address;
+    let mut bind = async |port: u16, router: axum::Router| -> std::io::Result<SocketAddr> {
+        let listener = TcpListener::bind(SocketAddr::new(ip, port))
+            .await
+            .map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot listen on {ip}:{port}: {e}"))
+            })?;
+        let addr = listener.local_addr()?;
+        let mut stopped = stopped.clone();
+        tasks.spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+            .await
+        });
+        Ok(addr)
+    };
+    let api_addr = match roles.api {
+        true => Some(bind(state.config.port, api::router(state.clone())).await?),
+        false => None,
+    };
+    let ingester_addr = match roles.ingester {
+        true => Some(bind(state.config.ingester_port, ingester::router(state.clone())).await?),
+        false => None,
+    };
+    Ok(Running {
+        api_addr,
+        ingester_addr,
+        stop,
+        tasks,
+    })
+}
+
+impl Running {
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(self.stop.clone())
+    }
+
+    /// Waits until every listener has stopped (after [`StopHandle::stop`]) and its requests are answered.
+    pub async fn wait(mut self) -> std::io::Result<()> {
+        while let Some(result) = self.tasks.join_next().await {
+            result.map_err(std::io::Error::other)??;
+        }
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,482 @@
+//! Checks every role runs before it listens.
+//!
+//! A deployment whose `APP_URL` host is not `localhost`, `127.0.0.1` or `::1` is *production*: there, weak,
+//! missing, repeated or published secrets stop the process (exit code 2) with one message that lists every
+//! problem. On a local machine the same findings are warnings, and missing secrets are generated once and
+//! kept in `DATA_DIR/secrets.env` (mode 0600) so restarts keep working (keys encrypted under them stay
+//! readable).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::{Config, SECRET_SLOTS, Secrets};
+
+/// Secret values that are published and therefore worthless: the TypeScript OpenSend's checked-in
+/// development values (an existing OpenSend `.env` may still carry them) and the ones our own
+/// `.env.example` shows (a test keeps this list and that file in step).
+pub const KNOWN_PLACEHOLDERS: &[&str] = &[
+    "local-dev-better-auth-secret-replace-before-production",
+    "local-dev-ingester-job-token-replace-before-production",
+    "local-dev-webhook-secret-replace-before-production",
+    "local-dev-tracking-secret-replace-before-production",
+    "local-dev-unsubscribe-secret-replace-before-production",
+    "local-dev-ingester-inbound-token-replace-before-production",
+    "local-dev-integration-secret-replace-before-production",
+    "local-dev-cron-auth-token-replace-before-production",
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    // .env.example
+    "local-dev-auth-secret-replace-before-production",
+    "local-dev-webhook-secret-encryption-key-replace-before-production",
+];
+
+/// Shortest acceptable `AUTH_SECRET` and ingester tokens.
+pub const MIN_SECRET_CHARS: usize = 32;
+
+/// Name of the file under `DATA_DIR` that keeps secrets generated for a local deployment.
+pub const GENERATED_SECRETS_FILE: &str = "secrets.env";
+
+/// Why a production process refuses to start.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "refusing to start: APP_URL ({app_url}) is not a local address, so these must be fixed first \
+     (`opensend setup` writes a .env with fresh secrets):\n{}",
+    .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+)]
+pub struct StartupRefusal {
+    pub app_url: String,
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Refused(#[from] StartupRefusal),
+    #[error("cannot keep generated secrets in {path}: {source}")]
+    SecretsFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What the checks found on a local deployment: problems that would stop a production start, and the
+/// secrets generated for this one.
+#[derive(Debug, Default)]
+pub struct LocalFindings {
+    pub warnings: Vec<String>,
+    pub generated: Vec<&'static str>,
+}
+
+/// Runs the checks on `config`, filling in generated secrets on a local deployment.
+pub fn run(config: &mut Config) -> Result<LocalFindings, StartupError> {
+    if config.is_production() {
+        let problems = secret_problems(&config.secrets);
+        if problems.is_empty() {
+            return Ok(LocalFindings::default());
+        }
+        return Err(StartupRefusal {
+            app_url: config.app_url.to_string(),
+            problems,
+        }
+        .into());
+    }
+    let generated = fill_missing_local_secrets(&mut config.secrets, &config.data_dir)?;
+    Ok(LocalFindings {
+        warnings: secret_problems(&config.secrets),
+        generated,
+    })
+}
+
+/// Every problem with the configured secrets, in a stable order.
+pub fn secret_problems(secrets: &Secrets) -> Vec<String> {
+    let mut problems = Vec::new();
+    let value = |name: &str| {
+        SECRET_SLOTS
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| (s.get)(secrets))
+            .map(|v| v.expose_secret())
+    };
+
+    for slot in &SECRET_SLOTS {
+        if let Some(v) = (slot.get)(secrets).map(|v| v.expose_secret())
+            && KNOWN_PLACEHOLDERS.contains(&v)
+        {
+            problems.push(format!(
+                "{} is a published placeholder value, not a secret",
+                slot.name
+            ));
+        }
+    }
+
+    match value("AUTH_SECRET") {
+        None => problems.push("AUTH_SECRET is not set".to_owned()),
+        Some(v) if v.chars().count() < MIN_SECRET_CHARS => problems.push(format!(
+            "AUTH_SECRET is shorter than {MIN_SECRET_CHARS} characters"
+        )),
+        Some(_) => {}
+    }
+
+    match value("WEBHOOK_SECRET_ENCRYPTION_KEY") {
+        None => problems.push("WEBHOOK_SECRET_ENCRYPTION_KEY is not set".to_owned()),
+        Some(v) if !is_32_bytes_of_hex(v) => problems.push(
+            "WEBHOOK_SECRET_ENCRYPTION_KEY must be 32 bytes written as 64 hex characters"
+                .to_owned(),
+        ),
+        Some(_) => {}
+    }
+
+    // The job token guards /jobs/*, which every ingester serves. The inbound token may be left unset: the
+    // inbound route then refuses every request.
+    for (name, required) in [
+        ("INGESTER_JOB_TOKEN", true),
+        ("INGESTER_INBOUND_TOKEN", false),
+    ] {
+        match value(name) {
+            None if required => problems.push(format!("{name} is not set")),
+            Some(v) if v.chars().count() < MIN_SECRET_CHARS => problems.push(format!(
+                "{name} is shorter than {MIN_SECRET_CHARS} characters"
+            )),
+            _ => {}
+        }
+    }
+
+    for (i, a) in SECRET_SLOTS.iter().enumerate() {
+        for b in &SECRET_SLOTS[i + 1..] {
+            if let (Some(x), Some(y)) = ((a.get)(secrets), (b.get)(secrets))
+                && x.expose_secret() == y.expose_secret()
+            {
+                problems.push(format!(
+                    "{} and {} have the same value; every secret must be different",
+                    a.name, b.name
+                ));
+            }
+        }
+    }
+    problems
+}
+
+fn is_32_bytes_of_hex(v: &str) -> bool {
+    v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Fills every unset secret from `DATA_DIR/secrets.env`, generating and recording the ones not there yet.
+/// Returns the names generated now.
+fn fill_missing_local_secrets(
+    secrets: &mut Secrets,
+    data_dir: &Path,
+) -> Result<Vec<&'static str>, StartupError> {
+    let path = data_dir.join(GENERATED_SECRETS_FILE);
+    let file_error = |source| StartupError::SecretsFile {
+        path: path.clone(),
+        source,
+    };
+    let mut kept = read_env_file(&path).map_err(file_error)?;
+    let mut generated = Vec::new();
+    for slot in &SECRET_SLOTS {
+        if (slot.get)(secrets).is_some() {
+            continue;
+        }
+        let value = match kept.get(slot.name) {
+            Some(v) => v.clone(),
+            None => {
+                let fresh = opensend_core::random::hex_secret()
+                    .map_err(|e| file_error(std::io::Error::other(e.to_string())))?;
+                kept.insert(slot.name.to_owned(), fresh.clone());
+                generated.push(slot.name);
+                fresh
+            }
+        };
+        (slot.set)(secrets, SecretString::from(value));
+    }
+    if !generated.is_empty() {
+        std::fs::create_dir_all(data_dir).map_err(file_error)?;
+        let body: String = kept.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        write_private_file(&path, body.as_bytes(), true).map_err(file_error)?;
+    }
+    Ok(generated)
+}
+
+/// `KEY=VALUE` lines; a missing file is empty.
+fn read_env_file(path: &Path) -> std::io::Result<BTreeMap<String, String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes `contents` to `path` readable by the owner only. Without `replace`, an existing file is an error
+/// (`AlreadyExists`). The file is written beside its destination and renamed over it, so a crash never leaves
+/// a half-written secret file.
+pub fn write_private_file(path: &Path, contents: &[u8], replace: bool) -> std::io::Result<()> {
+    if !replace && path.exists() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("{} already exists", path.display()),
+        ));
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("secrets"),
+        std::process::id()
+    ));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp)?;
+    #[cfg(unix)]
+    {
+        // The mode above only applies when the file is new; make sure a leftover temp file is private too.
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(contents)?;
+    file.sync_all()?;
+    drop(file);
+    if !replace && path.exists() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("{} already exists", path.display()),
+        ));
+    }
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Vars;
+
+    const GOOD_AUTH: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+    const GOOD_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    const GOOD_JOB: &str = "job-token-job-token-job-token-job-token-1";
+    const GOOD_INBOUND: &str = "inbound-token-inbound-token-inbound-token";
+
+    fn config(pairs: &[(&str, &str)]) -> Config {
+        Config::from_vars(&Vars::from_pairs(pairs.iter().copied())).unwrap()
+    }
+
+    fn production(overrides: &[(&str, &str)]) -> Config {
+        let mut pairs = vec![
+            ("APP_URL", "https://mail.example.com"),
+            ("AUTH_SECRET", GOOD_AUTH),
+            ("WEBHOOK_SECRET_ENCRYPTION_KEY", GOOD_KEY),
+            ("INGESTER_JOB_TOKEN", GOOD_JOB),
+            ("INGESTER_INBOUND_TOKEN", GOOD_INBOUND),
+        ];
+        for (k, v) in overrides {
+            pairs.retain(|(name, _)| name != k);
+            pairs.push((k, v));
+        }
+        config(&pairs)
+    }
+
+    fn refusal(mut config: Config) -> Vec<String> {
+        match run(&mut config) {
+            Err(StartupError::Refused(r)) => r.problems,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn good_production_secrets_start() {
+        let mut config = production(&[]);
+        let findings = run(&mut config).unwrap();
+        assert!(findings.warnings.is_empty());
+        assert!(findings.generated.is_empty());
+    }
+
+    #[test]
+    fn inbound_token_may_be_unset_in_production() {
+        let mut config = production(&[("INGESTER_INBOUND_TOKEN", "")]);
+        assert!(run(&mut config).is_ok());
+    }
+
+    #[test]
+    fn every_placeholder_is_refused_in_production() {
+        for placeholder in KNOWN_PLACEHOLDERS {
+            for slot in &SECRET_SLOTS {
+                let problems = refusal(production(&[(slot.name, placeholder)]));
+                assert!(
+                    problems.iter().any(|p| p
+                        == &format!(
+                            "{} is a published placeholder value, not a secret",
+                            slot.name
+                        )),
+                    "{} = {placeholder}: {problems:?}",
+                    slot.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn original_names_with_placeholders_are_refused() {
+        let mut config = config(&[
+            ("BETTER_AUTH_URL", "https://mail.example.com"),
+            (
+                "BETTER_AUTH_SECRET",
+                "local-dev-better-auth-secret-replace-before-production",
+            ),
+            (
+                "WEBHOOK_SECRET_ENCRYPTION_KEY",
+                "local-dev-webhook-secret-replace-before-production",
+            ),
+            (
+                "INGESTER_JOB_TOKEN",
+                "local-dev-ingester-job-token-replace-before-production",
+            ),
+        ]);
+        let problems = match run(&mut config) {
+            Err(StartupError::Refused(r)) => r.problems,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            problems,
+            vec![
+                "AUTH_SECRET is a published placeholder value, not a secret",
+                "WEBHOOK_SECRET_ENCRYPTION_KEY is a published placeholder value, not a secret",
+                "INGESTER_JOB_TOKEN is a published placeholder value, not a secret",
+                "WEBHOOK_SECRET_ENCRYPTION_KEY must be 32 bytes written as 64 hex characters",
+            ]
+        );
+    }
+
+    #[test]
+    fn short_and_missing_secrets_are_refused() {
+        let problems = refusal(production(&[
+            ("AUTH_SECRET", "short"),
+            ("INGESTER_JOB_TOKEN", "0123456789012345678901234567890"),
+            ("INGESTER_INBOUND_TOKEN", "tiny"),
+        ]));
+        assert_eq!(
+            problems,
+            vec![
+                "AUTH_SECRET is shorter than 32 characters",
+                "INGESTER_JOB_TOKEN is shorter than 32 characters",
+                "INGESTER_INBOUND_TOKEN is shorter than 32 characters",
+            ]
+        );
+        let problems = refusal(config(&[("APP_URL", "https://mail.example.com")]));
+        assert_eq!(
+            problems,
+            vec![
+                "AUTH_SECRET is not set",
+                "WEBHOOK_SECRET_ENCRYPTION_KEY is not set",
+                "INGESTER_JOB_TOKEN is not set",
+            ]
+        );
+    }
+
+    #[test]
+    fn encryption_key_must_be_32_bytes_of_hex() {
+        for bad in [
+            &GOOD_KEY[..62],
+            &format!("{GOOD_KEY}00"),
+            &GOOD_KEY.replace('a', "g"),
+        ] {
+            let problems = refusal(production(&[("WEBHOOK_SECRET_ENCRYPTION_KEY", bad)]));
+            assert_eq!(
+                problems,
+                vec!["WEBHOOK_SECRET_ENCRYPTION_KEY must be 32 bytes written as 64 hex characters"]
+            );
+        }
+    }
+
+    #[test]
+    fn repeated_secrets_are_refused() {
+        let problems = refusal(production(&[("INGESTER_INBOUND_TOKEN", GOOD_JOB)]));
+        assert_eq!(
+            problems,
+            vec![
+                "INGESTER_JOB_TOKEN and INGESTER_INBOUND_TOKEN have the same value; every secret must be different"
+            ]
+        );
+        let problems = refusal(production(&[("INGESTER_JOB_TOKEN", GOOD_AUTH)]));
+        assert_eq!(
+            problems,
+            vec![
+                "AUTH_SECRET and INGESTER_JOB_TOKEN have the same value; every secret must be different"
+            ]
+        );
+    }
+
+    #[test]
+    fn local_problems_are_warnings_and_missing_secrets_are_generated_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let data = data_dir.to_str().unwrap();
+        let mut first = config(&[("DATA_DIR", data), ("AUTH_SECRET", "short")]);
+        let findings = run(&mut first).unwrap();
+        assert_eq!(
+            findings.warnings,
+            vec!["AUTH_SECRET is shorter than 32 characters"]
+        );
+        assert_eq!(
+            findings.generated,
+            vec![
+                "WEBHOOK_SECRET_ENCRYPTION_KEY",
+                "INGESTER_JOB_TOKEN",
+                "INGESTER_INBOUND_TOKEN"
+            ]
+        );
+        let file = data_dir.join(GENERATED_SECRETS_FILE);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            !text.contains("AUTH_SECRET"),
+            "a configured secret is not copied"
+        );
+
+        // A restart reuses the kept values instead of generating new ones.
+        let mut second = config(&[("DATA_DIR", data), ("AUTH_SECRET", "short")]);
+        let findings = run(&mut second).unwrap();
+        assert!(findings.generated.is_empty());
+        let key = |c: &Config| {
+            c.secrets
+                .webhook_secret_encryption_key
+                .as_ref()
+                .unwrap()
+                .expose_secret()
+                .to_owned()
+        };
+        assert_eq!(key(&first), key(&second));
+        assert!(is_32_bytes_of_hex(&key(&second)));
+    }
+
+    #[test]
+    fn private_files_are_not_overwritten_unless_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        write_private_file(&path, b"A=1\n", false).unwrap();
+        let err = write_private_file(&path, b"A=2\n", false).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "A=1\n");
+        write_private_file(&path, b"A=3\n", true).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "A=3\n");
+    }
+}

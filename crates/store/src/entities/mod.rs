@@ -1,0 +1,4 @@
+//! One module per table. Models are plain data; queries live in `repos`.
+
+pub mod api_key;
+pub mod organization;

@@ -1,0 +1,19 @@
+//! Schema migrations, embedded in the binary and applied by `opensend migrate` or at start of `serve`.
+//!
+//! Rules: never edit a migration that has shipped; add a new one. Every tenant table carries
+//! `organization_id` with a foreign key and an index that starts with it.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_organizations_and_api_keys;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(
+            m20261127_000001_organizations_and_api_keys::Migration,
+        )]
+    }
+}

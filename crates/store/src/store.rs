@@ -1,0 +1,150 @@
+//! Connecting to the database.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sea_orm_migration::MigratorTrait;
+
+use crate::StoreError;
+use crate::migrations::Migrator;
+use crate::repos::{ApiKeys, Organizations};
+
+/// How long a SQLite writer waits for another process's write lock before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request waits for a pooled connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Handle to the database, cheap to clone.
+///
+/// SQLite allows one writer at a time, so on SQLite the store keeps a single-connection pool for writes (callers
+/// in this process queue for it instead of failing with `SQLITE_BUSY`) and a pool of readers that WAL mode lets
+/// run beside it. On PostgreSQL both are the same pool.
+#[derive(Clone)]
+pub struct Store {
+    read: DatabaseConnection,
+    write: DatabaseConnection,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path`, `sqlite::memory:`, `postgres://…`). For SQLite, the file and its
+    /// directory are created when missing.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        match scheme {
+            "sqlite" => Self::connect_sqlite(url, max_connections).await,
+            "postgres" | "postgresql" => {
+                let mut options = ConnectOptions::new(url);
+                options
+                    .max_connections(max_connections)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_timeout(ACQUIRE_TIMEOUT)
+                    .sqlx_logging(false);
+                let pool = Database::connect(options).await?;
+                Ok(Self {
+                    read: pool.clone(),
+                    write: pool,
+                    backend: Backend::Postgres,
+                })
+            }
+            other => Err(StoreError::UnsupportedScheme(other.to_owned())),
+        }
+    }
+
+    async fn connect_sqlite(url: &str, max_readers: u32) -> Result<Self, StoreError> {
+        // Validate the URL once up front so a typo is an error message, not a panic inside the pool.
+        SqliteConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            create_parent_directory(url)?;
+        }
+        let pool = |connections: u32| {
+            let mut options = ConnectOptions::new(url);
+            options
+                .max_connections(connections)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .sqlx_logging(false)
+                .map_sqlx_sqlite_opts(|o| {
+                    o.create_if_missing(true)
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal)
+                        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                        .foreign_keys(true)
+                });
+            options
+        };
+        let write = Database::connect(pool(1)).await?;
+        // An in-memory database exists once per connection, so readers must share the writer's connection.
+        let read = if in_memory {
+            write.clone()
+        } else {
+            Database::connect(pool(max_readers.max(1))).await?
+        };
+        Ok(Self {
+            read,
+            write,
+            backend: Backend::Sqlite,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies every embedded migration that has not run yet. Safe to call from several processes: on
+    /// PostgreSQL each migration runs in a transaction and a second runner finds it recorded.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        Migrator::up(&self.write, None).await?;
+        Ok(())
+    }
+
+    /// One round trip to the database, for health checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.read.execute_unprepared("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// Closes both pools, waiting for connections in use to be returned.
+    pub async fn close(self) {
+        // Errors on close only mean the pool was already gone.
+        let _ = self.read.close().await;
+        if self.backend == Backend::Sqlite {
+            let _ = self.write.close().await;
+        }
+    }
+
+    pub fn organizations(&self) -> Organizations<'_> {
+        Organizations::new(&self.read, &self.write)
+    }
+
+    pub fn api_keys(&self) -> ApiKeys<'_> {
+        ApiKeys::new(&self.read, &self.write)
+    }
+}
+
+/// `sqlite://./data/opensend.db?mode=rwc` → creates `./data`.
+fn create_parent_directory(url: &str) -> Result<(), StoreError> {
+    let without_scheme = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = without_scheme.split('?').next().unwrap_or_default();
+    if let Some(parent) = Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDirectory {
+            path: parent.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}
