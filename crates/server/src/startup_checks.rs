@@ -480,3 +480,28 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "A=3\n");
     }
 }
+
+#[cfg(test)]
+mod env_example {
+    use super::KNOWN_PLACEHOLDERS;
+    use crate::config::SECRET_SLOTS;
+
+    /// Every secret value `.env.example` shows is refused in production, and every secret is shown.
+    #[test]
+    fn env_example_placeholders_are_known() {
+        let text = include_str!("../../../.env.example");
+        for slot in &SECRET_SLOTS {
+            let line = text
+                .lines()
+                .map(|l| l.trim_start_matches('#').trim())
+                .find(|l| l.starts_with(&format!("{}=", slot.name)))
+                .unwrap_or_else(|| panic!("{} missing from .env.example", slot.name));
+            let value = line.split_once('=').map(|(_, v)| v).unwrap_or_default();
+            assert!(
+                KNOWN_PLACEHOLDERS.contains(&value),
+                "{} placeholder `{value}` is not in KNOWN_PLACEHOLDERS",
+                slot.name
+            );
+        }
+    }
+}

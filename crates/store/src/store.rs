@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, TransactionTrait};
 use sea_orm_migration::MigratorTrait;
 
 use crate::StoreError;
@@ -14,6 +14,8 @@ use crate::repos::{ApiKeys, Organizations};
 
 /// How long a SQLite writer waits for another process's write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Advisory lock id held while migrating PostgreSQL ("opensend" in ASCII, as a number).
+const MIGRATION_LOCK_KEY: i64 = 0x6f70_656e_7365_6e64;
 /// How long a request waits for a pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -100,10 +102,40 @@ impl Store {
         self.backend
     }
 
-    /// Applies every embedded migration that has not run yet. Safe to call from several processes: on
-    /// PostgreSQL each migration runs in a transaction and a second runner finds it recorded.
+    /// Applies every embedded migration that has not run yet.
+    ///
+    /// Safe to run from several processes at once. On PostgreSQL all pending migrations run in one
+    /// transaction that first takes an advisory lock; on SQLite, in one transaction whose first statement
+    /// is a write, which takes the database's write lock (a second process waits for it, up to the busy
+    /// timeout). Either way the second process then finds nothing to do.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        Migrator::up(&self.write, None).await?;
+        match self.backend {
+            Backend::Postgres => {
+                let transaction = self.write.begin().await?;
+                transaction
+                    .execute_unprepared(&format!(
+                        "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+                    ))
+                    .await?;
+                Migrator::up(&transaction, None).await?;
+                transaction.commit().await?;
+            }
+            Backend::Sqlite => {
+                self.write
+                    .execute_unprepared(
+                        "CREATE TABLE IF NOT EXISTS opensend_migration_lock (id INTEGER PRIMARY KEY)",
+                    )
+                    .await?;
+                let transaction = self.write.begin().await?;
+                transaction
+                    .execute_unprepared(
+                        "INSERT OR REPLACE INTO opensend_migration_lock (id) VALUES (1)",
+                    )
+                    .await?;
+                Migrator::up(&transaction, None).await?;
+                transaction.commit().await?;
+            }
+        }
         Ok(())
     }
 

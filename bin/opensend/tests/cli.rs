@@ -1,0 +1,468 @@
+//! The `opensend` binary as a user runs it: setup, admin commands, startup checks, serve and shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use opensend_test_support::TestDatabase;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_opensend");
+
+/// `opensend` in `dir` with an empty environment apart from `vars`.
+fn opensend(dir: &Path, vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BIN);
+    command.current_dir(dir).env_clear();
+    if let Ok(path) = std::env::var("PATH") {
+        command.env("PATH", path);
+    }
+    for (k, v) in vars {
+        command.env(k, v);
+    }
+    command
+}
+
+fn run(dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> Output {
+    opensend(dir, vars)
+        .args(args)
+        .output()
+        .expect("run opensend")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn last_line(output: &Output) -> String {
+    stdout(output).lines().last().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn help_explains_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let top = stdout(&run(dir.path(), &[], &["--help"]));
+    for command in ["serve", "api", "ingester", "migrate", "setup", "admin"] {
+        assert!(top.contains(command), "{command} missing from:\n{top}");
+    }
+    let admin = stdout(&run(dir.path(), &[], &["admin", "--help"]));
+    for command in ["create-org", "create-key", "revoke-key"] {
+        assert!(admin.contains(command), "{command} missing from:\n{admin}");
+    }
+    let key = stdout(&run(dir.path(), &[], &["admin", "create-key", "--help"]));
+    for flag in ["--org", "--name", "--permission", "--json"] {
+        assert!(key.contains(flag), "{flag} missing from:\n{key}");
+    }
+}
+
+#[test]
+fn setup_writes_a_private_env_file_and_never_overwrites_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(dir.path(), &[], &["setup"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let env = dir.path().join(".env");
+    let text = std::fs::read_to_string(&env).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&env).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let mut values = Vec::new();
+    for name in [
+        "AUTH_SECRET",
+        "WEBHOOK_SECRET_ENCRYPTION_KEY",
+        "INGESTER_JOB_TOKEN",
+        "INGESTER_INBOUND_TOKEN",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} missing:\n{text}"));
+        let value = line.split_once('=').unwrap().1.to_owned();
+        assert_eq!(value.len(), 64);
+        assert!(value.bytes().all(|b| b.is_ascii_hexdigit()));
+        values.push(value);
+    }
+    values.sort();
+    values.dedup();
+    assert_eq!(values.len(), 4, "every secret is different");
+
+    let again = run(dir.path(), &[], &["setup"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+    assert_eq!(std::fs::read_to_string(&env).unwrap(), text, "untouched");
+
+    let forced = run(dir.path(), &[], &["setup", "--force"]);
+    assert!(forced.status.success());
+    assert_ne!(std::fs::read_to_string(&env).unwrap(), text, "replaced");
+
+    // The written file is a configuration the production checks accept.
+    let db = format!("sqlite://{}/db.sqlite", dir.path().display());
+    let migrate = run(
+        dir.path(),
+        &[
+            ("DATABASE_URL", &db),
+            ("APP_URL", "https://mail.example.com"),
+        ],
+        &["migrate"],
+    );
+    assert!(migrate.status.success(), "{}", stderr(&migrate));
+}
+
+#[tokio::test]
+async fn admin_commands_print_what_they_created_on_the_last_line() {
+    let db = TestDatabase::new().await;
+    let vars = [("DATABASE_URL", db.url())];
+    let dir = db.dir();
+
+    let org = run(dir, &vars, &["admin", "create-org", "Acme Inc"]);
+    assert!(org.status.success(), "{}", stderr(&org));
+    let org_id = last_line(&org);
+    assert!(uuid::Uuid::try_parse(&org_id).is_ok(), "{}", stdout(&org));
+
+    let json_org = run(dir, &vars, &["admin", "create-org", "Beta", "--json"]);
+    let value: Value = serde_json::from_str(stdout(&json_org).trim()).unwrap();
+    assert_eq!(value["name"], "Beta");
+    assert!(uuid::Uuid::try_parse(value["id"].as_str().unwrap()).is_ok());
+
+    let key = run(
+        dir,
+        &vars,
+        &["admin", "create-key", "--org", &org_id, "--name", "ci"],
+    );
+    assert!(key.status.success(), "{}", stderr(&key));
+    let token = last_line(&key);
+    assert!(token.starts_with("os_") && token.len() == 46, "{token}");
+
+    let json_key = run(
+        dir,
+        &vars,
+        &[
+            "admin",
+            "create-key",
+            "--org",
+            &org_id,
+            "--name",
+            "sender",
+            "--permission",
+            "sending_access",
+            "--json",
+        ],
+    );
+    let value: Value = serde_json::from_str(stdout(&json_key).trim()).unwrap();
+    assert_eq!(value["permission"], "sending_access");
+    assert!(value["token"].as_str().unwrap().starts_with("os_"));
+    let key_id = value["id"].as_str().unwrap().to_owned();
+
+    let revoke = run(dir, &vars, &["admin", "revoke-key", &key_id]);
+    assert!(revoke.status.success(), "{}", stderr(&revoke));
+    assert_eq!(last_line(&revoke), key_id);
+    let again = run(dir, &vars, &["admin", "revoke-key", &key_id, "--json"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("no live API key"),
+        "{}",
+        stderr(&again)
+    );
+
+    // Bad input: clear message, non-zero exit, nothing created.
+    let bad_permission = run(
+        dir,
+        &vars,
+        &[
+            "admin",
+            "create-key",
+            "--org",
+            &org_id,
+            "--name",
+            "x",
+            "--permission",
+            "admin",
+        ],
+    );
+    assert_eq!(bad_permission.status.code(), Some(2));
+    assert!(stderr(&bad_permission).contains("full_access"));
+    let bad_org = run(
+        dir,
+        &vars,
+        &["admin", "create-key", "--org", "acme", "--name", "x"],
+    );
+    assert_eq!(bad_org.status.code(), Some(2));
+    let unknown_org = run(
+        dir,
+        &vars,
+        &[
+            "admin",
+            "create-key",
+            "--org",
+            "0191b6a4-7c0e-7000-8000-000000000000",
+            "--name",
+            "x",
+        ],
+    );
+    assert_eq!(unknown_org.status.code(), Some(1));
+    assert!(stderr(&unknown_org).contains("no organization"));
+    let empty_name = run(dir, &vars, &["admin", "create-org", "  "]);
+    assert_eq!(empty_name.status.code(), Some(1));
+}
+
+#[test]
+fn production_refuses_to_start_and_lists_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(
+        dir.path(),
+        &[
+            ("APP_URL", "https://mail.example.com"),
+            (
+                "AUTH_SECRET",
+                "local-dev-better-auth-secret-replace-before-production",
+            ),
+            ("WEBHOOK_SECRET_ENCRYPTION_KEY", "not-hex"),
+            ("INGESTER_JOB_TOKEN", "short"),
+            ("INGESTER_INBOUND_TOKEN", "short"),
+            ("PORT", "0"),
+            ("INGESTER_PORT", "0"),
+        ],
+        &["serve"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    for problem in [
+        "AUTH_SECRET is a published placeholder value",
+        "WEBHOOK_SECRET_ENCRYPTION_KEY must be 32 bytes written as 64 hex characters",
+        "INGESTER_JOB_TOKEN is shorter than 32 characters",
+        "INGESTER_INBOUND_TOKEN is shorter than 32 characters",
+        "INGESTER_JOB_TOKEN and INGESTER_INBOUND_TOKEN have the same value",
+    ] {
+        assert!(err.contains(problem), "missing `{problem}` in:\n{err}");
+    }
+    assert!(
+        !err.contains("local-dev-better-auth"),
+        "secret values are not echoed"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing written before refusing"
+    );
+
+    // An existing OpenSend .env (original names) is read and judged the same way, by every serving role.
+    std::fs::write(
+        dir.path().join(".env"),
+        "BETTER_AUTH_URL=https://mail.example.com\n\
+         BETTER_AUTH_SECRET=local-dev-better-auth-secret-replace-before-production\n",
+    )
+    .unwrap();
+    for role in ["serve", "api", "ingester"] {
+        let output = run(dir.path(), &[], &[role]);
+        assert_eq!(output.status.code(), Some(2), "{role}");
+        let err = stderr(&output);
+        assert!(
+            err.contains("AUTH_SECRET is a published placeholder value"),
+            "{err}"
+        );
+        assert!(
+            err.contains("WEBHOOK_SECRET_ENCRYPTION_KEY is not set"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn invalid_settings_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(
+        dir.path(),
+        &[("PORT", "http"), ("DELIVERY", "pigeon")],
+        &["serve"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(err.contains("PORT") && err.contains("DELIVERY"), "{err}");
+}
+
+/// A running `opensend serve` whose stderr is collected line by line.
+struct Server {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    log: Vec<String>,
+}
+
+impl Server {
+    fn start(dir: &Path, vars: &[(&str, &str)]) -> (Self, String) {
+        let mut child = opensend(dir, vars)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Server {
+            child,
+            lines,
+            log: Vec::new(),
+        };
+        let line = server.wait_for("API listening on http://");
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("address")
+            .replace("0.0.0.0", "127.0.0.1");
+        (server, format!("http://{addr}"))
+    }
+
+    fn wait_for(&mut self, needle: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    self.log.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "`{needle}` never logged; log so far:\n{}",
+                    self.log.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// SIGTERM, then the exit code and the rest of the log.
+    fn terminate(mut self) -> (Option<i32>, Vec<String>) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let status = self.child.wait().expect("wait");
+        self.log.extend(self.lines.try_iter());
+        (status.code(), std::mem::take(&mut self.log))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[tokio::test]
+async fn serve_with_no_configuration_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    let vars = [
+        ("PORT", "0"),
+        ("INGESTER_PORT", "0"),
+        ("LOG_FORMAT", "json"),
+    ];
+    let (server, base) = Server::start(path, &vars);
+    let client = reqwest::Client::new();
+
+    let health: Value = client
+        .get(format!("{base}/api/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    assert!(
+        path.join("data/opensend.db").exists(),
+        "SQLite under ./data/"
+    );
+    let secrets_file = path.join("data/secrets.env");
+    let secrets = std::fs::read_to_string(&secrets_file).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secrets_file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // A key made on the command line works against the running server, and its revocation too.
+    let org = last_line(&run(path, &[], &["admin", "create-org", "Laptop"]));
+    let key = run(
+        path,
+        &[],
+        &[
+            "admin",
+            "create-key",
+            "--org",
+            &org,
+            "--name",
+            "dev",
+            "--json",
+        ],
+    );
+    let key: Value = serde_json::from_str(stdout(&key).trim()).unwrap();
+    let token = key["token"].as_str().unwrap().to_owned();
+    let list = client
+        .get(format!("{base}/api-keys"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 200);
+    let revoke = run(
+        path,
+        &[],
+        &["admin", "revoke-key", key["id"].as_str().unwrap()],
+    );
+    assert!(revoke.status.success());
+    let refused = client
+        .get(format!("{base}/api-keys"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+
+    let (code, log) = server.terminate();
+    assert_eq!(code, Some(0), "graceful exit:\n{}", log.join("\n"));
+    // JSON logs, one object per line, and no secret or token in any of them.
+    for line in &log {
+        let parsed: Result<Value, _> = serde_json::from_str(line);
+        assert!(parsed.is_ok(), "not JSON: {line}");
+        assert!(!line.contains(&token[3..]), "token logged: {line}");
+        for secret in secrets
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(_, v)| v)
+        {
+            assert!(!line.contains(secret), "secret logged: {line}");
+        }
+    }
+
+    // A restart keeps the generated secrets instead of making new ones.
+    let (server, _) = Server::start(path, &vars);
+    let (code, _) = server.terminate();
+    assert_eq!(code, Some(0));
+    assert_eq!(std::fs::read_to_string(&secrets_file).unwrap(), secrets);
+}
+
+#[tokio::test]
+async fn migrate_applies_the_schema_and_reports_where() {
+    let db = TestDatabase::new().await;
+    let output = run(db.dir(), &[("DATABASE_URL", db.url())], &["migrate"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("migrations applied"));
+    let again = run(db.dir(), &[("DATABASE_URL", db.url())], &["migrate"]);
+    assert!(again.status.success());
+}

@@ -1,0 +1,142 @@
+//! A real server on port 0 over a fresh database, driven over HTTP.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use opensend_core::Permission;
+use opensend_server::AppState;
+use opensend_server::admin;
+use opensend_server::config::{Config, Vars};
+use opensend_server::serve::{self, Roles, StopHandle};
+use opensend_store::Store;
+use opensend_test_support::TestDatabase;
+use reqwest::{Method, RequestBuilder};
+use serde_json::Value;
+use uuid::Uuid;
+
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT` of the public API.
+    pub api: String,
+    /// `http://127.0.0.1:PORT` of the ingester.
+    pub ingester: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub db: TestDatabase,
+    stop: StopHandle,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts with extra environment settings on top of the test defaults.
+    pub async fn spawn_with(extra: &[(&str, &str)]) -> Self {
+        let db = TestDatabase::new().await;
+        let data_dir = db.path("data");
+        let mut vars = vec![
+            ("DATABASE_URL".to_owned(), db.url().to_owned()),
+            ("DATABASE_MAX_CONNECTIONS".to_owned(), "4".to_owned()),
+            ("BIND_ADDRESS".to_owned(), "127.0.0.1".to_owned()),
+            ("PORT".to_owned(), "0".to_owned()),
+            ("INGESTER_PORT".to_owned(), "0".to_owned()),
+            ("DATA_DIR".to_owned(), data_dir.display().to_string()),
+        ];
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut config = Config::from_vars(&Vars::from_pairs(vars)).expect("test config");
+        opensend_server::startup_checks::run(&mut config).expect("startup checks");
+        let store = Store::connect(db.url(), config.database_max_connections)
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        let state = AppState {
+            store: store.clone(),
+            config: Arc::new(config),
+        };
+        let running = serve::start(state, Roles::ALL).await.expect("listen");
+        let api = format!("http://{}", running.api_addr.expect("api address"));
+        let ingester = format!(
+            "http://{}",
+            running.ingester_addr.expect("ingester address")
+        );
+        let stop = running.stop_handle();
+        tokio::spawn(running.wait());
+        Self {
+            api,
+            ingester,
+            client: reqwest::Client::new(),
+            store,
+            db,
+            stop,
+        }
+    }
+
+    pub async fn organization(&self, name: &str) -> Uuid {
+        admin::create_organization(&self.store, name)
+            .await
+            .expect("organization")
+            .id
+    }
+
+    /// A key for `organization`; returns (key id, token).
+    pub async fn key(&self, organization: Uuid, permission: Permission) -> (Uuid, String) {
+        let (key, token) =
+            admin::create_api_key(&self.store, organization, "test key", permission, None)
+                .await
+                .expect("key");
+        (key.id, token.expose().to_owned())
+    }
+
+    /// A new organization with a full-access key; returns (organization id, token).
+    pub async fn tenant(&self) -> (Uuid, String) {
+        let org = self.organization("Tenant").await;
+        let (_, token) = self.key(org, Permission::FullAccess).await;
+        (org, token)
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{}", self.api, path))
+    }
+
+    pub fn authed(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
+        self.request(method, path).bearer_auth(token)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.stop();
+    }
+}
+
+/// Status and JSON body of a response, asserting the body is JSON with the right content type.
+pub async fn json(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let text = response.text().await.expect("body");
+    assert!(
+        content_type.starts_with("application/json"),
+        "status {status}: content-type {content_type:?}, body {text}"
+    );
+    let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, value)
+}
+
+/// Asserts the response is our error envelope with `status` and `name`.
+pub async fn expect_error(response: reqwest::Response, status: u16, name: &str) -> Value {
+    let (actual, body) = json(response).await;
+    assert_eq!(actual, status, "{body}");
+    assert_eq!(body["statusCode"], status, "{body}");
+    assert_eq!(body["name"], name, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body
+}
