@@ -307,6 +307,10 @@ async fn run_server(mut config: Config, roles: Roles) -> ExitCode {
             "DELIVERY=capture: messages are stored, not sent; no mail leaves this machine"
         );
     }
+    let shutdown = match serve::shutdown_signal() {
+        Ok(shutdown) => shutdown,
+        Err(e) => return fail(format!("cannot install signal handlers: {e}")),
+    };
     let state = AppState {
         store: store.clone(),
         config: Arc::new(config),
@@ -327,7 +331,7 @@ async fn run_server(mut config: Config, roles: Roles) -> ExitCode {
     tracing::info!(database = %state.config.database_url.redacted(), "ready");
     let stop = running.stop_handle();
     tokio::spawn(async move {
-        serve::shutdown_signal().await;
+        shutdown.await;
         tracing::info!("shutting down: finishing requests in flight");
         stop.stop();
     });
