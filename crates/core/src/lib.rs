@@ -4,12 +4,14 @@
 //! never re-check them. This crate does no I/O.
 
 pub mod api_key;
+pub mod email_address;
 pub mod error;
 pub mod id;
 pub mod permission;
 pub mod random;
 
 pub use api_key::{ApiKeyToken, TokenHash};
+pub use email_address::{EmailAddress, Mailbox};
 pub use error::ErrorCode;
 pub use id::new_id;
 pub use permission::Permission;

@@ -1,0 +1,65 @@
+//! Transports deliver a finished message (MIME bytes, already DKIM-signed) to its envelope recipients.
+//!
+//! Which one runs is the operator's choice (`DELIVERY`): `capture` keeps mail on the machine, `smtp` hands it
+//! to a smarthost, `ses` to Amazon SES. Every transport reports per recipient where it can, and classifies
+//! failures as temporary (retry later) or permanent (give up now), which is all the delivery worker needs.
+
+mod capture;
+
+pub use capture::CaptureTransport;
+
+use opensend_core::EmailAddress;
+
+/// SMTP envelope: who bounces go to, and who receives (To, Cc and Bcc alike; Bcc never appears in headers).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    pub mail_from: EmailAddress,
+    pub recipients: Vec<EmailAddress>,
+}
+
+/// What happened to one recipient.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecipientOutcome {
+    pub address: EmailAddress,
+    pub accepted: bool,
+    /// The server's reply for this recipient (e.g. `250 2.1.5 Ok`), or a summary when the transport has no
+    /// per-recipient replies.
+    pub response: String,
+}
+
+/// A message the transport took responsibility for (at least one recipient accepted).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendOutcome {
+    /// The provider's id for the message (SES `MessageId`, the smarthost's queue id when it gives one).
+    pub provider_message_id: Option<String>,
+    pub recipients: Vec<RecipientOutcome>,
+}
+
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TransportError {
+    /// Try again later: 4xx replies, timeouts, refused connections, throttling.
+    #[error("temporary delivery failure: {0}")]
+    Temporary(String),
+    /// Do not try again: 5xx replies, every recipient refused, a message the provider will never accept.
+    #[error("permanent delivery failure: {0}")]
+    Permanent(String),
+}
+
+impl TransportError {
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, TransportError::Temporary(_))
+    }
+}
+
+#[async_trait::async_trait]
+pub trait Transport: Send + Sync {
+    /// Short name for logs and the email's record (`capture`, `smtp`, `ses`).
+    fn name(&self) -> &'static str;
+
+    /// Delivers `message` to `envelope.recipients`.
+    async fn send(
+        &self,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<SendOutcome, TransportError>;
+}
