@@ -1,4 +1,11 @@
 //! One module per table. Models are plain data; queries live in `repos`.
 
 pub mod api_key;
+pub mod delivery_job;
+pub mod email;
+pub mod email_attachment;
+pub mod email_event;
+pub mod email_recipient;
+pub mod idempotency_key;
 pub mod organization;
+pub mod suppression;

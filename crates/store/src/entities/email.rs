@@ -1,0 +1,42 @@
+use sea_orm::entity::prelude::*;
+
+/// An accepted email. Address lists, headers and tags are JSON text so one column type serves both
+/// backends; they are written and read only through the emails repository.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "emails")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub api_key_id: Option<Uuid>,
+    pub from_address: String,
+    pub to_addresses: String,
+    pub cc_addresses: String,
+    pub bcc_addresses: String,
+    pub reply_to: String,
+    pub subject: String,
+    pub html: Option<String>,
+    pub text_body: Option<String>,
+    pub headers: String,
+    pub tags: String,
+    /// Resend's `last_event` vocabulary: queued, scheduled, sent, delivered, failed, canceled, suppressed, …
+    pub status: String,
+    pub scheduled_at: Option<DateTimeUtc>,
+    /// The RFC 5322 `Message-ID`, `<id@sending-domain>`.
+    pub message_id: String,
+    pub sending_domain_id: Option<Uuid>,
+    /// Accepted in capture mode from a domain the organization has not verified.
+    pub unverified_sender: bool,
+    pub transport: Option<String>,
+    pub provider_message_id: Option<String>,
+    pub last_error: Option<String>,
+    pub raw_mime: Option<Vec<u8>>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub sent_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

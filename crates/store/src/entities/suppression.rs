@@ -1,0 +1,20 @@
+use sea_orm::entity::prelude::*;
+
+/// An address the organization must not send to.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "suppressions")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    /// Normalised as `EmailAddress` does: domain lower-cased.
+    pub address: String,
+    /// `bounce`, `complaint`, `manual` or `unsubscribe`.
+    pub reason: String,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
