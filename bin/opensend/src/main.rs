@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use opensend_core::Permission;
@@ -38,13 +37,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run everything in one process: the public API (PORT) and the ingester (INGESTER_PORT).
-    /// Applies pending migrations first.
+    /// Run everything in one process: the public API (PORT), the ingester (INGESTER_PORT) and the
+    /// delivery worker. Applies pending migrations first.
     Serve,
     /// Run only the public API (PORT), for deployments that split roles across machines.
     Api,
     /// Run only the ingester (INGESTER_PORT): provider events, inbound mail and job triggers.
     Ingester,
+    /// Run only the delivery worker: takes queued emails from the database and delivers them. Run as many
+    /// as you like, on as many machines as you like, against one PostgreSQL.
+    Worker,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Write a .env file with fresh random secrets. Never replaces an existing file without --force.
@@ -151,26 +153,9 @@ fn load_env_file(path: Option<&std::path::Path>) -> Result<(), String> {
 async fn run(command: Command, config: Config) -> ExitCode {
     match command {
         Command::Serve => run_server(config, Roles::ALL).await,
-        Command::Api => {
-            run_server(
-                config,
-                Roles {
-                    api: true,
-                    ingester: false,
-                },
-            )
-            .await
-        }
-        Command::Ingester => {
-            run_server(
-                config,
-                Roles {
-                    api: false,
-                    ingester: true,
-                },
-            )
-            .await
-        }
+        Command::Api => run_server(config, Roles::API).await,
+        Command::Ingester => run_server(config, Roles::INGESTER).await,
+        Command::Worker => run_server(config, Roles::WORKER).await,
         Command::Migrate => match connect(&config).await {
             Ok(store) => match store.migrate().await {
                 Ok(()) => {
@@ -311,10 +296,7 @@ async fn run_server(mut config: Config, roles: Roles) -> ExitCode {
         Ok(shutdown) => shutdown,
         Err(e) => return fail(format!("cannot install signal handlers: {e}")),
     };
-    let state = AppState {
-        store: store.clone(),
-        config: Arc::new(config),
-    };
+    let state = AppState::new(store.clone(), config);
     let running = match serve::start(state.clone(), roles).await {
         Ok(running) => running,
         Err(e) => return fail(e),

@@ -16,6 +16,10 @@ pub enum ErrorCode {
     MissingRequiredField,
     /// A query or path parameter is malformed.
     InvalidParameter,
+    /// The From address may not be used by this organization or key.
+    InvalidFromAddress,
+    /// An attachment cannot be used (bad base64, too large, unsupported `path`).
+    InvalidAttachment,
     InvalidIdempotencyKey,
     MissingApiKey,
     RestrictedApiKey,
@@ -40,6 +44,8 @@ impl ErrorCode {
             ErrorCode::ValidationError => "validation_error",
             ErrorCode::MissingRequiredField => "missing_required_field",
             ErrorCode::InvalidParameter => "invalid_parameter",
+            ErrorCode::InvalidFromAddress => "invalid_from_address",
+            ErrorCode::InvalidAttachment => "invalid_attachment",
             ErrorCode::InvalidIdempotencyKey => "invalid_idempotency_key",
             ErrorCode::MissingApiKey => "missing_api_key",
             ErrorCode::RestrictedApiKey => "restricted_api_key",
@@ -71,7 +77,9 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::ValidationError
             | ErrorCode::MissingRequiredField
-            | ErrorCode::InvalidParameter => 422,
+            | ErrorCode::InvalidParameter
+            | ErrorCode::InvalidFromAddress
+            | ErrorCode::InvalidAttachment => 422,
             ErrorCode::RateLimitExceeded
             | ErrorCode::DailyQuotaExceeded
             | ErrorCode::MonthlyQuotaExceeded => 429,

@@ -43,6 +43,17 @@ impl FromRequestParts<AppState> for FullAccess {
     }
 }
 
+/// Any valid key: the send routes accept `sending_access` keys as well.
+pub struct SendAccess(pub ApiKeyContext);
+
+impl FromRequestParts<AppState> for SendAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(parts, state).await.map(SendAccess)
+    }
+}
+
 async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<ApiKeyContext, ApiError> {
     if let Some(context) = parts.extensions.get::<ApiKeyContext>() {
         return Ok(context.clone());

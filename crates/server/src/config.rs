@@ -9,6 +9,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -63,6 +64,10 @@ pub mod names {
     pub const REDIS_URL: &[&str] = &["REDIS_URL"];
     pub const DELIVERY: &[&str] = &["DELIVERY"];
     pub const LOG_FORMAT: &[&str] = &["LOG_FORMAT"];
+    pub const WORKER_CONCURRENCY: &[&str] = &["WORKER_CONCURRENCY"];
+    pub const WORKER_LEASE_SECONDS: &[&str] = &["WORKER_LEASE_SECONDS"];
+    pub const WORKER_POLL_INTERVAL_MS: &[&str] = &["WORKER_POLL_INTERVAL_MS"];
+    pub const DELIVERY_MAX_ATTEMPTS: &[&str] = &["DELIVERY_MAX_ATTEMPTS"];
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/opensend.db";
@@ -189,6 +194,10 @@ pub struct Config {
     pub redis_url: Option<SecretString>,
     pub delivery: Delivery,
     pub log_format: LogFormat,
+    pub worker_concurrency: usize,
+    pub worker_lease: Duration,
+    pub worker_poll_interval: Duration,
+    pub delivery_max_attempts: u32,
 }
 
 /// Settings that could not be read, all of them at once.
@@ -260,6 +269,26 @@ impl Config {
         );
         let delivery = setting(p, vars, names::DELIVERY, Delivery::Capture, str::parse);
         let log_format = setting(p, vars, names::LOG_FORMAT, LogFormat::Text, str::parse);
+        let worker_concurrency = setting(p, vars, names::WORKER_CONCURRENCY, 8, |v| {
+            whole_number(v, 1, 1000).map(|n| n as usize)
+        });
+        let worker_lease = setting(
+            p,
+            vars,
+            names::WORKER_LEASE_SECONDS,
+            Duration::from_secs(600),
+            |v| whole_number(v, 1, 86_400).map(Duration::from_secs),
+        );
+        let worker_poll_interval = setting(
+            p,
+            vars,
+            names::WORKER_POLL_INTERVAL_MS,
+            Duration::from_millis(1000),
+            |v| whole_number(v, 10, 60_000).map(Duration::from_millis),
+        );
+        let delivery_max_attempts = setting(p, vars, names::DELIVERY_MAX_ATTEMPTS, 8, |v| {
+            whole_number(v, 1, 100).map(|n| n as u32)
+        });
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -286,6 +315,10 @@ impl Config {
             redis_url: secret(names::REDIS_URL),
             delivery,
             log_format,
+            worker_concurrency,
+            worker_lease,
+            worker_poll_interval,
+            delivery_max_attempts,
         })
     }
 
@@ -310,6 +343,15 @@ fn setting<T>(
             problems.push(format!("{}: {e}", names[0]));
             default
         }),
+    }
+}
+
+fn whole_number(v: &str, min: u64, max: u64) -> Result<u64, String> {
+    match v.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "must be a whole number from {min} to {max}, not `{v}`"
+        )),
     }
 }
 

@@ -6,20 +6,39 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::delivery::{self, DeliveryWorker, WorkerSettings};
 use crate::state::AppState;
 use crate::{api, ingester};
 
-/// Which listeners a process runs.
+/// What a process runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Roles {
     pub api: bool,
     pub ingester: bool,
+    /// The delivery worker.
+    pub worker: bool,
 }
 
 impl Roles {
     pub const ALL: Roles = Roles {
         api: true,
         ingester: true,
+        worker: true,
+    };
+    pub const API: Roles = Roles {
+        api: true,
+        ingester: false,
+        worker: false,
+    };
+    pub const INGESTER: Roles = Roles {
+        api: false,
+        ingester: true,
+        worker: false,
+    };
+    pub const WORKER: Roles = Roles {
+        api: false,
+        ingester: false,
+        worker: true,
     };
 }
 
@@ -41,8 +60,8 @@ impl StopHandle {
     }
 }
 
-/// Binds the listeners of `roles` on `BIND_ADDRESS` (`PORT`, `INGESTER_PORT`; port 0 picks a free one) and
-/// starts serving.
+/// Binds the listeners of `roles` on `BIND_ADDRESS` (`PORT`, `INGESTER_PORT`; port 0 picks a free one),
+/// starts serving, and starts the delivery worker when asked.
 pub async fn start(state: AppState, roles: Roles) -> std::io::Result<Running> {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -75,6 +94,21 @@ pub async fn start(state: AppState, roles: Roles) -> std::io::Result<Running> {
         true => Some(bind(state.config.ingester_port, ingester::router(state.clone())).await?),
         false => None,
     };
+    if roles.worker {
+        let transport = delivery::transport_for(&state.config)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let worker = DeliveryWorker::new(
+            state.store.clone(),
+            transport,
+            WorkerSettings::from_config(&state.config),
+            state.delivery_wakeup.clone(),
+        );
+        let stopped = stopped.clone();
+        tasks.spawn(async move {
+            worker.run(stopped).await;
+            Ok(())
+        });
+    }
     Ok(Running {
         api_addr,
         ingester_addr,

@@ -10,7 +10,7 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::StoreError;
 use crate::migrations::Migrator;
-use crate::repos::{ApiKeys, Organizations};
+use crate::repos::{ApiKeys, DeliveryQueue, Emails, Idempotency, Organizations, Suppressions};
 
 /// How long a SQLite writer waits for another process's write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -160,6 +160,22 @@ impl Store {
 
     pub fn api_keys(&self) -> ApiKeys<'_> {
         ApiKeys::new(&self.read, &self.write)
+    }
+
+    pub fn emails(&self) -> Emails<'_> {
+        Emails::new(&self.read, &self.write)
+    }
+
+    pub fn delivery_queue(&self) -> DeliveryQueue<'_> {
+        DeliveryQueue::new(&self.read, &self.write)
+    }
+
+    pub fn idempotency(&self) -> Idempotency<'_> {
+        Idempotency::new(&self.write)
+    }
+
+    pub fn suppressions(&self) -> Suppressions<'_> {
+        Suppressions::new(&self.read, &self.write)
     }
 }
 

@@ -2,8 +2,6 @@
 
 #![allow(dead_code)]
 
-use std::sync::Arc;
-
 use opensend_core::Permission;
 use opensend_server::AppState;
 use opensend_server::admin;
@@ -42,6 +40,7 @@ impl TestApp {
             ("PORT".to_owned(), "0".to_owned()),
             ("INGESTER_PORT".to_owned(), "0".to_owned()),
             ("DATA_DIR".to_owned(), data_dir.display().to_string()),
+            ("WORKER_POLL_INTERVAL_MS".to_owned(), "50".to_owned()),
         ];
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut config = Config::from_vars(&Vars::from_pairs(vars)).expect("test config");
@@ -50,10 +49,7 @@ impl TestApp {
             .await
             .expect("connect");
         store.migrate().await.expect("migrate");
-        let state = AppState {
-            store: store.clone(),
-            config: Arc::new(config),
-        };
+        let state = AppState::new(store.clone(), config);
         let running = serve::start(state, Roles::ALL).await.expect("listen");
         let api = format!("http://{}", running.api_addr.expect("api address"));
         let ingester = format!(

@@ -1,10 +1,18 @@
 //! Queries, one repository per resource. Methods on tenant data take the organization id first.
 
 mod api_keys;
+pub mod delivery_queue;
+pub mod emails;
+pub mod idempotency;
 mod organizations;
+mod suppressions;
 
 pub use api_keys::{ApiKeys, NewApiKey};
+pub use delivery_queue::DeliveryQueue;
+pub use emails::Emails;
+pub use idempotency::Idempotency;
 pub use organizations::Organizations;
+pub use suppressions::Suppressions;
 
 use chrono::{DateTime, SubsecRound, Utc};
 

@@ -1,0 +1,299 @@
+//! `/emails`: send one, send a batch, read, list, reschedule, cancel.
+
+mod request;
+mod view;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use opensend_core::ErrorCode;
+use opensend_store::repos::emails::{ChangeOutcome, NewEmail};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub use request::limits;
+use request::{Context, ParsedEmail, SendEmailBody};
+use view::EmailView;
+
+use crate::api::list::{ListQuery, ListResponse};
+use crate::auth::{ApiKeyContext, FullAccess, SendAccess};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery, PathId, parse_json};
+use crate::idempotency::{self, IdempotentRecord};
+use crate::sending;
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    let send_routes = Router::new()
+        .route("/emails", post(send))
+        .route("/emails/batch", post(send_batch))
+        .layer(DefaultBodyLimit::max(limits::BODY_BYTES));
+    Router::new()
+        .merge(send_routes)
+        .route("/emails", get(list))
+        .route("/emails/{id}", get(get_one).patch(reschedule))
+        .route("/emails/{id}/cancel", post(cancel))
+}
+
+/// Assigns ids and checks the sender; the result is ready for the store.
+async fn prepare(
+    state: &AppState,
+    caller: &ApiKeyContext,
+    parsed: ParsedEmail,
+) -> Result<NewEmail, ApiError> {
+    let identity = sending::identity_for(state, caller, request::from_address(&parsed)).await?;
+    let id = opensend_core::new_id();
+    let recipients = parsed.recipients();
+    Ok(NewEmail {
+        id,
+        organization_id: caller.organization_id,
+        api_key_id: Some(caller.key_id),
+        message_id: format!("{}@{}", id, parsed.from.address.domain()),
+        from: parsed.from.to_string(),
+        to: request::display_list(&parsed.to),
+        cc: request::display_list(&parsed.cc),
+        bcc: request::display_list(&parsed.bcc),
+        reply_to: request::display_list(&parsed.reply_to),
+        subject: parsed.subject,
+        html: parsed.html,
+        text: parsed.text,
+        headers: parsed.headers,
+        tags: parsed.tags,
+        attachments: parsed.attachments,
+        scheduled_at: parsed.scheduled_at,
+        sending_domain_id: identity.domain_id,
+        unverified_sender: identity.unverified,
+        recipients,
+    })
+}
+
+/// `POST /emails` → 200 `{"id"}`.
+async fn send(
+    State(state): State<AppState>,
+    SendAccess(caller): SendAccess,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let key = idempotency::key_of(&headers)?;
+    let request: SendEmailBody = parse_json(non_empty(&body))?;
+    let parsed = request::parse(request, Context::Single, Utc::now())?;
+    let email = prepare(&state, &caller, parsed).await?;
+    let fingerprint = idempotency::fingerprint("POST /emails", &body);
+    let store = state.store.clone();
+    let response = idempotency::run(
+        &state.store,
+        caller.organization_id,
+        key,
+        fingerprint,
+        |record: Option<IdempotentRecord>| async move {
+            let body = json!({ "id": email.id }).to_string();
+            let remembered = record.map(|r| r.response(StatusCode::OK, &body));
+            store.emails().accept(vec![email], remembered).await?;
+            Ok((StatusCode::OK, body))
+        },
+    )
+    .await?;
+    state.delivery_wakeup.notify_one();
+    Ok(response)
+}
+
+/// How batch items are validated (`x-batch-validation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BatchValidation {
+    /// Any invalid item refuses the whole batch (the default).
+    Strict,
+    /// Valid items are sent; invalid ones are reported by index.
+    Permissive,
+}
+
+/// `POST /emails/batch` → 200 `{"data": [{"id"}…]}` (+ `"errors"` in permissive mode).
+async fn send_batch(
+    State(state): State<AppState>,
+    SendAccess(caller): SendAccess,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let mode = match headers
+        .get("x-batch-validation")
+        .map(|v| v.to_str().unwrap_or_default().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("strict") => BatchValidation::Strict,
+        Some("permissive") => BatchValidation::Permissive,
+        Some(_) => {
+            return Err(ApiError::validation(
+                "`x-batch-validation` must be `strict` or `permissive`.",
+            ));
+        }
+    };
+    let key = idempotency::key_of(&headers)?;
+    let items: Vec<Value> = parse_json(non_empty(&body)).map_err(|e| {
+        if e.code() == ErrorCode::InvalidJson {
+            e
+        } else {
+            ApiError::validation("The batch body must be a JSON array of emails.")
+        }
+    })?;
+    if items.is_empty() {
+        return Err(ApiError::validation("The batch is empty."));
+    }
+    if items.len() > limits::BATCH {
+        return Err(ApiError::validation(format!(
+            "A batch holds at most {} emails; this one has {}.",
+            limits::BATCH,
+            items.len()
+        )));
+    }
+
+    let now = Utc::now();
+    let mut accepted = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        let outcome = match serde_json::from_value::<SendEmailBody>(item) {
+            Ok(request) => match request::parse(request, Context::BatchItem, now) {
+                Ok(parsed) => prepare(&state, &caller, parsed).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(ApiError::validation(e.to_string())),
+        };
+        match outcome {
+            Ok(email) => accepted.push(email),
+            Err(error) if mode == BatchValidation::Strict => {
+                return Err(ApiError::new(
+                    error.code(),
+                    format!("emails[{index}]: {}", error.message()),
+                ));
+            }
+            Err(error) => errors.push(json!({"index": index, "message": error.message()})),
+        }
+    }
+
+    let fingerprint = idempotency::fingerprint("POST /emails/batch", &body);
+    let store = state.store.clone();
+    let response = idempotency::run(
+        &state.store,
+        caller.organization_id,
+        key,
+        fingerprint,
+        |record: Option<IdempotentRecord>| async move {
+            let data: Vec<Value> = accepted.iter().map(|e| json!({"id": e.id})).collect();
+            let body = match mode {
+                BatchValidation::Strict => json!({ "data": data }),
+                BatchValidation::Permissive => json!({ "data": data, "errors": errors }),
+            }
+            .to_string();
+            let remembered = record.map(|r| r.response(StatusCode::OK, &body));
+            if !accepted.is_empty() || remembered.is_some() {
+                store.emails().accept(accepted, remembered).await?;
+            }
+            Ok((StatusCode::OK, body))
+        },
+    )
+    .await?;
+    state.delivery_wakeup.notify_one();
+    Ok(response)
+}
+
+/// Empty bodies read as `{}` so the missing fields are named in the error.
+fn non_empty(body: &Bytes) -> &[u8] {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    }
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    FullAccess(caller): FullAccess,
+    PathId(id): PathId,
+) -> Result<Json<EmailView>, ApiError> {
+    let email = state
+        .store
+        .emails()
+        .get(caller.organization_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Email"))?;
+    Ok(Json(EmailView::full(email)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    FullAccess(caller): FullAccess,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<ListResponse<EmailView>>, ApiError> {
+    let page = state
+        .store
+        .emails()
+        .list(caller.organization_id, query.page()?)
+        .await?;
+    Ok(Json(ListResponse::new(
+        page.items.into_iter().map(EmailView::summary).collect(),
+        page.has_more,
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+struct RescheduleBody {
+    scheduled_at: Option<String>,
+}
+
+/// `PATCH /emails/{id}` with `{"scheduled_at"}`: moves a scheduled or queued email.
+async fn reschedule(
+    State(state): State<AppState>,
+    FullAccess(caller): FullAccess,
+    PathId(id): PathId,
+    ApiJson(body): ApiJson<RescheduleBody>,
+) -> Result<Json<Value>, ApiError> {
+    let raw = body.scheduled_at.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::MissingRequiredField,
+            "Missing required field `scheduled_at`.",
+        )
+    })?;
+    let at = request::parse_schedule(&raw, Utc::now())?;
+    let outcome = state
+        .store
+        .emails()
+        .reschedule(caller.organization_id, id, at)
+        .await?;
+    change_result(outcome, "rescheduled")?;
+    state.delivery_wakeup.notify_one();
+    Ok(Json(json!({
+        "object": "email",
+        "id": id,
+        "scheduled_at": crate::api::timestamp(at),
+    })))
+}
+
+/// `POST /emails/{id}/cancel`: only while scheduled or queued.
+async fn cancel(
+    State(state): State<AppState>,
+    FullAccess(caller): FullAccess,
+    PathId(id): PathId,
+) -> Result<Json<EmailView>, ApiError> {
+    let outcome = state
+        .store
+        .emails()
+        .cancel(caller.organization_id, id)
+        .await?;
+    change_result(outcome, "canceled")?;
+    get_one(State(state), FullAccess(caller), PathId(id)).await
+}
+
+fn change_result(outcome: ChangeOutcome, verb: &str) -> Result<(), ApiError> {
+    match outcome {
+        ChangeOutcome::Done => Ok(()),
+        ChangeOutcome::NotFound => Err(ApiError::not_found("Email")),
+        ChangeOutcome::TooLate => Err(ApiError::validation(format!(
+            "Only scheduled or queued emails can be {verb}."
+        ))),
+        ChangeOutcome::InProgress => Err(ApiError::validation(format!(
+            "The email is being sent right now and can no longer be {verb}."
+        ))),
+    }
+}

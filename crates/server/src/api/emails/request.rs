@@ -1,0 +1,512 @@
+//! Turning a send request (Resend's JSON) into an email the store can accept, or a 422 that says which
+//! field is wrong and why.
+
+use base64::Engine;
+use chrono::{DateTime, TimeDelta, Utc};
+use opensend_core::{EmailAddress, ErrorCode, Mailbox};
+use opensend_store::repos::emails::{NewAttachment, RecipientKind};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+/// Every limit a send request is held to. Documented in docs/api.md.
+pub mod limits {
+    /// Request body of the send routes (base64 makes attachments a third larger than the message).
+    pub const BODY_BYTES: usize = 40 * 1024 * 1024;
+    /// The message as it will be sent, after MIME encoding: Amazon SES's limit.
+    pub const MESSAGE_BYTES: usize = 40 * 1024 * 1024;
+    pub const TO: usize = 50;
+    pub const CC: usize = 50;
+    pub const BCC: usize = 50;
+    pub const REPLY_TO: usize = 10;
+    pub const SUBJECT_CHARS: usize = 998;
+    pub const HEADERS: usize = 50;
+    pub const HEADER_NAME_CHARS: usize = 76;
+    pub const HEADER_VALUE_CHARS: usize = 998;
+    pub const TAGS: usize = 50;
+    pub const TAG_CHARS: usize = 256;
+    pub const ATTACHMENTS: usize = 100;
+    pub const FILENAME_CHARS: usize = 255;
+    pub const CONTENT_ID_CHARS: usize = 128;
+    /// How far ahead `scheduled_at` may be.
+    pub const SCHEDULE_AHEAD_DAYS: i64 = 30;
+    pub const BATCH: usize = 100;
+}
+
+/// Headers the message's own fields produce; a custom header may not replace them.
+const RESERVED_HEADERS: &[&str] = &[
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "reply-to",
+    "sender",
+    "subject",
+    "date",
+    "message-id",
+    "mime-version",
+    "dkim-signature",
+    "return-path",
+    "received",
+];
+
+/// One email as Resend's SDKs send it. Unknown fields are ignored, so newer SDKs keep working.
+#[derive(Debug, Default, Deserialize)]
+pub struct SendEmailBody {
+    pub from: Option<String>,
+    pub to: Option<OneOrMany>,
+    pub cc: Option<OneOrMany>,
+    pub bcc: Option<OneOrMany>,
+    pub reply_to: Option<OneOrMany>,
+    pub subject: Option<String>,
+    pub html: Option<String>,
+    pub text: Option<String>,
+    pub headers: Option<serde_json::Map<String, Value>>,
+    pub tags: Option<Vec<TagBody>>,
+    pub attachments: Option<Vec<AttachmentBody>>,
+    pub scheduled_at: Option<String>,
+    pub template: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TagBody {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AttachmentBody {
+    pub filename: Option<String>,
+    pub content: Option<AttachmentContent>,
+    pub path: Option<String>,
+    pub content_type: Option<String>,
+    pub content_id: Option<String>,
+}
+
+/// Attachment bytes as the SDKs send them: a base64 string (the documented form), an array of byte
+/// values (Python SDK examples), or a serialised Node `Buffer` (`{"type":"Buffer","data":[…]}`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum AttachmentContent {
+    Base64(String),
+    Bytes(Vec<u8>),
+    Buffer { data: Vec<u8> },
+}
+
+/// The parsed email, before ids are assigned.
+#[derive(Debug)]
+pub struct ParsedEmail {
+    pub from: Mailbox,
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub bcc: Vec<Mailbox>,
+    pub reply_to: Vec<Mailbox>,
+    pub subject: String,
+    pub html: Option<String>,
+    pub text: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub tags: Vec<(String, String)>,
+    pub attachments: Vec<NewAttachment>,
+    pub scheduled_at: Option<DateTime<Utc>>,
+}
+
+impl ParsedEmail {
+    /// Envelope recipients, each address once (the first kind it appears under wins).
+    pub fn recipients(&self) -> Vec<(String, RecipientKind)> {
+        let mut seen = std::collections::HashSet::new();
+        let lists = [
+            (&self.to, RecipientKind::To),
+            (&self.cc, RecipientKind::Cc),
+            (&self.bcc, RecipientKind::Bcc),
+        ];
+        let mut out = Vec::new();
+        for (list, kind) in lists {
+            for mailbox in list {
+                let address = mailbox.address.as_str().to_owned();
+                if seen.insert(address.clone()) {
+                    out.push((address, kind));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Whether the request may schedule and attach (single sends) or not (batch items, as in Resend).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Context {
+    Single,
+    BatchItem,
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::validation(message.into())
+}
+
+fn missing(field: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::MissingRequiredField,
+        format!("Missing required field `{field}`."),
+    )
+}
+
+pub fn parse(
+    body: SendEmailBody,
+    context: Context,
+    now: DateTime<Utc>,
+) -> Result<ParsedEmail, ApiError> {
+    if body.template.is_some() {
+        return Err(invalid(
+            "`template` is not supported: send `html` or `text`.",
+        ));
+    }
+    let from_raw = body.from.ok_or_else(|| missing("from"))?;
+    let from = Mailbox::parse(&from_raw)
+        .map_err(|e| ApiError::new(ErrorCode::ValidationError, format!("`from`: {e}")))?;
+    let to = mailboxes(
+        "to",
+        body.to.map(OneOrMany::into_vec).unwrap_or_default(),
+        limits::TO,
+    )?;
+    if to.is_empty() {
+        return Err(missing("to"));
+    }
+    let cc = mailboxes(
+        "cc",
+        body.cc.map(OneOrMany::into_vec).unwrap_or_default(),
+        limits::CC,
+    )?;
+    let bcc = mailboxes(
+        "bcc",
+        body.bcc.map(OneOrMany::into_vec).unwrap_or_default(),
+        limits::BCC,
+    )?;
+    let reply_to = mailboxes(
+        "reply_to",
+        body.reply_to.map(OneOrMany::into_vec).unwrap_or_default(),
+        limits::REPLY_TO,
+    )?;
+
+    let subject = body.subject.ok_or_else(|| missing("subject"))?;
+    if subject.chars().count() > limits::SUBJECT_CHARS {
+        return Err(invalid(format!(
+            "`subject` is longer than {} characters.",
+            limits::SUBJECT_CHARS
+        )));
+    }
+    if subject
+        .chars()
+        .any(|c| c == '\r' || c == '\n' || (c.is_control() && c != '\t'))
+    {
+        return Err(invalid(
+            "`subject` must not contain line breaks or control characters.",
+        ));
+    }
+    let html = body.html.filter(|h| !h.is_empty());
+    let text = body.text.filter(|t| !t.is_empty());
+    if html.is_none() && text.is_none() {
+        return Err(ApiError::new(
+            ErrorCode::MissingRequiredField,
+            "Missing `html` or `text`: an email needs a body.",
+        ));
+    }
+
+    let headers = headers(body.headers.unwrap_or_default())?;
+    let tags = tags(body.tags.unwrap_or_default())?;
+
+    let attachments = body.attachments.unwrap_or_default();
+    if context == Context::BatchItem && !attachments.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidAttachment,
+            "Attachments are not supported in batch sends.",
+        ));
+    }
+    let attachments = attachments_of(attachments)?;
+
+    let scheduled_at = match body.scheduled_at.filter(|s| !s.trim().is_empty()) {
+        None => None,
+        Some(_) if context == Context::BatchItem => {
+            return Err(invalid("`scheduled_at` is not supported in batch sends."));
+        }
+        Some(raw) => Some(parse_schedule(&raw, now)?),
+    };
+
+    let parsed = ParsedEmail {
+        from,
+        to,
+        cc,
+        bcc,
+        reply_to,
+        subject,
+        html,
+        text,
+        headers,
+        tags,
+        attachments,
+        scheduled_at,
+    };
+    let estimate = estimated_message_bytes(&parsed);
+    if estimate > limits::MESSAGE_BYTES {
+        return Err(invalid(format!(
+            "The message would be about {} MiB once encoded; the limit is {} MiB.",
+            estimate / (1024 * 1024),
+            limits::MESSAGE_BYTES / (1024 * 1024)
+        )));
+    }
+    Ok(parsed)
+}
+
+/// `scheduled_at`: an RFC 3339 / ISO 8601 time with an offset, in the future and at most
+/// `SCHEDULE_AHEAD_DAYS` ahead. A time in the past is refused rather than sent at once, so a clock or
+/// time-zone mistake does not send early without notice.
+pub fn parse_schedule(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
+    let at = DateTime::parse_from_rfc3339(raw.trim())
+        .map_err(|_| {
+            invalid(format!(
+                "`scheduled_at` must be an ISO 8601 date and time with an offset, e.g. 2026-12-01T09:30:00Z, not `{}`.",
+                raw.chars().take(64).collect::<String>()
+            ))
+        })?
+        .with_timezone(&Utc);
+    if at <= now {
+        return Err(invalid("`scheduled_at` must be in the future."));
+    }
+    if at > now + TimeDelta::days(limits::SCHEDULE_AHEAD_DAYS) {
+        return Err(invalid(format!(
+            "`scheduled_at` must be within {} days.",
+            limits::SCHEDULE_AHEAD_DAYS
+        )));
+    }
+    Ok(at)
+}
+
+fn mailboxes(field: &str, raw: Vec<String>, max: usize) -> Result<Vec<Mailbox>, ApiError> {
+    if raw.len() > max {
+        return Err(invalid(format!("`{field}` has more than {max} addresses.")));
+    }
+    raw.iter()
+        .map(|r| Mailbox::parse(r).map_err(|e| invalid(format!("`{field}`: {e}"))))
+        .collect()
+}
+
+fn headers(raw: serde_json::Map<String, Value>) -> Result<Vec<(String, String)>, ApiError> {
+    if raw.len() > limits::HEADERS {
+        return Err(invalid(format!(
+            "`headers` has more than {} entries.",
+            limits::HEADERS
+        )));
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for (name, value) in raw {
+        let valid_name = !name.is_empty()
+            && name.len() <= limits::HEADER_NAME_CHARS
+            && name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+        if !valid_name {
+            return Err(invalid(format!(
+                "Header name `{}` is not valid: printable ASCII without `:`, at most {} characters.",
+                name.chars().take(80).collect::<String>(),
+                limits::HEADER_NAME_CHARS
+            )));
+        }
+        let lower = name.to_ascii_lowercase();
+        if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("content-") {
+            return Err(invalid(format!(
+                "Header `{name}` is set by OpenSend from the email's fields and cannot be overridden."
+            )));
+        }
+        let Value::String(value) = value else {
+            return Err(invalid(format!(
+                "Header `{name}` must have a string value."
+            )));
+        };
+        if value
+            .chars()
+            .any(|c| c == '\r' || c == '\n' || (c.is_control() && c != '\t'))
+        {
+            return Err(invalid(format!(
+                "Header `{name}` must not contain line breaks or control characters."
+            )));
+        }
+        if value.chars().count() > limits::HEADER_VALUE_CHARS {
+            return Err(invalid(format!(
+                "Header `{name}` is longer than {} characters.",
+                limits::HEADER_VALUE_CHARS
+            )));
+        }
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+fn tags(raw: Vec<TagBody>) -> Result<Vec<(String, String)>, ApiError> {
+    if raw.len() > limits::TAGS {
+        return Err(invalid(format!(
+            "`tags` has more than {} entries.",
+            limits::TAGS
+        )));
+    }
+    let valid = |s: &str| {
+        !s.is_empty()
+            && s.len() <= limits::TAG_CHARS
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    raw.into_iter()
+        .map(|tag| {
+            if valid(&tag.name) && valid(&tag.value) {
+                Ok((tag.name, tag.value))
+            } else {
+                Err(invalid(format!(
+                    "Tag `{}`: names and values may only contain ASCII letters, digits, `_` and `-`, 1 to {} characters.",
+                    tag.name.chars().take(64).collect::<String>(),
+                    limits::TAG_CHARS
+                )))
+            }
+        })
+        .collect()
+}
+
+fn attachments_of(raw: Vec<AttachmentBody>) -> Result<Vec<NewAttachment>, ApiError> {
+    if raw.len() > limits::ATTACHMENTS {
+        return Err(ApiError::new(
+            ErrorCode::InvalidAttachment,
+            format!("At most {} attachments per email.", limits::ATTACHMENTS),
+        ));
+    }
+    let bad = |i: usize, m: &str| {
+        ApiError::new(
+            ErrorCode::InvalidAttachment,
+            format!("attachments[{i}]: {m}"),
+        )
+    };
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            if a.path.is_some() && a.content.is_none() {
+                return Err(bad(
+                    i,
+                    "`path` (fetching the file from a URL) is not supported; send the file as base64 `content`.",
+                ));
+            }
+            let content = match a.content {
+                None => return Err(bad(i, "`content` is required.")),
+                Some(AttachmentContent::Base64(b64)) => base64::engine::general_purpose::STANDARD
+                    .decode(b64.trim())
+                    .map_err(|_| bad(i, "`content` is not valid base64."))?,
+                Some(AttachmentContent::Bytes(bytes)) => bytes,
+                Some(AttachmentContent::Buffer { data }) => data,
+            };
+            let filename = a.filename.unwrap_or_default();
+            let filename_ok = !filename.trim().is_empty()
+                && filename.chars().count() <= limits::FILENAME_CHARS
+                && !filename.chars().any(|c| c.is_control() || c == '/' || c == '\\' || c == '"');
+            if !filename_ok {
+                return Err(bad(
+                    i,
+                    "`filename` is required: 1 to 255 characters, no control characters, slashes or quotes.",
+                ));
+            }
+            let content_type = match a.content_type {
+                Some(ct) => {
+                    if !is_media_type(&ct) {
+                        return Err(bad(i, "`content_type` must look like `type/subtype`."));
+                    }
+                    ct.to_ascii_lowercase()
+                }
+                None => media_type_for(&filename).to_owned(),
+            };
+            let content_id = match a.content_id {
+                None => None,
+                Some(cid) => {
+                    let cid = cid.trim().trim_start_matches('<').trim_end_matches('>').to_owned();
+                    let ok = !cid.is_empty()
+                        && cid.len() <= limits::CONTENT_ID_CHARS
+                        && cid.bytes().all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>');
+                    if !ok {
+                        return Err(bad(i, "`content_id` must be 1 to 128 printable ASCII characters."));
+                    }
+                    Some(cid)
+                }
+            };
+            Ok(NewAttachment {
+                filename,
+                content_type,
+                content_id,
+                content,
+            })
+        })
+        .collect()
+}
+
+fn is_media_type(value: &str) -> bool {
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 127
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    matches!(value.split_once('/'), Some((t, s)) if token(t) && token(s))
+}
+
+/// A media type from the file extension, for attachments sent without `content_type`.
+fn media_type_for(filename: &str) -> &'static str {
+    let extension = filename
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match extension.as_str() {
+        "pdf" => "application/pdf",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "svg" => "image/svg+xml",
+        "txt" => "text/plain",
+        "csv" => "text/csv",
+        "html" | "htm" => "text/html",
+        "ics" => "text/calendar",
+        "json" => "application/json",
+        "zip" => "application/zip",
+        "doc" => "application/msword",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "xls" => "application/vnd.ms-excel",
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Upper bound of the encoded message: every part base64-encoded (4/3, plus line breaks) and room for
+/// the headers. Quoted-printable text is never larger than that for the bodies mail-builder writes.
+fn estimated_message_bytes(email: &ParsedEmail) -> usize {
+    let bodies =
+        email.html.as_ref().map_or(0, String::len) + email.text.as_ref().map_or(0, String::len);
+    let attachments: usize = email.attachments.iter().map(|a| a.content.len()).sum();
+    (bodies + attachments).saturating_mul(138) / 100 + 64 * 1024
+}
+
+/// Normalised addresses of a parsed list, as stored.
+pub fn display_list(mailboxes: &[Mailbox]) -> Vec<String> {
+    mailboxes.iter().map(ToString::to_string).collect()
+}
+
+/// The address part only, for the sending-domain check.
+pub fn from_address(email: &ParsedEmail) -> &EmailAddress {
+    &email.from.address
+}

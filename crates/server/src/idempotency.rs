@@ -1,0 +1,130 @@
+//! `Idempotency-Key` on the send routes: the same key with the same body replays the first response for
+//! 24 hours; the same key with another body is a 409 `invalid_idempotent_request`; while the first request
+//! is still running, a 409 `concurrent_idempotent_requests`. Keys are per organization.
+
+use std::future::Future;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use opensend_core::ErrorCode;
+use opensend_store::Store;
+use opensend_store::repos::emails::IdempotentResponse;
+use opensend_store::repos::idempotency::Claim;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+pub const HEADER: &str = "idempotency-key";
+/// Longest key accepted, as Resend.
+pub const MAX_KEY_CHARS: usize = 256;
+
+/// The key of a request, if it sent one: 1 to 256 printable ASCII characters, else a 400.
+pub fn key_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(HEADER) else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| {
+            !k.is_empty()
+                && k.len() <= MAX_KEY_CHARS
+                && k.bytes().all(|b| (0x20..0x7f).contains(&b))
+        })
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidIdempotencyKey,
+                "The Idempotency-Key header must be 1 to 256 printable ASCII characters.",
+            )
+        })?;
+    Ok(Some(key.to_owned()))
+}
+
+/// Fingerprint of a request: the route and its exact body.
+pub fn fingerprint(route: &str, body: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(route.as_bytes());
+    hasher.update([0]);
+    hasher.update(body);
+    hasher.finalize().into()
+}
+
+/// Runs `work` once per key. `work` receives the record to complete inside its own transaction (so the
+/// response is stored atomically with what it describes) and returns the status and JSON body.
+pub async fn run<F, Fut>(
+    store: &Store,
+    organization_id: Uuid,
+    key: Option<String>,
+    fingerprint: [u8; 32],
+    work: F,
+) -> Result<Response, ApiError>
+where
+    F: FnOnce(Option<IdempotentRecord>) -> Fut,
+    Fut: Future<Output = Result<(StatusCode, String), ApiError>>,
+{
+    let Some(key) = key else {
+        let (status, body) = work(None).await?;
+        return Ok(json_response(status, body, false));
+    };
+    match store
+        .idempotency()
+        .claim(organization_id, &key, fingerprint)
+        .await?
+    {
+        Claim::Proceed(record_id) => match work(Some(IdempotentRecord { record_id })).await {
+            Ok((status, body)) => Ok(json_response(status, body, false)),
+            Err(error) => {
+                // A refused or failed request does not use the key up: the client may fix it and retry.
+                if let Err(e) = store.idempotency().release(record_id).await {
+                    tracing::warn!(error = %e, "could not release an idempotency key");
+                }
+                Err(error)
+            }
+        },
+        Claim::Replay { status, body } => Ok(json_response(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            body,
+            true,
+        )),
+        Claim::Mismatch => Err(ApiError::new(
+            ErrorCode::InvalidIdempotentRequest,
+            "This Idempotency-Key was already used with a different request body.",
+        )),
+        Claim::InFlight => Err(ApiError::new(
+            ErrorCode::ConcurrentIdempotentRequests,
+            "A request with this Idempotency-Key is still being processed; retry shortly.",
+        )),
+    }
+}
+
+/// The record a first request completes.
+#[derive(Clone, Copy, Debug)]
+pub struct IdempotentRecord {
+    record_id: Uuid,
+}
+
+impl IdempotentRecord {
+    pub fn response(self, status: StatusCode, body: &str) -> IdempotentResponse {
+        IdempotentResponse {
+            record_id: self.record_id,
+            status: status.as_u16(),
+            body: body.to_owned(),
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: String, replayed: bool) -> Response {
+    let mut response = (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}

@@ -1,0 +1,301 @@
+//! The delivery queue: workers claim due jobs with a lease and report the outcome.
+//!
+//! A claim sets `lease_owner` and `lease_expires_at` on up to N due rows in one statement (PostgreSQL:
+//! `FOR UPDATE SKIP LOCKED`, so concurrent workers on any number of machines never claim the same row;
+//! SQLite: the single writer connection serialises claims). A worker that dies leaves its lease to run out,
+//! after which the job is claimable again. Every outcome is recorded only while the reporting worker still
+//! owns the lease, so a worker that lost its lease cannot overwrite what its successor did.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, TransactionTrait,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::StoreError;
+use crate::entities::{delivery_job, email, email_recipient};
+use crate::repos::emails::{insert_event, recipient_status, status};
+use crate::repos::now;
+
+pub struct DeliveryQueue<'a> {
+    read: &'a DatabaseConnection,
+    write: &'a DatabaseConnection,
+}
+
+/// What one recipient's delivery came to.
+#[derive(Clone, Debug)]
+pub struct RecipientResult {
+    pub address: String,
+    pub accepted: bool,
+    pub response: String,
+}
+
+/// A delivery that at least one recipient accepted.
+#[derive(Clone, Debug)]
+pub struct SentRecord {
+    pub transport: String,
+    pub provider_message_id: Option<String>,
+    /// Kept only by the capture transport, so the message can be read back.
+    pub raw_mime: Option<Vec<u8>>,
+    pub recipients: Vec<RecipientResult>,
+}
+
+impl<'a> DeliveryQueue<'a> {
+    pub(crate) fn new(read: &'a DatabaseConnection, write: &'a DatabaseConnection) -> Self {
+        Self { read, write }
+    }
+
+    /// Leases up to `limit` due jobs to `owner` for `lease`.
+    pub async fn claim(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u64,
+    ) -> Result<Vec<delivery_job::Model>, StoreError> {
+        let at = now();
+        let until = at + TimeDelta::from_std(lease).unwrap_or(TimeDelta::minutes(10));
+        let backend = self.write.get_database_backend();
+        let lock = match backend {
+            DbBackend::Postgres => " FOR UPDATE SKIP LOCKED",
+            _ => "",
+        };
+        let sql = format!(
+            "UPDATE delivery_jobs SET lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM delivery_jobs \
+                          WHERE run_at <= $3 AND (lease_expires_at IS NULL OR lease_expires_at < $3) \
+                          ORDER BY run_at LIMIT $4{lock}) \
+             RETURNING *"
+        );
+        let statement = Statement::from_sql_and_values(
+            backend,
+            sql,
+            [
+                owner.into(),
+                until.into(),
+                at.into(),
+                i64::try_from(limit).unwrap_or(i64::MAX).into(),
+            ],
+        );
+        Ok(delivery_job::Entity::find()
+            .from_raw_sql(statement)
+            .all(self.write)
+            .await?)
+    }
+
+    /// When the next job becomes claimable (due, or its lease runs out), if any job is waiting.
+    pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let next = delivery_job::Entity::find()
+            .order_by_asc(delivery_job::Column::RunAt)
+            .limit(16)
+            .all(self.read)
+            .await?;
+        Ok(next
+            .into_iter()
+            .map(|job| match job.lease_expires_at {
+                Some(until) if until > job.run_at => until,
+                _ => job.run_at,
+            })
+            .min())
+    }
+
+    /// Number of jobs waiting or in flight.
+    pub async fn depth(&self) -> Result<u64, StoreError> {
+        use sea_orm::PaginatorTrait;
+        Ok(delivery_job::Entity::find().count(self.read).await?)
+    }
+
+    /// The message went out: the email becomes `sent`, recipients get their replies, `email.sent` is
+    /// recorded and the job is removed. `false` when `owner` no longer holds the lease.
+    pub async fn record_sent(
+        &self,
+        job: &delivery_job::Model,
+        owner: &str,
+        sent: SentRecord,
+    ) -> Result<bool, StoreError> {
+        let txn = self.write.begin().await?;
+        if !release(&txn, job, owner).await? {
+            return Ok(false);
+        }
+        let at = now();
+        email::Entity::update_many()
+            .col_expr(email::Column::Status, Expr::value(status::SENT))
+            .col_expr(
+                email::Column::Transport,
+                Expr::value(Some(sent.transport.clone())),
+            )
+            .col_expr(
+                email::Column::ProviderMessageId,
+                Expr::value(sent.provider_message_id.clone()),
+            )
+            .col_expr(email::Column::RawMime, Expr::value(sent.raw_mime))
+            .col_expr(
+                email::Column::LastError,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(email::Column::SentAt, Expr::value(Some(at)))
+            .col_expr(email::Column::UpdatedAt, Expr::value(at))
+            .filter(email::Column::Id.eq(job.email_id))
+            .exec(&txn)
+            .await?;
+        update_recipients(&txn, job.email_id, &sent.recipients, at).await?;
+        let rejected: Vec<&str> = sent
+            .recipients
+            .iter()
+            .filter(|r| !r.accepted)
+            .map(|r| r.address.as_str())
+            .collect();
+        insert_event(
+            &txn,
+            job.organization_id,
+            job.email_id,
+            "email.sent",
+            json!({
+                "transport": sent.transport,
+                "provider_message_id": sent.provider_message_id,
+                "rejected_recipients": rejected,
+            }),
+            at,
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// A temporary failure: the job waits until `retry_at` and the email stays queued with the error noted.
+    pub async fn record_retry(
+        &self,
+        job: &delivery_job::Model,
+        owner: &str,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let txn = self.write.begin().await?;
+        let updated = delivery_job::Entity::update_many()
+            .col_expr(delivery_job::Column::RunAt, Expr::value(retry_at))
+            .col_expr(
+                delivery_job::Column::LeaseOwner,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                delivery_job::Column::LeaseExpiresAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                delivery_job::Column::LastError,
+                Expr::value(Some(error.to_owned())),
+            )
+            .filter(delivery_job::Column::Id.eq(job.id))
+            .filter(delivery_job::Column::LeaseOwner.eq(owner))
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected != 1 {
+            return Ok(false);
+        }
+        email::Entity::update_many()
+            .col_expr(
+                email::Column::LastError,
+                Expr::value(Some(error.to_owned())),
+            )
+            .col_expr(email::Column::UpdatedAt, Expr::value(now()))
+            .filter(email::Column::Id.eq(job.email_id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// A permanent failure (or retries exhausted): the email becomes `failed` and `email.failed` is
+    /// recorded.
+    pub async fn record_failure(
+        &self,
+        job: &delivery_job::Model,
+        owner: &str,
+        error: &str,
+        recipients: &[RecipientResult],
+    ) -> Result<bool, StoreError> {
+        let txn = self.write.begin().await?;
+        if !release(&txn, job, owner).await? {
+            return Ok(false);
+        }
+        let at = now();
+        email::Entity::update_many()
+            .col_expr(email::Column::Status, Expr::value(status::FAILED))
+            .col_expr(
+                email::Column::LastError,
+                Expr::value(Some(error.to_owned())),
+            )
+            .col_expr(email::Column::UpdatedAt, Expr::value(at))
+            .filter(email::Column::Id.eq(job.email_id))
+            .exec(&txn)
+            .await?;
+        update_recipients(&txn, job.email_id, recipients, at).await?;
+        insert_event(
+            &txn,
+            job.organization_id,
+            job.email_id,
+            "email.failed",
+            json!({"error": error}),
+            at,
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// The job of an email, if it has one (tests and diagnostics).
+    pub async fn job_for(&self, email_id: Uuid) -> Result<Option<delivery_job::Model>, StoreError> {
+        Ok(delivery_job::Entity::find()
+            .filter(delivery_job::Column::EmailId.eq(email_id))
+            .one(self.read)
+            .await?)
+    }
+}
+
+/// Removes the job if `owner` still holds it.
+async fn release(
+    txn: &DatabaseTransaction,
+    job: &delivery_job::Model,
+    owner: &str,
+) -> Result<bool, StoreError> {
+    let deleted = delivery_job::Entity::delete_many()
+        .filter(delivery_job::Column::Id.eq(job.id))
+        .filter(delivery_job::Column::LeaseOwner.eq(owner))
+        .exec(txn)
+        .await?;
+    Ok(deleted.rows_affected == 1)
+}
+
+async fn update_recipients(
+    txn: &DatabaseTransaction,
+    email_id: Uuid,
+    results: &[RecipientResult],
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for result in results {
+        email_recipient::Entity::update_many()
+            .col_expr(
+                email_recipient::Column::Status,
+                Expr::value(if result.accepted {
+                    recipient_status::ACCEPTED
+                } else {
+                    recipient_status::REJECTED
+                }),
+            )
+            .col_expr(
+                email_recipient::Column::Response,
+                Expr::value(Some(result.response.clone())),
+            )
+            .col_expr(email_recipient::Column::UpdatedAt, Expr::value(at))
+            .filter(email_recipient::Column::EmailId.eq(email_id))
+            .filter(email_recipient::Column::Address.eq(result.address.as_str()))
+            .filter(email_recipient::Column::Status.ne(recipient_status::SUPPRESSED))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}

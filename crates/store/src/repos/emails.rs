@@ -1,0 +1,484 @@
+//! Accepted emails: the accept transaction, reads, rescheduling and cancellation.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder, Set, TransactionTrait,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::entities::{
+    delivery_job, email, email_attachment, email_event, email_recipient, idempotency_key,
+    suppression,
+};
+use crate::pagination::paginate;
+use crate::repos::now;
+use crate::{Page, PageRequest, StoreError};
+
+/// Values of `emails.status`, which is also Resend's `last_event`.
+pub mod status {
+    pub const QUEUED: &str = "queued";
+    pub const SCHEDULED: &str = "scheduled";
+    pub const SENT: &str = "sent";
+    pub const FAILED: &str = "failed";
+    pub const CANCELED: &str = "canceled";
+    pub const SUPPRESSED: &str = "suppressed";
+}
+
+/// Values of `email_recipients.status`.
+pub mod recipient_status {
+    pub const PENDING: &str = "pending";
+    pub const ACCEPTED: &str = "accepted";
+    pub const REJECTED: &str = "rejected";
+    pub const SUPPRESSED: &str = "suppressed";
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecipientKind {
+    To,
+    Cc,
+    Bcc,
+}
+
+impl RecipientKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientKind::To => "to",
+            RecipientKind::Cc => "cc",
+            RecipientKind::Bcc => "bcc",
+        }
+    }
+}
+
+/// An email the API validated, ready to be written.
+#[derive(Clone, Debug)]
+pub struct NewEmail {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub api_key_id: Option<Uuid>,
+    pub from: String,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub bcc: Vec<String>,
+    pub reply_to: Vec<String>,
+    pub subject: String,
+    pub html: Option<String>,
+    pub text: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub tags: Vec<(String, String)>,
+    pub attachments: Vec<NewAttachment>,
+    pub scheduled_at: Option<DateTime<Utc>>,
+    pub message_id: String,
+    pub sending_domain_id: Option<Uuid>,
+    pub unverified_sender: bool,
+    /// Envelope recipients, normalised and without duplicates.
+    pub recipients: Vec<(String, RecipientKind)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewAttachment {
+    pub filename: String,
+    pub content_type: String,
+    pub content_id: Option<String>,
+    pub content: Vec<u8>,
+}
+
+/// The response to remember for an `Idempotency-Key`, written in the same transaction as the emails.
+#[derive(Clone, Debug)]
+pub struct IdempotentResponse {
+    pub record_id: Uuid,
+    pub status: u16,
+    pub body: String,
+}
+
+/// What became of one accepted email.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    pub id: Uuid,
+    pub status: &'static str,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    Done,
+    NotFound,
+    /// The email is past the point where it can be changed (sent, failed, canceled…).
+    TooLate,
+    /// A worker is delivering it right now.
+    InProgress,
+}
+
+pub struct Emails<'a> {
+    read: &'a DatabaseConnection,
+    write: &'a DatabaseConnection,
+}
+
+impl<'a> Emails<'a> {
+    pub(crate) fn new(read: &'a DatabaseConnection, write: &'a DatabaseConnection) -> Self {
+        Self { read, write }
+    }
+
+    /// Writes the emails, their recipients and attachments, their first event, their delivery jobs and the
+    /// idempotent response, all in one transaction: after a crash either all of it exists or none.
+    /// Recipients on the organization's suppression list are marked `suppressed`; an email whose every
+    /// recipient is suppressed is not queued at all.
+    pub async fn accept(
+        &self,
+        emails: Vec<NewEmail>,
+        idempotent: Option<IdempotentResponse>,
+    ) -> Result<Vec<Accepted>, StoreError> {
+        let txn = self.write.begin().await?;
+        let at = now();
+        let mut accepted = Vec::with_capacity(emails.len());
+        for new in emails {
+            accepted.push(insert_email(&txn, new, at).await?);
+        }
+        if let Some(response) = idempotent {
+            idempotency_key::Entity::update_many()
+                .col_expr(
+                    idempotency_key::Column::ResponseStatus,
+                    Expr::value(i32::from(response.status)),
+                )
+                .col_expr(
+                    idempotency_key::Column::ResponseBody,
+                    Expr::value(response.body),
+                )
+                .filter(idempotency_key::Column::Id.eq(response.record_id))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(accepted)
+    }
+
+    pub async fn get(
+        &self,
+        organization_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<email::Model>, StoreError> {
+        Ok(email::Entity::find_by_id(id)
+            .filter(email::Column::OrganizationId.eq(organization_id))
+            .one(self.read)
+            .await?)
+    }
+
+    pub async fn list(
+        &self,
+        organization_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<email::Model>, StoreError> {
+        let select =
+            email::Entity::find().filter(email::Column::OrganizationId.eq(organization_id));
+        paginate(self.read, select, email::Column::Id, page).await
+    }
+
+    /// For the delivery worker: the email whatever its organization (the job names it).
+    pub async fn get_for_delivery(&self, id: Uuid) -> Result<Option<email::Model>, StoreError> {
+        Ok(email::Entity::find_by_id(id).one(self.read).await?)
+    }
+
+    pub async fn attachments(
+        &self,
+        email_id: Uuid,
+    ) -> Result<Vec<email_attachment::Model>, StoreError> {
+        Ok(email_attachment::Entity::find()
+            .filter(email_attachment::Column::EmailId.eq(email_id))
+            .order_by_asc(email_attachment::Column::Position)
+            .all(self.read)
+            .await?)
+    }
+
+    pub async fn recipients(
+        &self,
+        email_id: Uuid,
+    ) -> Result<Vec<email_recipient::Model>, StoreError> {
+        Ok(email_recipient::Entity::find()
+            .filter(email_recipient::Column::EmailId.eq(email_id))
+            .order_by_asc(email_recipient::Column::Id)
+            .all(self.read)
+            .await?)
+    }
+
+    pub async fn events(
+        &self,
+        organization_id: Uuid,
+        email_id: Uuid,
+    ) -> Result<Vec<email_event::Model>, StoreError> {
+        Ok(email_event::Entity::find()
+            .filter(email_event::Column::OrganizationId.eq(organization_id))
+            .filter(email_event::Column::EmailId.eq(email_id))
+            .order_by_asc(email_event::Column::Id)
+            .all(self.read)
+            .await?)
+    }
+
+    /// Moves a scheduled or queued email to `at`, unless a worker already holds it.
+    pub async fn reschedule(
+        &self,
+        organization_id: Uuid,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<ChangeOutcome, StoreError> {
+        let txn = self.write.begin().await?;
+        let current = now();
+        let outcome = match changeable(&txn, organization_id, id, current).await? {
+            Err(outcome) => outcome,
+            Ok(job_id) => {
+                delivery_job::Entity::update_many()
+                    .col_expr(delivery_job::Column::RunAt, Expr::value(at))
+                    .filter(delivery_job::Column::Id.eq(job_id))
+                    .exec(&txn)
+                    .await?;
+                email::Entity::update_many()
+                    .col_expr(email::Column::ScheduledAt, Expr::value(Some(at)))
+                    .col_expr(email::Column::Status, Expr::value(status::SCHEDULED))
+                    .col_expr(email::Column::UpdatedAt, Expr::value(current))
+                    .filter(email::Column::Id.eq(id))
+                    .exec(&txn)
+                    .await?;
+                insert_event(
+                    &txn,
+                    organization_id,
+                    id,
+                    "email.scheduled",
+                    json!({"scheduled_at": at}),
+                    current,
+                )
+                .await?;
+                ChangeOutcome::Done
+            }
+        };
+        txn.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Cancels a scheduled or queued email, unless a worker already holds it.
+    pub async fn cancel(
+        &self,
+        organization_id: Uuid,
+        id: Uuid,
+    ) -> Result<ChangeOutcome, StoreError> {
+        let txn = self.write.begin().await?;
+        let current = now();
+        let outcome = match changeable(&txn, organization_id, id, current).await? {
+            Err(outcome) => outcome,
+            Ok(job_id) => {
+                delivery_job::Entity::delete_by_id(job_id)
+                    .exec(&txn)
+                    .await?;
+                email::Entity::update_many()
+                    .col_expr(email::Column::Status, Expr::value(status::CANCELED))
+                    .col_expr(email::Column::UpdatedAt, Expr::value(current))
+                    .filter(email::Column::Id.eq(id))
+                    .exec(&txn)
+                    .await?;
+                insert_event(
+                    &txn,
+                    organization_id,
+                    id,
+                    "email.canceled",
+                    json!({}),
+                    current,
+                )
+                .await?;
+                ChangeOutcome::Done
+            }
+        };
+        txn.commit().await?;
+        Ok(outcome)
+    }
+}
+
+/// The job of an email that may still be changed, or why it may not.
+async fn changeable(
+    txn: &DatabaseTransaction,
+    organization_id: Uuid,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<Result<Uuid, ChangeOutcome>, StoreError> {
+    let Some(found) = email::Entity::find_by_id(id)
+        .filter(email::Column::OrganizationId.eq(organization_id))
+        .one(txn)
+        .await?
+    else {
+        return Ok(Err(ChangeOutcome::NotFound));
+    };
+    if found.status != status::QUEUED && found.status != status::SCHEDULED {
+        return Ok(Err(ChangeOutcome::TooLate));
+    }
+    let Some(job) = delivery_job::Entity::find()
+        .filter(delivery_job::Column::EmailId.eq(id))
+        .one(txn)
+        .await?
+    else {
+        return Ok(Err(ChangeOutcome::TooLate));
+    };
+    if job.lease_expires_at.is_some_and(|until| until > at) {
+        return Ok(Err(ChangeOutcome::InProgress));
+    }
+    Ok(Ok(job.id))
+}
+
+fn json_list(values: &[String]) -> String {
+    serde_json::to_string(values).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn json_pairs(pairs: &[(String, String)]) -> String {
+    serde_json::to_string(pairs).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Parses a JSON column written by this repository; a damaged value reads as empty rather than failing.
+pub fn read_list(column: &str) -> Vec<String> {
+    serde_json::from_str(column).unwrap_or_default()
+}
+
+/// Parses a JSON pairs column (headers, tags).
+pub fn read_pairs(column: &str) -> Vec<(String, String)> {
+    serde_json::from_str(column).unwrap_or_default()
+}
+
+async fn insert_email(
+    txn: &DatabaseTransaction,
+    new: NewEmail,
+    at: DateTime<Utc>,
+) -> Result<Accepted, StoreError> {
+    let addresses: Vec<String> = new.recipients.iter().map(|(a, _)| a.clone()).collect();
+    let suppressed: Vec<String> = if addresses.is_empty() {
+        Vec::new()
+    } else {
+        suppression::Entity::find()
+            .filter(suppression::Column::OrganizationId.eq(new.organization_id))
+            .filter(suppression::Column::Address.is_in(addresses))
+            .all(txn)
+            .await?
+            .into_iter()
+            .map(|s| s.address)
+            .collect()
+    };
+    let all_suppressed = new
+        .recipients
+        .iter()
+        .all(|(address, _)| suppressed.contains(address));
+    let status = match (all_suppressed, new.scheduled_at) {
+        (true, _) => status::SUPPRESSED,
+        (false, Some(_)) => status::SCHEDULED,
+        (false, None) => status::QUEUED,
+    };
+
+    email::ActiveModel {
+        id: Set(new.id),
+        organization_id: Set(new.organization_id),
+        api_key_id: Set(new.api_key_id),
+        from_address: Set(new.from),
+        to_addresses: Set(json_list(&new.to)),
+        cc_addresses: Set(json_list(&new.cc)),
+        bcc_addresses: Set(json_list(&new.bcc)),
+        reply_to: Set(json_list(&new.reply_to)),
+        subject: Set(new.subject),
+        html: Set(new.html),
+        text_body: Set(new.text),
+        headers: Set(json_pairs(&new.headers)),
+        tags: Set(json_pairs(&new.tags)),
+        status: Set(status.to_owned()),
+        scheduled_at: Set(new.scheduled_at),
+        message_id: Set(new.message_id),
+        sending_domain_id: Set(new.sending_domain_id),
+        unverified_sender: Set(new.unverified_sender),
+        transport: Set(None),
+        provider_message_id: Set(None),
+        last_error: Set(None),
+        raw_mime: Set(None),
+        created_at: Set(at),
+        updated_at: Set(at),
+        sent_at: Set(None),
+    }
+    .insert(txn)
+    .await?;
+
+    for (position, attachment) in new.attachments.into_iter().enumerate() {
+        email_attachment::ActiveModel {
+            id: Set(opensend_core::new_id()),
+            email_id: Set(new.id),
+            organization_id: Set(new.organization_id),
+            position: Set(i32::try_from(position).unwrap_or(i32::MAX)),
+            filename: Set(attachment.filename),
+            content_type: Set(attachment.content_type),
+            content_id: Set(attachment.content_id),
+            content: Set(attachment.content),
+        }
+        .insert(txn)
+        .await?;
+    }
+
+    let mut suppressed_here = Vec::new();
+    for (address, kind) in &new.recipients {
+        let is_suppressed = suppressed.contains(address);
+        if is_suppressed {
+            suppressed_here.push(address.clone());
+        }
+        email_recipient::ActiveModel {
+            id: Set(opensend_core::new_id()),
+            email_id: Set(new.id),
+            organization_id: Set(new.organization_id),
+            address: Set(address.clone()),
+            kind: Set(kind.as_str().to_owned()),
+            status: Set(if is_suppressed {
+                recipient_status::SUPPRESSED
+            } else {
+                recipient_status::PENDING
+            }
+            .to_owned()),
+            response: Set(None),
+            updated_at: Set(at),
+        }
+        .insert(txn)
+        .await?;
+    }
+
+    let (event, data) = match status {
+        status::SUPPRESSED => ("email.suppressed", json!({"recipients": suppressed_here})),
+        status::SCHEDULED => ("email.scheduled", json!({"scheduled_at": new.scheduled_at})),
+        _ => ("email.queued", json!({})),
+    };
+    insert_event(txn, new.organization_id, new.id, event, data, at).await?;
+
+    if status != status::SUPPRESSED {
+        delivery_job::ActiveModel {
+            id: Set(opensend_core::new_id()),
+            email_id: Set(new.id),
+            organization_id: Set(new.organization_id),
+            run_at: Set(new.scheduled_at.unwrap_or(at)),
+            attempts: Set(0),
+            lease_owner: Set(None),
+            lease_expires_at: Set(None),
+            last_error: Set(None),
+            created_at: Set(at),
+        }
+        .insert(txn)
+        .await?;
+    }
+    Ok(Accepted { id: new.id, status })
+}
+
+pub(crate) async fn insert_event<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    organization_id: Uuid,
+    email_id: Uuid,
+    event_type: &str,
+    data: serde_json::Value,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    email_event::ActiveModel {
+        id: Set(opensend_core::new_id()),
+        organization_id: Set(organization_id),
+        email_id: Set(email_id),
+        event_type: Set(event_type.to_owned()),
+        data: Set(data.to_string()),
+        created_at: Set(at),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
