@@ -25,13 +25,14 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use lettre::Address;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
@@ -104,6 +105,8 @@ pub struct SmtpSettings {
     pub credentials: Option<SmtpCredentials>,
     /// Name sent with `EHLO`; the machine's host name when `None`.
     pub hello_name: Option<String>,
+    /// Extra CA certificates (PEM) to trust besides the public roots, for a relay with a private CA.
+    pub tls_ca_file: Option<PathBuf>,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
     pub data_timeout: Duration,
@@ -133,7 +136,7 @@ pub enum SmtpConfigError {
         expected: &'static str,
     },
     #[error(
-        "SMTP_URL: unknown parameter `{0}` (known: tls, connect_timeout, command_timeout, data_timeout, max_connections, idle_timeout, helo)"
+        "SMTP_URL: unknown parameter `{0}` (known: tls, tls_ca_file, connect_timeout, command_timeout, data_timeout, max_connections, idle_timeout, helo)"
     )]
     UnknownParameter(String),
     #[error("SMTP_URL: parameter `{0}` is given twice")]
@@ -144,6 +147,8 @@ pub enum SmtpConfigError {
     PasswordWithoutUser,
     #[error("SMTP TLS setup failed: {0}")]
     Tls(String),
+    #[error("SMTP_URL: tls_ca_file `{path}` could not be used: {reason}")]
+    CaFile { path: String, reason: String },
 }
 
 impl SmtpSettings {
@@ -151,7 +156,8 @@ impl SmtpSettings {
     ///
     /// Defaults: `tls=starttls`; port 587 for starttls, 465 for tls, 25 for none. Optional parameters:
     /// `connect_timeout`, `command_timeout`, `data_timeout`, `idle_timeout` (seconds, 1–3600),
-    /// `max_connections` (1–1000), `helo` (the EHLO name). User name and password are percent-decoded.
+    /// `max_connections` (1–1000), `helo` (the EHLO name), `tls_ca_file` (a PEM file of extra CA
+    /// certificates to trust). User name and password are percent-decoded.
     /// Errors never repeat the URL, which may hold the password.
     pub fn from_url(input: &str) -> Result<Self, SmtpConfigError> {
         let url = url::Url::parse(input.trim())
@@ -178,6 +184,7 @@ impl SmtpSettings {
             tls: SmtpTls::StartTls,
             credentials: None,
             hello_name: None,
+            tls_ca_file: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             data_timeout: DEFAULT_DATA_TIMEOUT,
@@ -227,6 +234,9 @@ impl SmtpSettings {
                         });
                     }
                     settings.hello_name = Some(value.to_string());
+                }
+                "tls_ca_file" if !value.is_empty() => {
+                    settings.tls_ca_file = Some(PathBuf::from(value.as_ref()));
                 }
                 other => return Err(SmtpConfigError::UnknownParameter(shorten(other, 40))),
             }
@@ -313,10 +323,28 @@ impl SmtpTransport {
     pub fn new(settings: SmtpSettings) -> Result<Self, SmtpConfigError> {
         let tls_parameters = match settings.tls {
             SmtpTls::None => None,
-            SmtpTls::StartTls | SmtpTls::Tls => Some(
-                TlsParameters::new(settings.host.clone())
-                    .map_err(|e| SmtpConfigError::Tls(e.to_string()))?,
-            ),
+            SmtpTls::StartTls | SmtpTls::Tls => {
+                let mut builder = TlsParameters::builder(settings.host.clone());
+                if let Some(path) = &settings.tls_ca_file {
+                    let ca_error = |reason: String| SmtpConfigError::CaFile {
+                        path: path.display().to_string(),
+                        reason,
+                    };
+                    let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
+                    // lettre accepts a file without certificates and would then trust nothing extra.
+                    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                        return Err(ca_error("no PEM certificate in it".to_owned()));
+                    }
+                    let certificate =
+                        Certificate::from_pem(&pem).map_err(|e| ca_error(e.to_string()))?;
+                    builder = builder.add_root_certificate(certificate);
+                }
+                Some(
+                    builder
+                        .build_rustls()
+                        .map_err(|e| SmtpConfigError::Tls(e.to_string()))?,
+                )
+            }
         };
         let hello = match &settings.hello_name {
             Some(name) => ClientId::Domain(name.clone()),
