@@ -630,6 +630,36 @@ mod tests {
     }
 
     #[test]
+    fn signs_for_ses_in_the_region_with_the_session_token() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("AWS_SESSION_TOKEN", "session-token-value"));
+        let transport = SesTransport::new(SesSettings::from_lookup(vars(&pairs)).unwrap()).unwrap();
+        let headers = transport.sign(b"{}").unwrap();
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
+        let authorization = get("authorization").unwrap();
+        assert!(
+            authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
+            "{authorization}"
+        );
+        assert!(
+            authorization.contains("/eu-west-1/ses/aws4_request"),
+            "{authorization}"
+        );
+        assert!(
+            authorization.contains("SignedHeaders=content-type;host;x-amz-date"),
+            "{authorization}"
+        );
+        assert!(!authorization.contains("very-secret-key"));
+        assert!(get("x-amz-date").is_some());
+        assert_eq!(get("x-amz-security-token"), Some("session-token-value"));
+    }
+
+    #[test]
     fn classifies_errors() {
         assert!(
             classify(400, "MessageRejected", "Email address is not verified.")
