@@ -17,7 +17,9 @@ for line in open(sys.argv[1]):
     wanted.append((name.split("[", 1)[0], pinned))
 try:
     ok = all(version(name) == pinned for name, pinned in wanted)
-except PackageNotFoundError:
+    # moto's server needs its [server] extra; importing proves the extra is there too.
+    import aiosmtpd.smtp, moto.server  # noqa: F401
+except (PackageNotFoundError, ImportError):
     ok = False
 sys.exit(0 if ok else 1)
 PY
