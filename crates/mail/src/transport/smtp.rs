@@ -300,7 +300,8 @@ struct Inner {
     tls_parameters: Option<TlsParameters>,
     hello: ClientId,
     idle: Mutex<Vec<PooledConnection>>,
-    /// One permit per open connection, idle or in use: the cap on connections to the smarthost.
+    /// One permit per send in progress. A send opens a connection only when none is idle, so open
+    /// connections (in use plus idle) never exceed the number of permits.
     permits: Arc<Semaphore>,
 }
 
