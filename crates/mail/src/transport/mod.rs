@@ -5,8 +5,12 @@
 //! failures as temporary (retry later) or permanent (give up now), which is all the delivery worker needs.
 
 mod capture;
+pub mod ses;
+pub mod smtp;
 
 pub use capture::CaptureTransport;
+pub use ses::{SesConfigError, SesSettings, SesTransport};
+pub use smtp::{SmtpConfigError, SmtpCredentials, SmtpSettings, SmtpTls, SmtpTransport};
 
 use opensend_core::EmailAddress;
 
@@ -23,8 +27,29 @@ pub struct RecipientOutcome {
     pub address: EmailAddress,
     pub accepted: bool,
     /// The server's reply for this recipient (e.g. `250 2.1.5 Ok`), or a summary when the transport has no
-    /// per-recipient replies.
+    /// per-recipient replies. SMTP and SES start it with a three-digit reply code (SES failures are given
+    /// `451` when worth retrying and `554` when not), so [`RecipientOutcome::is_temporary_failure`] works for
+    /// both.
     pub response: String,
+}
+
+impl RecipientOutcome {
+    /// The reply code the response starts with, if it starts with one.
+    pub fn reply_code(&self) -> Option<u16> {
+        let code = self.response.get(..3)?;
+        let rest = &self.response[3..];
+        if code.bytes().all(|b| b.is_ascii_digit()) && (rest.is_empty() || rest.starts_with(' ')) {
+            code.parse().ok()
+        } else {
+            None
+        }
+    }
+
+    /// Not accepted, but worth trying again for this recipient (a 4xx reply, e.g. a full mailbox or
+    /// greylisting). A refused recipient without a 4xx code counts as permanent.
+    pub fn is_temporary_failure(&self) -> bool {
+        !self.accepted && matches!(self.reply_code(), Some(400..=499))
+    }
 }
 
 /// A message the transport took responsibility for (at least one recipient accepted).
