@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use opensend_mail::transport::{SesSettings, SmtpSettings};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
@@ -68,6 +69,7 @@ pub mod names {
     pub const WORKER_LEASE_SECONDS: &[&str] = &["WORKER_LEASE_SECONDS"];
     pub const WORKER_POLL_INTERVAL_MS: &[&str] = &["WORKER_POLL_INTERVAL_MS"];
     pub const DELIVERY_MAX_ATTEMPTS: &[&str] = &["DELIVERY_MAX_ATTEMPTS"];
+    pub const SMTP_URL: &[&str] = &["SMTP_URL"];
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/opensend.db";
@@ -141,6 +143,14 @@ pub enum Delivery {
     Ses,
 }
 
+/// Settings of the chosen transport.
+#[derive(Clone, Debug)]
+pub enum TransportSettings {
+    Capture,
+    Smtp(SmtpSettings),
+    Ses(SesSettings),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -193,6 +203,9 @@ pub struct Config {
     pub rate_limit_backend: RateLimitBackend,
     pub redis_url: Option<SecretString>,
     pub delivery: Delivery,
+    /// The transport settings `DELIVERY` needs (`SMTP_URL`, or the `AWS_*` variables), parsed at start so a
+    /// mistake stops the process instead of failing every email.
+    pub transport: TransportSettings,
     pub log_format: LogFormat,
     pub worker_concurrency: usize,
     pub worker_lease: Duration,
@@ -289,9 +302,27 @@ impl Config {
         let delivery_max_attempts = setting(p, vars, names::DELIVERY_MAX_ATTEMPTS, 8, |v| {
             whole_number(v, 1, 100).map(|n| n as u32)
         });
+        let transport = match delivery {
+            Delivery::Capture => Some(TransportSettings::Capture),
+            Delivery::Smtp => match vars.first(names::SMTP_URL) {
+                None => {
+                    problems.push("SMTP_URL: must be set when DELIVERY=smtp".to_owned());
+                    None
+                }
+                Some(url) => SmtpSettings::from_url(&url)
+                    .map(TransportSettings::Smtp)
+                    .map_err(|e| problems.push(format!("SMTP_URL: {e}")))
+                    .ok(),
+            },
+            Delivery::Ses => SesSettings::from_lookup(|name| vars.first(&[name]))
+                .map(TransportSettings::Ses)
+                .map_err(|e| problems.push(format!("DELIVERY=ses: {e}")))
+                .ok(),
+        };
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
+        let transport = transport.unwrap_or(TransportSettings::Capture);
         let app_url = match app_url {
             Some(url) => url,
             None => Url::parse(DEFAULT_APP_URL).map_err(|e| ConfigError(vec![e.to_string()]))?,
@@ -314,6 +345,7 @@ impl Config {
             rate_limit_backend,
             redis_url: secret(names::REDIS_URL),
             delivery,
+            transport,
             log_format,
             worker_concurrency,
             worker_lease,

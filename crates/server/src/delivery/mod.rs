@@ -16,7 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
-use opensend_mail::transport::{CaptureTransport, Envelope, Transport, TransportError};
+use opensend_mail::transport::{
+    CaptureTransport, Envelope, SesTransport, SmtpTransport, Transport, TransportError,
+};
 use opensend_store::Store;
 use opensend_store::entities::delivery_job;
 use opensend_store::repos::delivery_queue::{RecipientResult, SentRecord};
@@ -24,7 +26,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::api::emails::limits;
-use crate::config::{Config, Delivery};
+use crate::config::{Config, Delivery, TransportSettings};
 
 /// Delay before retry number n (1-based); the last value repeats.
 pub const RETRY_DELAYS: [Duration; 7] = [
@@ -63,15 +65,17 @@ impl WorkerSettings {
     }
 }
 
-/// The transport `DELIVERY` names.
+/// The transport `DELIVERY` names, with the settings read at start.
 pub fn transport_for(config: &Config) -> Result<Arc<dyn Transport>, String> {
-    match config.delivery {
-        Delivery::Capture => Ok(Arc::new(CaptureTransport)),
-        Delivery::Smtp | Delivery::Ses => Err(format!(
-            "DELIVERY={:?} is not available in this build",
-            config.delivery
-        )),
-    }
+    Ok(match &config.transport {
+        TransportSettings::Capture => Arc::new(CaptureTransport),
+        TransportSettings::Smtp(settings) => {
+            Arc::new(SmtpTransport::new(settings.clone()).map_err(|e| e.to_string())?)
+        }
+        TransportSettings::Ses(settings) => {
+            Arc::new(SesTransport::new(settings.clone()).map_err(|e| e.to_string())?)
+        }
+    })
 }
 
 pub struct DeliveryWorker {
