@@ -100,6 +100,42 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// `POST /emails`; returns status and body.
+    pub async fn send(&self, token: &str, body: &Value) -> (u16, Value) {
+        json(
+            self.authed(Method::POST, "/emails", token)
+                .json(body)
+                .send()
+                .await
+                .expect("send"),
+        )
+        .await
+    }
+
+    /// Polls `GET /emails/{id}` until `last_event` is `status` (the worker runs in the background), and
+    /// returns the email. Panics with the last state seen if it never gets there.
+    pub async fn wait_for_status(&self, token: &str, id: &str, status: &str) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..200 {
+            let (code, email) = json(
+                self.authed(Method::GET, &format!("/emails/{id}"), token)
+                    .send()
+                    .await
+                    .expect("get email"),
+            )
+            .await;
+            assert_eq!(code, 200, "{email}");
+            if email["last_event"] == status {
+                return email;
+            }
+            last = email;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("email {id} never reached `{status}`; last seen: {last}");
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.stop.stop();
