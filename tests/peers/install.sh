@@ -26,4 +26,4 @@ PY
     exit 0
 fi
 
-"$python" -m pip install -q --disable-pip-version-check -r "$here/requirements.txt"
+"$python" -m pip install -q --disable-pip-version-check --root-user-action=ignore -r "$here/requirements.txt"

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Client compatibility: the official Resend SDKs (PyPI `resend`, npm `resend`), unchanged, against a real
+# `opensend serve` on loopback with a fresh SQLite database. Installs the pinned SDK versions first.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/opensend/target}"
+
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -r "$here/requirements.txt"
+(cd "$here/node" && npm ci --silent --no-audit --no-fund)
+(cd "$root" && cargo build --quiet --bin opensend)
+bin="$CARGO_TARGET_DIR/debug/opensend"
+
+work="$(mktemp -d)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+export PORT="$(free_port)" INGESTER_PORT="$(free_port)" BIND_ADDRESS=127.0.0.1
+export DATABASE_URL="sqlite://$work/opensend.db" DATA_DIR="$work/data" WORKER_POLL_INTERVAL_MS=50 RUST_LOG=warn
+(cd "$work" && exec "$bin" serve 2>"$work/serve.log") &
+server=$!
+trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$PORT/api/health" >/dev/null && break; sleep 0.05; done
+
+org="$(cd "$work" && "$bin" admin create-org "Compat" | tail -n1)"
+token="$(cd "$work" && "$bin" admin create-key --org "$org" --name compat | tail -n1)"
+
+status=0
+RESEND_API_URL="http://127.0.0.1:$PORT" RESEND_API_KEY="$token" python3 "$here/python_sdk.py" || status=1
+RESEND_BASE_URL="http://127.0.0.1:$PORT" RESEND_API_KEY="$token" node "$here/node/sdk.mjs" || status=1
+if [ "$status" -ne 0 ]; then
+  echo "--- server log ---"; tail -n 50 "$work/serve.log"
+fi
+exit "$status"
