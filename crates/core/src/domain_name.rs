@@ -22,7 +22,9 @@ pub struct DomainName(String);
 pub enum DomainNameError {
     #[error("must not be empty")]
     Empty,
-    #[error("must be a domain name such as example.com, not a URL, path, address or IP literal (found `{0}`)")]
+    #[error(
+        "must be a domain name such as example.com, not a URL, path, address or IP literal (found `{0}`)"
+    )]
     NotAHostName(char),
     #[error("must not contain whitespace or control characters")]
     Whitespace,
@@ -115,7 +117,10 @@ fn check_ascii_name(name: &str) -> Result<(), DomainNameError> {
     if labels.iter().any(|l| l.is_empty()) {
         return Err(DomainNameError::EmptyLabel);
     }
-    if labels.last().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
+    if labels
+        .last()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err(DomainNameError::IpLiteral);
     }
     if labels.len() < 2 {
@@ -242,7 +247,10 @@ mod tests {
         assert_eq!(err("   "), DomainNameError::Empty);
         assert_eq!(err("../etc/passwd"), DomainNameError::NotAHostName('/'));
         assert_eq!(err(".."), DomainNameError::EmptyLabel);
-        assert_eq!(err("https://example.com"), DomainNameError::NotAHostName(':'));
+        assert_eq!(
+            err("https://example.com"),
+            DomainNameError::NotAHostName(':')
+        );
         assert_eq!(err("user@example.com"), DomainNameError::NotAHostName('@'));
         assert_eq!(err("[::1]"), DomainNameError::NotAHostName('['));
         assert_eq!(err("::1"), DomainNameError::NotAHostName(':'));
@@ -259,7 +267,13 @@ mod tests {
 
     #[test]
     fn refuses_ip_literals_in_every_spelling() {
-        for ip in ["127.0.0.1", "10.1", "192.168.000.001", "1.2.3.4.", "8.8.8.8"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1",
+            "192.168.000.001",
+            "1.2.3.4.",
+            "8.8.8.8",
+        ] {
             assert_eq!(err(ip), DomainNameError::IpLiteral, "{ip}");
         }
     }

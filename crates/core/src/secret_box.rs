@@ -46,7 +46,9 @@ pub enum SecretBoxError {
     Malformed,
     #[error("the secret was sealed under another key ({0:?}) than the configured one")]
     WrongKey(KeyId),
-    #[error("the sealed secret failed authentication: it was altered, or sealed for another purpose")]
+    #[error(
+        "the sealed secret failed authentication: it was altered, or sealed for another purpose"
+    )]
     Tampered,
     #[error("encryption failed")]
     Encrypt,
@@ -170,14 +172,26 @@ mod tests {
         );
         let last = sealed.len() - 1;
         sealed[last] ^= 1;
-        assert_eq!(sb.open("dkim", &sealed).unwrap_err(), SecretBoxError::Tampered);
-        assert_eq!(sb.open("dkim", &sealed[..20]).unwrap_err(), SecretBoxError::Malformed);
+        assert_eq!(
+            sb.open("dkim", &sealed).unwrap_err(),
+            SecretBoxError::Tampered
+        );
+        assert_eq!(
+            sb.open("dkim", &sealed[..20]).unwrap_err(),
+            SecretBoxError::Malformed
+        );
         assert_eq!(sb.open("dkim", &[]).unwrap_err(), SecretBoxError::Malformed);
     }
 
     #[test]
     fn keys_must_be_64_hex_characters() {
-        for bad in ["", "00", &KEY_A[..62], &format!("{KEY_A}00"), &KEY_A.replace('a', "g")] {
+        for bad in [
+            "",
+            "00",
+            &KEY_A[..62],
+            &format!("{KEY_A}00"),
+            &KEY_A.replace('a', "g"),
+        ] {
             assert_eq!(
                 SecretBox::from_hex(bad).unwrap_err(),
                 SecretBoxError::InvalidKey

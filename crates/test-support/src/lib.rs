@@ -5,6 +5,8 @@
 //! and dropped afterwards. When that variable is set, an unreachable server fails the test: it is never a
 //! reason to skip.
 
+pub mod dns;
+
 use std::path::{Path, PathBuf};
 
 use sea_orm::{ConnectionTrait, Database};
