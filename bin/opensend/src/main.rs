@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use opensend_core::Permission;
@@ -311,9 +310,9 @@ async fn run_server(mut config: Config, roles: Roles) -> ExitCode {
         Ok(shutdown) => shutdown,
         Err(e) => return fail(format!("cannot install signal handlers: {e}")),
     };
-    let state = AppState {
-        store: store.clone(),
-        config: Arc::new(config),
+    let state = match AppState::new(store.clone(), config) {
+        Ok(state) => state,
+        Err(e) => return fail(e),
     };
     let running = match serve::start(state.clone(), roles).await {
         Ok(running) => running,

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod domains;
 pub mod error;
 mod extract;
 pub mod http;
@@ -15,4 +16,4 @@ pub mod startup_checks;
 pub mod state;
 pub mod telemetry;
 
-pub use state::AppState;
+pub use state::{AppState, StateError};

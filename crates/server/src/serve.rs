@@ -75,6 +75,16 @@ pub async fn start(state: AppState, roles: Roles) -> std::io::Result<Running> {
         true => Some(bind(state.config.ingester_port, ingester::router(state.clone())).await?),
         false => None,
     };
+    // The full process (`opensend serve`) also re-verifies sending domains in the background. Claims make it
+    // safe when several such processes share one database.
+    if roles == Roles::ALL {
+        let state = state.clone();
+        let stopped = stopped.clone();
+        tasks.spawn(async move {
+            crate::domains::check_periodically(state, stopped).await;
+            Ok(())
+        });
+    }
     Ok(Running {
         api_addr,
         ingester_addr,

@@ -2,8 +2,6 @@
 
 #![allow(dead_code)]
 
-use std::sync::Arc;
-
 use opensend_core::Permission;
 use opensend_server::AppState;
 use opensend_server::admin;
@@ -50,10 +48,7 @@ impl TestApp {
             .await
             .expect("connect");
         store.migrate().await.expect("migrate");
-        let state = AppState {
-            store: store.clone(),
-            config: Arc::new(config),
-        };
+        let state = AppState::new(store.clone(), config).expect("state");
         let running = serve::start(state, Roles::ALL).await.expect("listen");
         let api = format!("http://{}", running.api_addr.expect("api address"));
         let ingester = format!(

@@ -254,7 +254,9 @@ impl<'a> Domains<'a> {
         let at = now();
         let mut stored = Vec::with_capacity(keys.len());
         for key in keys {
-            stored.push(insert_key(&transaction, organization_id, domain_id, key, KEY_NEXT, at).await?);
+            stored.push(
+                insert_key(&transaction, organization_id, domain_id, key, KEY_NEXT, at).await?,
+            );
         }
         domain::Entity::update_many()
             .col_expr(domain::Column::UpdatedAt, Expr::value(at))
@@ -276,10 +278,22 @@ impl<'a> Domains<'a> {
         let transaction = self.write.begin().await?;
         let result = domain::Entity::update_many()
             .col_expr(domain::Column::Status, Expr::value(outcome.status))
-            .col_expr(domain::Column::RecordChecks, Expr::value(outcome.record_checks))
-            .col_expr(domain::Column::LastCheckedAt, Expr::value(outcome.checked_at))
-            .col_expr(domain::Column::NextCheckAt, Expr::value(outcome.next_check_at))
-            .col_expr(domain::Column::CheckAttempts, Expr::value(outcome.check_attempts))
+            .col_expr(
+                domain::Column::RecordChecks,
+                Expr::value(outcome.record_checks),
+            )
+            .col_expr(
+                domain::Column::LastCheckedAt,
+                Expr::value(outcome.checked_at),
+            )
+            .col_expr(
+                domain::Column::NextCheckAt,
+                Expr::value(outcome.next_check_at),
+            )
+            .col_expr(
+                domain::Column::CheckAttempts,
+                Expr::value(outcome.check_attempts),
+            )
             .col_expr(domain::Column::UpdatedAt, Expr::value(now()))
             .filter(domain::Column::Id.eq(id))
             .filter(domain::Column::OrganizationId.eq(organization_id))
