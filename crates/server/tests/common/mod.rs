@@ -20,6 +20,8 @@ pub struct TestApp {
     pub ingester: String,
     pub client: reqwest::Client,
     pub store: Store,
+    /// The state the server runs with, for driving jobs and helpers directly.
+    pub state: AppState,
     pub db: TestDatabase,
     stop: StopHandle,
 }
@@ -49,7 +51,9 @@ impl TestApp {
             .expect("connect");
         store.migrate().await.expect("migrate");
         let state = AppState::new(store.clone(), config).expect("state");
-        let running = serve::start(state, Roles::ALL).await.expect("listen");
+        let running = serve::start(state.clone(), Roles::ALL)
+            .await
+            .expect("listen");
         let api = format!("http://{}", running.api_addr.expect("api address"));
         let ingester = format!(
             "http://{}",
@@ -62,6 +66,7 @@ impl TestApp {
             ingester,
             client: reqwest::Client::new(),
             store,
+            state,
             db,
             stop,
         }

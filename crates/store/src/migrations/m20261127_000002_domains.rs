@@ -76,28 +76,28 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 Table::create()
-                    .table(DkimKeys::Table)
-                    .col(pk_uuid(DkimKeys::Id))
-                    .col(uuid(DkimKeys::OrganizationId))
-                    .col(uuid(DkimKeys::DomainId))
-                    .col(string(DkimKeys::Selector))
-                    .col(string(DkimKeys::Algorithm))
-                    .col(blob(DkimKeys::PublicKey))
+                    .table(DomainDkimKeys::Table)
+                    .col(pk_uuid(DomainDkimKeys::Id))
+                    .col(uuid(DomainDkimKeys::OrganizationId))
+                    .col(uuid(DomainDkimKeys::DomainId))
+                    .col(string(DomainDkimKeys::Selector))
+                    .col(string(DomainDkimKeys::Algorithm))
+                    .col(blob(DomainDkimKeys::PublicKey))
                     // PKCS#8 DER sealed with AES-256-GCM (opensend_core::SecretBox); never stored in clear.
-                    .col(blob(DkimKeys::PrivateKeySealed))
+                    .col(blob(DomainDkimKeys::PrivateKeySealed))
                     // `active` (signs), `next` (rotation waiting for its record), `retired`.
-                    .col(string(DkimKeys::State))
-                    .col(timestamp_with_time_zone(DkimKeys::CreatedAt))
-                    .col(timestamp_with_time_zone_null(DkimKeys::ActivatedAt))
+                    .col(string(DomainDkimKeys::State))
+                    .col(timestamp_with_time_zone(DomainDkimKeys::CreatedAt))
+                    .col(timestamp_with_time_zone_null(DomainDkimKeys::ActivatedAt))
                     .foreign_key(
                         ForeignKey::create()
-                            .from(DkimKeys::Table, DkimKeys::OrganizationId)
+                            .from(DomainDkimKeys::Table, DomainDkimKeys::OrganizationId)
                             .to(Organizations::Table, Organizations::Id)
                             .on_delete(ForeignKeyAction::Cascade),
                     )
                     .foreign_key(
                         ForeignKey::create()
-                            .from(DkimKeys::Table, DkimKeys::DomainId)
+                            .from(DomainDkimKeys::Table, DomainDkimKeys::DomainId)
                             .to(Domains::Table, Domains::Id)
                             .on_delete(ForeignKeyAction::Cascade),
                     )
@@ -108,9 +108,9 @@ impl MigrationTrait for Migration {
             .create_index(
                 Index::create()
                     .name("domain_dkim_keys_domain_id_selector_key")
-                    .table(DkimKeys::Table)
-                    .col(DkimKeys::DomainId)
-                    .col(DkimKeys::Selector)
+                    .table(DomainDkimKeys::Table)
+                    .col(DomainDkimKeys::DomainId)
+                    .col(DomainDkimKeys::Selector)
                     .unique()
                     .to_owned(),
             )
@@ -119,9 +119,9 @@ impl MigrationTrait for Migration {
             .create_index(
                 Index::create()
                     .name("domain_dkim_keys_organization_id_domain_id_idx")
-                    .table(DkimKeys::Table)
-                    .col(DkimKeys::OrganizationId)
-                    .col(DkimKeys::DomainId)
+                    .table(DomainDkimKeys::Table)
+                    .col(DomainDkimKeys::OrganizationId)
+                    .col(DomainDkimKeys::DomainId)
                     .to_owned(),
             )
             .await
@@ -159,8 +159,7 @@ enum Domains {
 }
 
 #[derive(DeriveIden)]
-#[sea_orm(iden = "domain_dkim_keys")]
-enum DkimKeys {
+enum DomainDkimKeys {
     Table,
     Id,
     OrganizationId,
