@@ -50,8 +50,11 @@ impl DnsChecker {
                     ResolverOpts::default(),
                 )
             }
-            None => hickory_resolver::system_conf::read_system_conf()
-                .map_err(|e| DnsSetupError(e.to_string()))?,
+            None => hickory_resolver::system_conf::read_system_conf().map_err(|e| {
+                DnsSetupError(format!(
+                    "cannot read the system's nameservers ({e}); set DNS_RESOLVER to one, e.g. 127.0.0.1:53"
+                ))
+            })?,
         };
         options.timeout = timeout;
         options.attempts = 1;
