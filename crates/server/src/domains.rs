@@ -171,27 +171,26 @@ pub async fn verify(
             .map(|(e, r)| (e.required, r.status))
             .collect::<Vec<_>>(),
     );
-    // A rotation's keys take over once both of their records are published.
-    let next_keys: Vec<&ExpectedRecord> = expected
+    // A rotation's keys take over once all of their records are published.
+    let next_selectors: Vec<String> = keys
         .iter()
-        .filter(|e| {
+        .filter(|k| k.state == KEY_NEXT)
+        .map(|k| k.selector.clone())
+        .collect();
+    let next_statuses: Vec<RecordStatus> = expected
+        .iter()
+        .zip(&results)
+        .filter(|(e, _)| {
             e.selector
                 .as_ref()
-                .is_some_and(|s| keys.iter().any(|k| &k.selector == s && k.state == KEY_NEXT))
+                .is_some_and(|s| next_selectors.contains(s))
         })
+        .map(|(_, r)| r.status)
         .collect();
-    let next_verified = !next_keys.is_empty()
-        && next_keys.iter().all(|e| {
-            expected
-                .iter()
-                .position(|x| std::ptr::eq(x, *e))
-                .is_some_and(|i| results[i].status == RecordStatus::Verified)
-        });
-    let promote = if next_verified {
-        next_keys
-            .iter()
-            .filter_map(|e| e.selector.clone())
-            .collect()
+    let promote = if !next_statuses.is_empty()
+        && next_statuses.iter().all(|s| *s == RecordStatus::Verified)
+    {
+        next_selectors
     } else {
         Vec::new()
     };

@@ -277,6 +277,7 @@ impl DomainView {
                 }
             })
             .collect();
+        let caps = capabilities(&domain);
         Ok(Self {
             object: "domain",
             id: domain.id,
@@ -288,18 +289,7 @@ impl DomainView {
             open_tracking: domain.open_tracking,
             click_tracking: domain.click_tracking,
             tracking_subdomain: domain.tracking_subdomain.clone(),
-            capabilities: Capabilities {
-                sending: if domain.sending_enabled {
-                    "enabled"
-                } else {
-                    "disabled"
-                },
-                receiving: if domain.receiving_enabled {
-                    "enabled"
-                } else {
-                    "disabled"
-                },
-            },
+            capabilities: caps,
             records,
             custom_return_path: domain.custom_return_path,
             tls: domain.tls,
