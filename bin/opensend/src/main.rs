@@ -296,7 +296,10 @@ async fn run_server(mut config: Config, roles: Roles) -> ExitCode {
         Ok(shutdown) => shutdown,
         Err(e) => return fail(format!("cannot install signal handlers: {e}")),
     };
-    let state = AppState::new(store.clone(), config);
+    let state = match AppState::new(store.clone(), config) {
+        Ok(state) => state,
+        Err(e) => return fail(e),
+    };
     let running = match serve::start(state.clone(), roles).await {
         Ok(running) => running,
         Err(e) => return fail(e),

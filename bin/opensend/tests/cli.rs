@@ -208,6 +208,28 @@ async fn admin_commands_print_what_they_created_on_the_last_line() {
     );
     assert_eq!(unknown_org.status.code(), Some(1));
     assert!(stderr(&unknown_org).contains("no organization"));
+    let unknown_domain = run(
+        dir,
+        &vars,
+        &[
+            "admin",
+            "create-key",
+            "--org",
+            &org_id,
+            "--name",
+            "x",
+            "--permission",
+            "sending_access",
+            "--domain-id",
+            "0191b6a4-7c0e-7000-8000-000000000000",
+        ],
+    );
+    assert_eq!(unknown_domain.status.code(), Some(1));
+    assert!(
+        stderr(&unknown_domain).contains("has no domain"),
+        "{}",
+        stderr(&unknown_domain)
+    );
     let empty_name = run(dir, &vars, &["admin", "create-org", "  "]);
     assert_eq!(empty_name.status.code(), Some(1));
 }

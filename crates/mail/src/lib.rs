@@ -1,9 +1,16 @@
-//! Mail: turning an accepted email into RFC 5322 bytes, signing them, and handing them to a transport.
-//! Knows nothing of HTTP or of the database.
+//! Mail for OpenSend: turning an accepted email into RFC 5322 bytes, DKIM keys and signing, the DNS records a
+//! sending domain publishes and their verification, and the transports that deliver. Knows nothing of HTTP
+//! or of the database; the server crate drives it.
 
+pub mod dkim;
+pub mod dns;
 mod html_text;
 pub mod mime;
+pub mod records;
 pub mod transport;
 
+pub use dkim::{DkimAlgorithm, GeneratedKey};
+pub use dns::{DnsChecker, RecordCheck};
 pub use html_text::html_to_text;
 pub use mime::{MimeError, OutgoingAttachment, OutgoingMessage, build_message};
+pub use records::{DomainStatus, ExpectedRecord, RecordSettings, RecordStatus};

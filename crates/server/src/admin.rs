@@ -18,6 +18,8 @@ pub enum AdminError {
     NoSuchKey(Uuid),
     #[error("--domain-id applies only to sending_access keys")]
     DomainOnFullAccess,
+    #[error("organization {organization} has no domain with the id {domain}")]
+    NoSuchDomain { organization: Uuid, domain: Uuid },
     #[error("the operating system's random number generator failed: {0}")]
     Random(String),
     #[error(transparent)]
@@ -48,6 +50,18 @@ pub async fn create_api_key(
     }
     if domain_id.is_some() && permission == Permission::FullAccess {
         return Err(AdminError::DomainOnFullAccess);
+    }
+    if let Some(domain) = domain_id
+        && store
+            .domains()
+            .get(organization_id, domain)
+            .await?
+            .is_none()
+    {
+        return Err(AdminError::NoSuchDomain {
+            organization: organization_id,
+            domain,
+        });
     }
     let token = ApiKeyToken::generate().map_err(|e| AdminError::Random(e.to_string()))?;
     let key = store

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -70,6 +70,12 @@ pub mod names {
     pub const WORKER_POLL_INTERVAL_MS: &[&str] = &["WORKER_POLL_INTERVAL_MS"];
     pub const DELIVERY_MAX_ATTEMPTS: &[&str] = &["DELIVERY_MAX_ATTEMPTS"];
     pub const SMTP_URL: &[&str] = &["SMTP_URL"];
+    pub const DNS_RESOLVER: &[&str] = &["DNS_RESOLVER"];
+    pub const DNS_TIMEOUT_SECONDS: &[&str] = &["DNS_TIMEOUT_SECONDS"];
+    pub const SPF_INCLUDE: &[&str] = &["SPF_INCLUDE"];
+    pub const RETURN_PATH_MX: &[&str] = &["RETURN_PATH_MX"];
+    pub const DMARC_RUA: &[&str] = &["DMARC_RUA"];
+    pub const TRACKING_CNAME_TARGET: &[&str] = &["TRACKING_CNAME_TARGET"];
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/opensend.db";
@@ -211,6 +217,54 @@ pub struct Config {
     pub worker_lease: Duration,
     pub worker_poll_interval: Duration,
     pub delivery_max_attempts: u32,
+    pub domains: DomainSettings,
+}
+
+/// What sending domains need from the deployment: where DNS questions go, and the values that depend on the
+/// transport (see `docs/configuration.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainSettings {
+    /// `DNS_RESOLVER`: one nameserver instead of the system's.
+    pub dns_resolver: Option<SocketAddr>,
+    pub dns_timeout: Duration,
+    /// `SPF_INCLUDE`: SPF mechanisms for the return path, e.g. `include:_spf.relay.example ip4:203.0.113.7`.
+    pub spf_include: Option<String>,
+    /// `RETURN_PATH_MX`: host of the bounce MX record.
+    pub return_path_mx: Option<String>,
+    /// `DMARC_RUA`: address for aggregate reports in the recommended DMARC record.
+    pub dmarc_rua: Option<String>,
+    /// `TRACKING_CNAME_TARGET`: host tracking subdomains point at.
+    pub tracking_cname_target: Option<String>,
+}
+
+pub const DEFAULT_DNS_TIMEOUT_SECONDS: u64 = 5;
+
+/// SPF mechanisms an operator may configure: the ones that name senders (no `all`, no modifiers).
+fn parse_spf_include(v: &str) -> Result<String, String> {
+    let valid = |term: &str| {
+        let term = term.trim_start_matches(['+', '?', '~', '-']);
+        let (name, arg) = term.split_once(':').unwrap_or((term, ""));
+        let name = name.split('/').next().unwrap_or_default();
+        matches!(name.to_ascii_lowercase().as_str(), "include" | "ip4" | "ip6" | "exists" if !arg.is_empty())
+            || matches!(name.to_ascii_lowercase().as_str(), "a" | "mx")
+    };
+    let terms: Vec<&str> = v.split_whitespace().collect();
+    if terms.is_empty()
+        || !terms
+            .iter()
+            .all(|t| valid(t) && t.is_ascii() && !t.contains(['"', ';']))
+    {
+        return Err(format!(
+            "must be SPF mechanisms such as `include:_spf.relay.example ip4:203.0.113.7` (include, ip4, ip6, a, mx, exists), not `{v}`"
+        ));
+    }
+    Ok(terms.join(" "))
+}
+
+fn parse_host(v: &str) -> Result<String, String> {
+    opensend_core::DomainName::parse(v)
+        .map(|d| d.to_string())
+        .map_err(|e| format!("must be a host name such as mail.example.com: it {e}"))
 }
 
 /// Settings that could not be read, all of them at once.
@@ -306,19 +360,60 @@ impl Config {
             Delivery::Capture => Some(TransportSettings::Capture),
             Delivery::Smtp => match vars.first(names::SMTP_URL) {
                 None => {
-                    problems.push("SMTP_URL: must be set when DELIVERY=smtp".to_owned());
+                    p.push("SMTP_URL: must be set when DELIVERY=smtp".to_owned());
                     None
                 }
                 Some(url) => SmtpSettings::from_url(&url)
                     .map(TransportSettings::Smtp)
-                    .map_err(|e| problems.push(format!("SMTP_URL: {e}")))
+                    .map_err(|e| p.push(format!("SMTP_URL: {e}")))
                     .ok(),
             },
             Delivery::Ses => SesSettings::from_lookup(|name| vars.first(&[name]))
                 .map(TransportSettings::Ses)
-                .map_err(|e| problems.push(format!("DELIVERY=ses: {e}")))
+                .map_err(|e| p.push(format!("DELIVERY=ses: {e}")))
                 .ok(),
         };
+        let dns_resolver = setting(p, vars, names::DNS_RESOLVER, None, |v| {
+            v.parse::<SocketAddr>().map(Some).map_err(|_| {
+                format!("must be an IP address and port such as 127.0.0.1:53, not `{v}`")
+            })
+        });
+        let dns_timeout = setting(
+            p,
+            vars,
+            names::DNS_TIMEOUT_SECONDS,
+            Duration::from_secs(DEFAULT_DNS_TIMEOUT_SECONDS),
+            |v| match v.parse::<u64>() {
+                Ok(n) if (1..=60).contains(&n) => Ok(Duration::from_secs(n)),
+                _ => Err(format!(
+                    "must be a whole number of seconds from 1 to 60, not `{v}`"
+                )),
+            },
+        );
+        let spf_include = setting(p, vars, names::SPF_INCLUDE, None, |v| {
+            parse_spf_include(v).map(Some)
+        });
+        let return_path_mx = setting(p, vars, names::RETURN_PATH_MX, None, |v| {
+            parse_host(v).map(Some)
+        });
+        let tracking_cname_target = setting(p, vars, names::TRACKING_CNAME_TARGET, None, |v| {
+            parse_host(v).map(Some)
+        });
+        let dmarc_rua = setting(p, vars, names::DMARC_RUA, None, |v| {
+            let address = v.strip_prefix("mailto:").unwrap_or(v);
+            match address.rsplit_once('@') {
+                Some((local, domain))
+                    if !local.is_empty()
+                        && !local.contains([' ', ';', ',', '!', '"'])
+                        && opensend_core::DomainName::parse(domain).is_ok() =>
+                {
+                    Ok(Some(address.to_owned()))
+                }
+                _ => Err(format!(
+                    "must be an email address such as dmarc@example.com, not `{v}`"
+                )),
+            }
+        });
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -351,6 +446,14 @@ impl Config {
             worker_lease,
             worker_poll_interval,
             delivery_max_attempts,
+            domains: DomainSettings {
+                dns_resolver,
+                dns_timeout,
+                spf_include,
+                return_path_mx,
+                dmarc_rua,
+                tracking_cname_target,
+            },
         })
     }
 
@@ -489,9 +592,14 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("RATE_LIMIT_BACKEND", "memcached"),
             ("DATABASE_URL", "mysql://x"),
+            ("DNS_RESOLVER", "dns.example.com"),
+            ("DNS_TIMEOUT_SECONDS", "0"),
+            ("SPF_INCLUDE", "v=spf1 -all"),
+            ("RETURN_PATH_MX", "http://x"),
+            ("DMARC_RUA", "nobody"),
         ]);
         let ConfigError(problems) = Config::from_vars(&vars).unwrap_err();
-        assert_eq!(problems.len(), 6, "{problems:#?}");
+        assert_eq!(problems.len(), 11, "{problems:#?}");
     }
 
     #[test]
@@ -512,6 +620,29 @@ mod tests {
             let config = Config::from_vars(&Vars::from_pairs([("APP_URL", url)])).unwrap();
             assert!(config.is_production(), "{url}");
         }
+    }
+
+    #[test]
+    fn domain_settings_are_parsed() {
+        let vars = Vars::from_pairs([
+            ("DNS_RESOLVER", "127.0.0.1:5353"),
+            (
+                "SPF_INCLUDE",
+                " include:_spf.relay.example   ip4:203.0.113.7 ",
+            ),
+            ("RETURN_PATH_MX", "Bounces.Example.com"),
+            ("DMARC_RUA", "mailto:dmarc@example.com"),
+        ]);
+        let d = Config::from_vars(&vars).unwrap().domains;
+        assert_eq!(d.dns_resolver, Some("127.0.0.1:5353".parse().unwrap()));
+        assert_eq!(d.dns_timeout, Duration::from_secs(5));
+        assert_eq!(
+            d.spf_include.as_deref(),
+            Some("include:_spf.relay.example ip4:203.0.113.7")
+        );
+        assert_eq!(d.return_path_mx.as_deref(), Some("bounces.example.com"));
+        assert_eq!(d.dmarc_rua.as_deref(), Some("dmarc@example.com"));
+        assert_eq!(d.tracking_cname_target, None);
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod delivery;
+pub mod domains;
 pub mod error;
 mod extract;
 pub mod http;
@@ -18,4 +19,4 @@ pub mod startup_checks;
 pub mod state;
 pub mod telemetry;
 
-pub use state::AppState;
+pub use state::{AppState, StateError};

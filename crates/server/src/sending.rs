@@ -1,18 +1,19 @@
-//! Who may send as whom: the From check made when an email is accepted.
+//! Who may send as whom: the From check made when an email is accepted, and the signing identity looked up
+//! again when it is delivered.
 //!
-//! The rule: the From domain must be a verified sending domain of the calling organization (and, for a
-//! key restricted to one domain, that domain). In `DELIVERY=capture` nothing leaves the machine, so any
-//! From is accepted and the email is marked as sent from an unverified domain.
+//! The rule (see `domains::may_send_as`): the From domain must be a verified sending domain of the calling
+//! organization (and, for a key restricted to one domain, that domain). In `DELIVERY=capture` nothing leaves
+//! the machine, so any From is accepted and the email is marked as sent from an unverified domain.
 
 use opensend_core::{EmailAddress, ErrorCode};
 use uuid::Uuid;
 
 use crate::auth::ApiKeyContext;
-use crate::config::Delivery;
+use crate::domains::{self, Refusal, SendAsError};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The outcome of the From check.
+/// The outcome of the From check at accept time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SendingIdentity {
     /// The verified domain the message is signed for.
@@ -26,18 +27,23 @@ pub async fn identity_for(
     caller: &ApiKeyContext,
     from: &EmailAddress,
 ) -> Result<SendingIdentity, ApiError> {
-    let _ = caller;
-    if state.config.delivery == Delivery::Capture {
-        return Ok(SendingIdentity {
-            domain_id: None,
-            unverified: true,
-        });
+    match domains::may_send_as(
+        state,
+        caller.organization_id,
+        from.as_str(),
+        caller.domain_id,
+    )
+    .await
+    {
+        Ok(identity) => Ok(SendingIdentity {
+            domain_id: identity.domain_id,
+            unverified: !identity.verified_domain,
+        }),
+        Err(SendAsError::Refused(refusal)) => Err(refused(refusal)),
+        Err(SendAsError::Domain(e)) => Err(ApiError::internal(e)),
     }
-    Err(ApiError::new(
-        ErrorCode::InvalidFromAddress,
-        format!(
-            "The domain `{}` is not a verified sending domain of your organization.",
-            from.domain()
-        ),
-    ))
+}
+
+fn refused(refusal: Refusal) -> ApiError {
+    ApiError::new(ErrorCode::InvalidFromAddress, refusal.to_string())
 }

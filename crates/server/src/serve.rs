@@ -98,14 +98,23 @@ pub async fn start(state: AppState, roles: Roles) -> std::io::Result<Running> {
         let transport = delivery::transport_for(&state.config)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let worker = DeliveryWorker::new(
-            state.store.clone(),
+            state.clone(),
             transport,
             WorkerSettings::from_config(&state.config),
-            state.delivery_wakeup.clone(),
         );
         let stopped = stopped.clone();
         tasks.spawn(async move {
             worker.run(stopped).await;
+            Ok(())
+        });
+    }
+    // The full process (`opensend serve`) also re-verifies sending domains in the background. Claims make it
+    // safe when several such processes share one database.
+    if roles == Roles::ALL {
+        let state = state.clone();
+        let stopped = stopped.clone();
+        tasks.spawn(async move {
+            crate::domains::check_periodically(state, stopped).await;
             Ok(())
         });
     }

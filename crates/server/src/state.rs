@@ -1,6 +1,9 @@
 use std::sync::Arc;
 
+use opensend_core::SecretBox;
+use opensend_mail::DnsChecker;
 use opensend_store::Store;
+use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 
 use crate::config::Config;
@@ -10,17 +13,44 @@ use crate::config::Config;
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
+    /// Seals secrets at rest (DKIM private keys, later webhook secrets) under `WEBHOOK_SECRET_ENCRYPTION_KEY`.
+    pub secrets: Arc<SecretBox>,
+    /// Checks sending domains' DNS records.
+    pub dns: DnsChecker,
     /// Rung when work for the delivery worker was queued, so an in-process worker starts at once instead
     /// of at its next poll.
     pub delivery_wakeup: Arc<Notify>,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(
+        "WEBHOOK_SECRET_ENCRYPTION_KEY is not set (the startup checks should have generated or refused it)"
+    )]
+    MissingEncryptionKey,
+    #[error("WEBHOOK_SECRET_ENCRYPTION_KEY: {0}")]
+    EncryptionKey(opensend_core::secret_box::SecretBoxError),
+    #[error(transparent)]
+    Dns(#[from] opensend_mail::dns::DnsSetupError),
+}
+
 impl AppState {
-    pub fn new(store: Store, config: Config) -> Self {
-        Self {
+    /// Builds the shared state once, at startup, after the startup checks have run on `config`.
+    pub fn new(store: Store, config: Config) -> Result<Self, StateError> {
+        let key = config
+            .secrets
+            .webhook_secret_encryption_key
+            .as_ref()
+            .ok_or(StateError::MissingEncryptionKey)?;
+        let secrets =
+            SecretBox::from_hex(key.expose_secret()).map_err(StateError::EncryptionKey)?;
+        let dns = DnsChecker::new(config.domains.dns_resolver, config.domains.dns_timeout)?;
+        Ok(Self {
             store,
             config: Arc::new(config),
+            secrets: Arc::new(secrets),
+            dns,
             delivery_wakeup: Arc::new(Notify::new()),
-        }
+        })
     }
 }

@@ -58,29 +58,54 @@ async fn a_sent_email_is_captured_with_correct_mime() {
     let email = app.wait_for_status(&token, id, "sent").await;
     assert_eq!(email["object"], "email");
     assert_eq!(email["from"], "Acme Café <hello@acme.test>");
-    assert_eq!(email["to"], json!(["jane@example.com", "Bob <bob@example.com>"]));
+    assert_eq!(
+        email["to"],
+        json!(["jane@example.com", "Bob <bob@example.com>"])
+    );
     assert_eq!(email["bcc"], json!(["secret@example.com"]));
-    assert_eq!(email["tags"], json!([{"name": "category", "value": "welcome"}]));
+    assert_eq!(
+        email["tags"],
+        json!([{"name": "category", "value": "welcome"}])
+    );
     assert_eq!(email["unverified_sender"], true);
     assert_eq!(email["scheduled_at"], Value::Null);
 
     let raw = email["raw"].as_str().expect("captured message");
-    assert!(raw.contains(&format!("Message-ID: <{id}@acme.test>")), "{raw}");
+    assert!(
+        raw.contains(&format!("Message-ID: <{id}@acme.test>")),
+        "{raw}"
+    );
     assert!(raw.contains("Subject: =?utf-8?"), "RFC 2047 subject");
     assert!(raw.contains("X-Entity-Ref-ID: ref-1"));
     assert!(raw.contains("multipart/mixed"));
     assert!(raw.contains("multipart/related"));
-    assert!(raw.contains("multipart/alternative"), "text part derived from html");
+    assert!(
+        raw.contains("multipart/alternative"),
+        "text part derived from html"
+    );
     assert!(raw.contains("Content-ID: <logo>"));
-    assert!(!raw.to_ascii_lowercase().contains("secret@example.com"), "Bcc never in headers");
+    assert!(
+        !raw.to_ascii_lowercase().contains("secret@example.com"),
+        "Bcc never in headers"
+    );
 
     // Every recipient, Bcc included, is in the envelope and was accepted; the history records the send.
-    let recipients = app.store.emails().recipients(id.parse().unwrap()).await.unwrap();
+    let recipients = app
+        .store
+        .emails()
+        .recipients(id.parse().unwrap())
+        .await
+        .unwrap();
     let mut addresses: Vec<_> = recipients.iter().map(|r| r.address.clone()).collect();
     addresses.sort();
     assert_eq!(
         addresses,
-        ["bob@example.com", "carol@example.com", "jane@example.com", "secret@example.com"]
+        [
+            "bob@example.com",
+            "carol@example.com",
+            "jane@example.com",
+            "secret@example.com"
+        ]
     );
     assert!(recipients.iter().all(|r| r.status == "accepted"));
 }
@@ -124,8 +149,15 @@ async fn batch_strict_and_permissive() {
         .await
         .unwrap();
     let error = expect_error(strict, 422, "validation_error").await;
-    assert!(error["message"].as_str().unwrap().starts_with("emails[1]:"), "{error}");
-    assert_eq!(email_count(&app, &token).await, 0, "strict: nothing accepted");
+    assert!(
+        error["message"].as_str().unwrap().starts_with("emails[1]:"),
+        "{error}"
+    );
+    assert_eq!(
+        email_count(&app, &token).await,
+        0,
+        "strict: nothing accepted"
+    );
 
     let (status, body) = json(
         app.authed(Method::POST, "/emails/batch", &token)
@@ -140,7 +172,8 @@ async fn batch_strict_and_permissive() {
     assert_eq!(body["data"].as_array().unwrap().len(), 2);
     assert_eq!(body["errors"][0]["index"], 1);
     for item in body["data"].as_array().unwrap() {
-        app.wait_for_status(&token, item["id"].as_str().unwrap(), "sent").await;
+        app.wait_for_status(&token, item["id"].as_str().unwrap(), "sent")
+            .await;
     }
 
     let (status, body) = json(
@@ -152,7 +185,11 @@ async fn batch_strict_and_permissive() {
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(body.as_object().unwrap().len(), 1, "strict answers data only: {body}");
+    assert_eq!(
+        body.as_object().unwrap().len(),
+        1,
+        "strict answers data only: {body}"
+    );
 
     // Batch items may not attach or schedule; 101 items are too many.
     let mut attached = simple("f@example.com");
@@ -164,7 +201,9 @@ async fn batch_strict_and_permissive() {
         .await
         .unwrap();
     expect_error(response, 422, "invalid_attachment").await;
-    let many: Vec<Value> = (0..101).map(|i| simple(&format!("u{i}@example.com"))).collect();
+    let many: Vec<Value> = (0..101)
+        .map(|i| simple(&format!("u{i}@example.com")))
+        .collect();
     let response = app
         .authed(Method::POST, "/emails/batch", &token)
         .json(&many)
@@ -209,10 +248,17 @@ async fn idempotency_keys_replay_refuse_and_guard() {
     let claim = app
         .store
         .idempotency()
-        .claim(org, "order-2", opensend_server::idempotency::fingerprint("POST /emails", raw.as_bytes()))
+        .claim(
+            org,
+            "order-2",
+            opensend_server::idempotency::fingerprint("POST /emails", raw.as_bytes()),
+        )
         .await
         .unwrap();
-    assert!(matches!(claim, opensend_store::repos::idempotency::Claim::Proceed(_)));
+    assert!(matches!(
+        claim,
+        opensend_store::repos::idempotency::Claim::Proceed(_)
+    ));
     let busy = app
         .authed(Method::POST, "/emails", &token)
         .header("Idempotency-Key", "order-2")
@@ -224,7 +270,9 @@ async fn idempotency_keys_replay_refuse_and_guard() {
     expect_error(busy, 409, "concurrent_idempotent_requests").await;
 
     // A refused request does not use its key up.
-    let refused = send("order-3", json!({"to": "a@example.com"})).await.unwrap();
+    let refused = send("order-3", json!({"to": "a@example.com"}))
+        .await
+        .unwrap();
     expect_error(refused, 422, "missing_required_field").await;
     let ok = send("order-3", simple("a@example.com")).await.unwrap();
     assert_eq!(ok.status(), 200);
@@ -270,13 +318,18 @@ async fn concurrent_requests_with_one_key_make_one_email() {
             .authed(Method::POST, "/emails", &token)
             .header("Idempotency-Key", "race")
             .json(&simple("a@example.com"));
-        handles.push(tokio::spawn(async move { request.send().await.unwrap().status().as_u16() }));
+        handles.push(tokio::spawn(async move {
+            request.send().await.unwrap().status().as_u16()
+        }));
     }
     let mut statuses = Vec::new();
     for handle in handles {
         statuses.push(handle.await.unwrap());
     }
-    assert!(statuses.iter().all(|s| *s == 200 || *s == 409), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 409),
+        "{statuses:?}"
+    );
     assert!(statuses.contains(&200));
     assert_eq!(email_count(&app, &token).await, 1, "{statuses:?}");
 }
@@ -326,7 +379,14 @@ async fn scheduling_rescheduling_and_cancelling() {
     .await;
     assert_eq!(status, 200, "{canceled}");
     assert_eq!(canceled["last_event"], "canceled");
-    assert!(app.store.delivery_queue().job_for(id.parse().unwrap()).await.unwrap().is_none());
+    assert!(
+        app.store
+            .delivery_queue()
+            .job_for(id.parse().unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // Times in the past, too far ahead or unreadable are refused.
     for bad in [
@@ -368,8 +428,20 @@ async fn suppressed_recipients_are_not_sent_to() {
     let (_, partly) = app.send(&token, &mixed).await;
     let id = partly["id"].as_str().unwrap();
     app.wait_for_status(&token, id, "sent").await;
-    let recipients = app.store.emails().recipients(id.parse().unwrap()).await.unwrap();
-    let status_of = |a: &str| recipients.iter().find(|r| r.address == a).unwrap().status.clone();
+    let recipients = app
+        .store
+        .emails()
+        .recipients(id.parse().unwrap())
+        .await
+        .unwrap();
+    let status_of = |a: &str| {
+        recipients
+            .iter()
+            .find(|r| r.address == a)
+            .unwrap()
+            .status
+            .clone()
+    };
     assert_eq!(status_of("bounced@example.com"), "suppressed");
     assert_eq!(status_of("fine@example.com"), "accepted");
 }
@@ -389,7 +461,9 @@ async fn another_organizations_emails_are_invisible() {
         (
             Method::PATCH,
             format!("/emails/{id}"),
-            Some(json!({"scheduled_at": (chrono::Utc::now() + chrono::TimeDelta::hours(2)).to_rfc3339()})),
+            Some(
+                json!({"scheduled_at": (chrono::Utc::now() + chrono::TimeDelta::hours(2)).to_rfc3339()}),
+            ),
         ),
     ] {
         let mut request = app.authed(method, &path, &token_b);
@@ -417,36 +491,105 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         body.as_object_mut().unwrap().remove(field);
         body
     };
-    let many = |n: usize| Value::from((0..n).map(|i| format!("u{i}@example.com")).collect::<Vec<_>>());
+    let many = |n: usize| {
+        Value::from(
+            (0..n)
+                .map(|i| format!("u{i}@example.com"))
+                .collect::<Vec<_>>(),
+        )
+    };
     let cases: Vec<(Value, &str)> = vec![
         (without("from"), "missing_required_field"),
         (without("to"), "missing_required_field"),
         (without("subject"), "missing_required_field"),
-        (json!({"from": "a@acme.test", "to": "b@example.com", "subject": "s"}), "missing_required_field"),
+        (
+            json!({"from": "a@acme.test", "to": "b@example.com", "subject": "s"}),
+            "missing_required_field",
+        ),
         (with("from", json!("acme.test")), "validation_error"),
-        (with("from", json!("Evil\r\nBcc: x@y.com <a@acme.test>")), "validation_error"),
+        (
+            with("from", json!("Evil\r\nBcc: x@y.com <a@acme.test>")),
+            "validation_error",
+        ),
         (with("to", json!("not-an-address")), "validation_error"),
         (with("to", json!([])), "missing_required_field"),
         (with("to", many(51)), "validation_error"),
         (with("cc", many(51)), "validation_error"),
-        (with("bcc", json!(["ok@example.com", "bad@"])), "validation_error"),
+        (
+            with("bcc", json!(["ok@example.com", "bad@"])),
+            "validation_error",
+        ),
         (with("to", json!(5)), "validation_error"),
-        (with("subject", json!("Hi\r\nBcc: victim@example.com")), "validation_error"),
+        (
+            with("subject", json!("Hi\r\nBcc: victim@example.com")),
+            "validation_error",
+        ),
         (with("subject", json!("x".repeat(999))), "validation_error"),
-        (with("headers", json!({"Bcc": "x@y.com"})), "validation_error"),
-        (with("headers", json!({"From": "ceo@bank.com"})), "validation_error"),
-        (with("headers", json!({"Content-Type": "text/plain"})), "validation_error"),
-        (with("headers", json!({"DKIM-Signature": "v=1"})), "validation_error"),
-        (with("headers", json!({"X-Ok": "a\r\nBcc: x@y.com"})), "validation_error"),
-        (with("headers", json!({"Bad Name": "v"})), "validation_error"),
+        (
+            with("headers", json!({"Bcc": "x@y.com"})),
+            "validation_error",
+        ),
+        (
+            with("headers", json!({"From": "ceo@bank.com"})),
+            "validation_error",
+        ),
+        (
+            with("headers", json!({"Content-Type": "text/plain"})),
+            "validation_error",
+        ),
+        (
+            with("headers", json!({"DKIM-Signature": "v=1"})),
+            "validation_error",
+        ),
+        (
+            with("headers", json!({"X-Ok": "a\r\nBcc: x@y.com"})),
+            "validation_error",
+        ),
+        (
+            with("headers", json!({"Bad Name": "v"})),
+            "validation_error",
+        ),
         (with("headers", json!({"X-Num": 5})), "validation_error"),
-        (with("tags", json!([{"name": "has space", "value": "v"}])), "validation_error"),
-        (with("tags", json!([{"name": "n", "value": "x".repeat(257)}])), "validation_error"),
-        (with("attachments", json!([{"filename": "a.txt", "content": "%%%not base64"}])), "invalid_attachment"),
-        (with("attachments", json!([{"content": "aGk="}])), "invalid_attachment"),
-        (with("attachments", json!([{"filename": "../etc/passwd", "content": "aGk="}])), "invalid_attachment"),
-        (with("attachments", json!([{"filename": "a.txt", "path": "http://169.254.169.254/latest"}])), "invalid_attachment"),
-        (with("attachments", json!([{"filename": "a.txt", "content": "aGk=", "content_type": "text"}])), "invalid_attachment"),
+        (
+            with("tags", json!([{"name": "has space", "value": "v"}])),
+            "validation_error",
+        ),
+        (
+            with("tags", json!([{"name": "n", "value": "x".repeat(257)}])),
+            "validation_error",
+        ),
+        (
+            with(
+                "attachments",
+                json!([{"filename": "a.txt", "content": "%%%not base64"}]),
+            ),
+            "invalid_attachment",
+        ),
+        (
+            with("attachments", json!([{"content": "aGk="}])),
+            "invalid_attachment",
+        ),
+        (
+            with(
+                "attachments",
+                json!([{"filename": "../etc/passwd", "content": "aGk="}]),
+            ),
+            "invalid_attachment",
+        ),
+        (
+            with(
+                "attachments",
+                json!([{"filename": "a.txt", "path": "http://169.254.169.254/latest"}]),
+            ),
+            "invalid_attachment",
+        ),
+        (
+            with(
+                "attachments",
+                json!([{"filename": "a.txt", "content": "aGk=", "content_type": "text"}]),
+            ),
+            "invalid_attachment",
+        ),
         (with("template", json!({"id": "t"})), "validation_error"),
     ];
     for (body, name) in cases {
@@ -458,7 +601,11 @@ async fn bad_input_is_refused_and_nothing_is_written() {
             .unwrap();
         let status = response.status().as_u16();
         let error = json(response).await.1;
-        assert_eq!((status, error["name"].as_str().unwrap()), (422, name), "{body}: {error}");
+        assert_eq!(
+            (status, error["name"].as_str().unwrap()),
+            (422, name),
+            "{body}: {error}"
+        );
     }
     let malformed = app
         .authed(Method::POST, "/emails", &token)
@@ -505,7 +652,11 @@ async fn bodies_over_the_send_limit_are_413() {
 
 #[tokio::test]
 async fn outside_capture_an_unverified_sender_is_refused() {
-    let app = TestApp::spawn_with(&[("DELIVERY", "smtp"), ("SMTP_URL", "smtp://127.0.0.1:9?tls=none")]).await;
+    let app = TestApp::spawn_with(&[
+        ("DELIVERY", "smtp"),
+        ("SMTP_URL", "smtp://127.0.0.1:9?tls=none"),
+    ])
+    .await;
     let (_, token) = app.tenant().await;
     let response = app
         .authed(Method::POST, "/emails", &token)

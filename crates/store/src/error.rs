@@ -15,6 +15,8 @@ pub enum StoreError {
     },
     #[error("the referenced {0} does not exist")]
     MissingReference(&'static str),
+    #[error("a {0} with these values already exists")]
+    Duplicate(&'static str),
     #[error("database error: {0}")]
     Database(#[from] DbErr),
 }

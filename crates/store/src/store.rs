@@ -10,7 +10,9 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::StoreError;
 use crate::migrations::Migrator;
-use crate::repos::{ApiKeys, DeliveryQueue, Emails, Idempotency, Organizations, Suppressions};
+use crate::repos::{
+    ApiKeys, DeliveryQueue, Domains, Emails, Idempotency, Organizations, Suppressions,
+};
 
 /// How long a SQLite writer waits for another process's write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -176,6 +178,10 @@ impl Store {
 
     pub fn suppressions(&self) -> Suppressions<'_> {
         Suppressions::new(&self.read, &self.write)
+    }
+
+    pub fn domains(&self) -> Domains<'_> {
+        Domains::new(&self.read, &self.write)
     }
 }
 

@@ -5,6 +5,7 @@
 //! and dropped afterwards. When that variable is set, an unreachable server fails the test: it is never a
 //! reason to skip.
 
+pub mod dns;
 pub mod peers;
 
 use std::path::{Path, PathBuf};

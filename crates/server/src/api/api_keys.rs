@@ -59,10 +59,23 @@ async fn create(
                 "`domain_id` restricts a `sending_access` key; it cannot be set on a `full_access` key.",
             ));
         }
-        Some(raw) => Some(
-            Uuid::try_parse(raw)
-                .map_err(|_| ApiError::validation("`domain_id` must be a domain id."))?,
-        ),
+        Some(raw) => {
+            let id = Uuid::try_parse(raw)
+                .map_err(|_| ApiError::validation("`domain_id` must be a domain id."))?;
+            // Another organization's domain is indistinguishable from a missing one.
+            if state
+                .store
+                .domains()
+                .get(caller.organization_id, id)
+                .await?
+                .is_none()
+            {
+                return Err(ApiError::validation(
+                    "`domain_id` must be the id of one of this organization's domains.",
+                ));
+            }
+            Some(id)
+        }
     };
     let token = ApiKeyToken::generate().map_err(ApiError::internal)?;
     let key = state

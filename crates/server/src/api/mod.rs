@@ -2,6 +2,7 @@
 //! and under `/api` (`/api/api-keys`, as OpenSend's own clients do).
 
 mod api_keys;
+mod domains;
 pub mod emails;
 pub(crate) mod health;
 pub mod list;
@@ -20,6 +21,7 @@ fn resources() -> Router<AppState> {
         .route("/health", get(health::health))
         .merge(api_keys::routes())
         .merge(emails::routes())
+        .merge(domains::routes())
 }
 
 /// The public API router with every cross-cutting layer applied.

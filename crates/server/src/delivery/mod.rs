@@ -27,6 +27,8 @@ use tokio::task::JoinSet;
 
 use crate::api::emails::limits;
 use crate::config::{Config, Delivery, TransportSettings};
+use crate::domains::{self, SendAsError};
+use crate::state::AppState;
 
 /// Delay before retry number n (1-based); the last value repeats.
 pub const RETRY_DELAYS: [Duration; 7] = [
@@ -79,6 +81,7 @@ pub fn transport_for(config: &Config) -> Result<Arc<dyn Transport>, String> {
 }
 
 pub struct DeliveryWorker {
+    state: AppState,
     store: Store,
     transport: Arc<dyn Transport>,
     settings: WorkerSettings,
@@ -87,18 +90,14 @@ pub struct DeliveryWorker {
 }
 
 impl DeliveryWorker {
-    pub fn new(
-        store: Store,
-        transport: Arc<dyn Transport>,
-        settings: WorkerSettings,
-        wakeup: Arc<Notify>,
-    ) -> Self {
+    pub fn new(state: AppState, transport: Arc<dyn Transport>, settings: WorkerSettings) -> Self {
         Self {
-            store,
+            store: state.store.clone(),
+            wakeup: state.delivery_wakeup.clone(),
+            state,
             transport,
             settings,
             owner: worker_name(),
-            wakeup,
         }
     }
 
@@ -202,6 +201,20 @@ impl DeliveryWorker {
                 return Ok(());
             }
         };
+        let prepared = match self.sign(&email, prepared).await {
+            Ok(signed) => signed,
+            Err(Signing::Refused(reason)) => {
+                queue.record_failure(job, &self.owner, &reason, &[]).await?;
+                return Ok(());
+            }
+            Err(Signing::Unavailable(reason)) => {
+                let retry_at = Utc::now() + TimeDelta::seconds(30);
+                queue
+                    .record_retry(job, &self.owner, &reason, retry_at)
+                    .await?;
+                return Ok(());
+            }
+        };
         if prepared.bytes.len() > limits::MESSAGE_BYTES {
             let reason = format!(
                 "the message is {} bytes, over the {} byte limit",
@@ -262,6 +275,49 @@ impl DeliveryWorker {
             }
         }
         Ok(())
+    }
+}
+
+/// Why a message could not be signed.
+enum Signing {
+    /// The domain may no longer send (unverified or removed since the email was accepted): the email fails.
+    Refused(String),
+    /// The keys could not be read right now: try again later.
+    Unavailable(String),
+}
+
+impl DeliveryWorker {
+    /// DKIM-signs the message with the sending domain's active keys, checking again that the organization
+    /// may still send as its From address. Capture-mode mail from an unverified domain goes unsigned.
+    async fn sign(
+        &self,
+        email: &opensend_store::entities::email::Model,
+        mut prepared: message::Prepared,
+    ) -> Result<message::Prepared, Signing> {
+        if email.sending_domain_id.is_none() {
+            return Ok(prepared);
+        }
+        let identity = match domains::may_send_as(
+            &self.state,
+            email.organization_id,
+            prepared.mail_from.as_str(),
+            None,
+        )
+        .await
+        {
+            Ok(identity) => identity,
+            Err(SendAsError::Refused(refusal)) => {
+                return Err(Signing::Refused(refusal.to_string()));
+            }
+            Err(SendAsError::Domain(e)) => return Err(Signing::Unavailable(e.to_string())),
+        };
+        let Some(domain) = identity.domain.filter(|_| !identity.keys.is_empty()) else {
+            return Ok(prepared);
+        };
+        prepared.bytes =
+            opensend_mail::dkim::sign_message(&prepared.bytes, &domain, &identity.keys)
+                .map_err(|e| Signing::Refused(e.to_string()))?;
+        Ok(prepared)
     }
 }
 

@@ -20,6 +20,8 @@ pub struct TestApp {
     pub ingester: String,
     pub client: reqwest::Client,
     pub store: Store,
+    /// The state the server runs with, for driving jobs and helpers directly.
+    pub state: AppState,
     pub db: TestDatabase,
     stop: StopHandle,
 }
@@ -49,8 +51,10 @@ impl TestApp {
             .await
             .expect("connect");
         store.migrate().await.expect("migrate");
-        let state = AppState::new(store.clone(), config);
-        let running = serve::start(state, Roles::ALL).await.expect("listen");
+        let state = AppState::new(store.clone(), config).expect("state");
+        let running = serve::start(state.clone(), Roles::ALL)
+            .await
+            .expect("listen");
         let api = format!("http://{}", running.api_addr.expect("api address"));
         let ingester = format!(
             "http://{}",
@@ -63,6 +67,7 @@ impl TestApp {
             ingester,
             client: reqwest::Client::new(),
             store,
+            state,
             db,
             stop,
         }

@@ -2,6 +2,8 @@
 
 pub mod api_key;
 pub mod delivery_job;
+pub mod dkim_key;
+pub mod domain;
 pub mod email;
 pub mod email_attachment;
 pub mod email_event;

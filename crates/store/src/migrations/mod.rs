@@ -6,6 +6,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_organizations_and_api_keys;
+mod m20261127_000002_domains;
 mod m20261127_000004_emails;
 
 pub struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261127_000001_organizations_and_api_keys::Migration),
+            Box::new(m20261127_000002_domains::Migration),
             Box::new(m20261127_000004_emails::Migration),
         ]
     }

@@ -2,6 +2,7 @@
 
 mod api_keys;
 pub mod delivery_queue;
+mod domains;
 pub mod emails;
 pub mod idempotency;
 mod organizations;
@@ -9,6 +10,9 @@ mod suppressions;
 
 pub use api_keys::{ApiKeys, NewApiKey};
 pub use delivery_queue::DeliveryQueue;
+pub use domains::{
+    CheckOutcome, DomainChanges, Domains, KEY_ACTIVE, KEY_NEXT, KEY_RETIRED, NewDkimKey, NewDomain,
+};
 pub use emails::Emails;
 pub use idempotency::Idempotency;
 pub use organizations::Organizations;

@@ -1,0 +1,449 @@
+//! Sending domains beyond HTTP: the records a domain must publish here, verifying them, the background
+//! re-verification job, and the send-time rule "may this organization send as this address?".
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use opensend_core::{DnsLabel, DomainName, SecretBox};
+use opensend_mail::dkim::{self, DkimAlgorithm};
+use opensend_mail::records::{self, BounceMx, DomainRecordsInput, PublishedKey, RecordSettings};
+use opensend_mail::{DomainStatus, ExpectedRecord, RecordStatus};
+use opensend_store::StoreError;
+use opensend_store::entities::{dkim_key, domain};
+use opensend_store::repos::{CheckOutcome, KEY_ACTIVE, KEY_NEXT, NewDkimKey};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::config::{Config, Delivery};
+use crate::state::AppState;
+
+/// What the sealed private keys are for (bound into the ciphertext).
+pub const DKIM_SEAL_PURPOSE: &str = "dkim-private-key";
+/// How often the background job looks for domains due a check.
+pub const CHECK_INTERVAL: Duration = Duration::from_secs(60);
+/// Domains checked per run of the job.
+const CHECK_BATCH: u64 = 50;
+/// How long a claimed domain is left to its claimer before another process may check it.
+const CHECK_LEASE: TimeDelta = TimeDelta::minutes(5);
+
+/// When a domain in `status` after `attempts` checks in that status is looked at again.
+pub fn next_check(status: DomainStatus, attempts: i32, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let delay = match status {
+        DomainStatus::NotStarted => return None,
+        DomainStatus::Verified => TimeDelta::hours(24),
+        DomainStatus::Failed => TimeDelta::hours(6),
+        DomainStatus::TemporaryFailure => TimeDelta::minutes(5),
+        // 1, 2, 4 … minutes, at most 6 hours: quick while someone is publishing records, cheap when forgotten.
+        DomainStatus::Pending => {
+            TimeDelta::minutes(1i64 << attempts.clamp(0, 9)).min(TimeDelta::hours(6))
+        }
+    };
+    Some(at + delay)
+}
+
+/// The record values that depend on the deployment, per transport (documented in `docs/configuration.md`).
+pub fn record_settings(config: &Config) -> RecordSettings {
+    let app_host = config.app_url.host_str().unwrap_or("localhost").to_owned();
+    let domains = &config.domains;
+    let spf_default = match config.delivery {
+        Delivery::Ses => "include:amazonses.com",
+        // The bounce MX host is the relay that sends for us unless the operator says otherwise.
+        Delivery::Smtp | Delivery::Capture => "mx",
+    };
+    let bounce_mx = match (&domains.return_path_mx, config.delivery) {
+        (Some(host), _) => BounceMx::Host(host.clone()),
+        (None, Delivery::Ses) => BounceMx::SesRegion,
+        (None, _) => BounceMx::Host(app_host.clone()),
+    };
+    RecordSettings {
+        spf_mechanisms: domains
+            .spf_include
+            .clone()
+            .unwrap_or_else(|| spf_default.to_owned()),
+        bounce_mx,
+        dmarc_rua: domains.dmarc_rua.clone(),
+        tracking_target: domains.tracking_cname_target.clone().unwrap_or(app_host),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    #[error("stored domain `{0}` no longer parses")]
+    Corrupt(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot serialize check results: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Dkim(#[from] dkim::DkimError),
+    #[error("cannot seal a DKIM key: {0}")]
+    Seal(opensend_core::secret_box::SecretBoxError),
+    #[error("key generation was interrupted: {0}")]
+    Join(String),
+}
+
+/// The records of `domain` with its non-retired `keys`. Keys of a rotation in progress are listed but optional.
+pub fn expected_records(
+    domain: &domain::Model,
+    keys: &[dkim_key::Model],
+    settings: &RecordSettings,
+) -> Result<Vec<ExpectedRecord>, DomainError> {
+    let corrupt = || DomainError::Corrupt(domain.name.clone());
+    let name = DomainName::parse(&domain.name).map_err(|_| corrupt())?;
+    let return_path = DnsLabel::parse(&domain.custom_return_path).map_err(|_| corrupt())?;
+    let tracking = domain
+        .tracking_subdomain
+        .as_deref()
+        .map(DnsLabel::parse)
+        .transpose()
+        .map_err(|_| corrupt())?;
+    let published = keys
+        .iter()
+        .filter_map(|key| {
+            Some(PublishedKey {
+                algorithm: DkimAlgorithm::parse(&key.algorithm)?,
+                selector: &key.selector,
+                public_key: &key.public_key,
+                required: key.state == KEY_ACTIVE,
+            })
+        })
+        .collect();
+    Ok(records::expected_records(
+        &DomainRecordsInput {
+            name: &name,
+            return_path: &return_path,
+            tracking_subdomain: tracking.as_ref(),
+            region: &domain.region,
+            keys: published,
+        },
+        settings,
+    ))
+}
+
+/// One record's last check, as stored with the domain.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredCheck {
+    pub record_type: String,
+    pub name: String,
+    pub value: String,
+    pub status: RecordStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+pub fn stored_checks(domain: &domain::Model) -> Vec<StoredCheck> {
+    domain
+        .record_checks
+        .as_deref()
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default()
+}
+
+pub fn record_type_str(record: &ExpectedRecord) -> &'static str {
+    match record.record_type {
+        records::RecordType::Txt => "TXT",
+        records::RecordType::Mx => "MX",
+        records::RecordType::Cname => "CNAME",
+    }
+}
+
+/// Looks up every record of `domain` now and stores the outcome. Returns the updated domain.
+pub async fn verify(
+    state: &AppState,
+    domain: &domain::Model,
+    at: DateTime<Utc>,
+) -> Result<Option<domain::Model>, DomainError> {
+    let keys = state
+        .store
+        .domains()
+        .keys(domain.organization_id, domain.id)
+        .await?;
+    let expected = expected_records(domain, &keys, &record_settings(&state.config))?;
+    let results = state.dns.check_all(&expected).await;
+    let previous = DomainStatus::parse(&domain.status).unwrap_or(DomainStatus::NotStarted);
+    let status = records::domain_status(
+        previous,
+        &expected
+            .iter()
+            .zip(&results)
+            .map(|(e, r)| (e.required, r.status))
+            .collect::<Vec<_>>(),
+    );
+    // A rotation's keys take over once all of their records are published.
+    let next_selectors: Vec<String> = keys
+        .iter()
+        .filter(|k| k.state == KEY_NEXT)
+        .map(|k| k.selector.clone())
+        .collect();
+    let next_statuses: Vec<RecordStatus> = expected
+        .iter()
+        .zip(&results)
+        .filter(|(e, _)| {
+            e.selector
+                .as_ref()
+                .is_some_and(|s| next_selectors.contains(s))
+        })
+        .map(|(_, r)| r.status)
+        .collect();
+    let promote = if !next_statuses.is_empty()
+        && next_statuses.iter().all(|s| *s == RecordStatus::Verified)
+    {
+        next_selectors
+    } else {
+        Vec::new()
+    };
+    let checks: Vec<StoredCheck> = expected
+        .iter()
+        .zip(results)
+        .map(|(e, r)| StoredCheck {
+            record_type: record_type_str(e).to_owned(),
+            name: e.name.clone(),
+            value: e.value.clone(),
+            status: r.status,
+            detail: r.detail,
+        })
+        .collect();
+    let attempts = if status.as_str() == domain.status {
+        domain.check_attempts.saturating_add(1)
+    } else {
+        0
+    };
+    if status != previous {
+        tracing::info!(domain_id = %domain.id, from = previous.as_str(), to = status.as_str(), "domain status changed");
+    }
+    Ok(state
+        .store
+        .domains()
+        .record_check(
+            domain.organization_id,
+            domain.id,
+            CheckOutcome {
+                status: status.as_str().to_owned(),
+                record_checks: serde_json::to_string(&checks)?,
+                checked_at: at,
+                next_check_at: next_check(status, attempts, at),
+                check_attempts: attempts,
+                promote,
+            },
+        )
+        .await?)
+}
+
+/// The background job: checks every domain whose next check is due. Safe to run on any number of processes at
+/// once (each domain is claimed before it is checked) and to run again (a checked domain is not due). Later
+/// issues expose the same function as `POST /jobs/verify-domains` on the ingester.
+pub async fn run_due_checks(state: &AppState, at: DateTime<Utc>) -> Result<usize, DomainError> {
+    let claimed = state
+        .store
+        .domains()
+        .claim_due(at, CHECK_BATCH, CHECK_LEASE)
+        .await?;
+    let mut checked = 0;
+    for domain in &claimed {
+        match verify(state, domain, at).await {
+            Ok(_) => checked += 1,
+            // The claim's lease brings the domain back later; one bad domain must not stop the others.
+            Err(e) => tracing::warn!(domain_id = %domain.id, error = %e, "domain check failed"),
+        }
+    }
+    Ok(checked)
+}
+
+/// Runs [`run_due_checks`] every [`CHECK_INTERVAL`] until `stopped` turns true.
+pub async fn check_periodically(state: AppState, mut stopped: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(CHECK_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate; skip it so startup is not slowed by DNS queries.
+    interval.tick().await;
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {
+                if let Err(e) = run_due_checks(&state, Utc::now()).await {
+                    tracing::warn!(error = %e, "domain check run failed");
+                }
+            }
+            _ = async { let _ = stopped.wait_for(|stop| *stop).await; } => return,
+        }
+    }
+}
+
+/// Generates a fresh RSA + Ed25519 pair under a new selector and seals the private keys.
+pub async fn new_keys(secrets: &SecretBox) -> Result<Vec<NewDkimKey>, DomainError> {
+    let base = dkim::new_selector_base()?;
+    // RSA generation is CPU-bound for a noticeable fraction of a second: keep it off the async workers.
+    let generated = tokio::task::spawn_blocking(move || dkim::generate_keys(&base))
+        .await
+        .map_err(|e| DomainError::Join(e.to_string()))??;
+    generated
+        .into_iter()
+        .map(|key| {
+            let sealed = secrets
+                .seal(
+                    DKIM_SEAL_PURPOSE,
+                    secrecy::ExposeSecret::expose_secret(&key.private_key),
+                )
+                .map_err(DomainError::Seal)?;
+            Ok(NewDkimKey {
+                selector: key.selector,
+                algorithm: key.algorithm.as_str().to_owned(),
+                public_key: key.public_key,
+                private_key_sealed: sealed,
+            })
+        })
+        .collect()
+}
+
+pub use opensend_mail::dkim::SigningKey;
+
+/// Who a message is sent as.
+#[derive(Debug)]
+pub struct SendingIdentity {
+    /// The verified domain the address belongs to; `None` for a capture-mode message from an unknown domain.
+    pub domain_id: Option<Uuid>,
+    /// The domain to sign as (`d=`).
+    pub domain: Option<String>,
+    /// `false` only in capture delivery, for an address outside the organization's verified domains: the
+    /// message is kept, marked as sent from an unverified domain.
+    pub verified_domain: bool,
+    /// Active keys (RSA, then Ed25519), to sign with.
+    pub keys: Vec<SigningKey>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Refusal {
+    #[error("`{0}` is not a valid email address")]
+    InvalidAddress(String),
+    #[error("The {0} domain is not verified. Add and verify it at /domains.")]
+    UnknownDomain(String),
+    #[error("The {domain} domain is not verified (status: {status}).")]
+    NotVerified { domain: String, status: String },
+    #[error(
+        "{address} is at a subdomain of {domain}, which does not allow sending from subdomains"
+    )]
+    SubdomainNotAllowed { address: String, domain: String },
+    #[error("Sending is disabled for the {0} domain.")]
+    SendingDisabled(String),
+    #[error("This API key may only send from its own domain.")]
+    RestrictedKey,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendAsError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+}
+
+/// May `organization_id` send as `address` (the bare address of From), and with which keys?
+///
+/// The address's domain, or its closest ancestor the organization has added, must be verified; a subdomain
+/// address is allowed only when that domain's `allow_subdomains` is on. A key restricted to a domain
+/// (`restricted_to`) may only send from that domain. In `DELIVERY=capture` nothing leaves the machine, so any
+/// From is accepted: with the domain's keys when it is verified, otherwise marked as an unverified domain.
+pub async fn may_send_as(
+    state: &AppState,
+    organization_id: Uuid,
+    address: &str,
+    restricted_to: Option<Uuid>,
+) -> Result<SendingIdentity, SendAsError> {
+    let invalid = || Refusal::InvalidAddress(address.chars().take(320).collect());
+    let (local, host) = address.rsplit_once('@').ok_or_else(invalid)?;
+    if local.is_empty() {
+        return Err(invalid().into());
+    }
+    let host = DomainName::parse(host).map_err(|_| invalid())?;
+    let ancestors: Vec<&str> = host.ancestors().collect();
+    let candidates = state
+        .store
+        .domains()
+        .find_by_names(organization_id, &ancestors)
+        .await
+        .map_err(DomainError::from)?;
+    // The most specific domain the organization has added wins (`mail.example.com` over `example.com`).
+    let closest = ancestors
+        .iter()
+        .find_map(|name| candidates.iter().find(|d| d.name == *name));
+    let capture = state.config.delivery == Delivery::Capture;
+    let verdict = match closest {
+        None => Err(Refusal::UnknownDomain(host.to_string())),
+        Some(d) if d.status != DomainStatus::Verified.as_str() => Err(Refusal::NotVerified {
+            domain: d.name.clone(),
+            status: d.status.clone(),
+        }),
+        Some(d) if d.name != host.as_str() && !d.allow_subdomains => {
+            Err(Refusal::SubdomainNotAllowed {
+                address: address.to_owned(),
+                domain: d.name.clone(),
+            })
+        }
+        Some(d) if !d.sending_enabled => Err(Refusal::SendingDisabled(d.name.clone())),
+        Some(d) if restricted_to.is_some_and(|id| id != d.id) => Err(Refusal::RestrictedKey),
+        Some(d) => Ok(d),
+    };
+    let domain = match verdict {
+        Ok(domain) => domain,
+        Err(Refusal::RestrictedKey) => return Err(Refusal::RestrictedKey.into()),
+        Err(_) if capture && restricted_to.is_none() => {
+            return Ok(SendingIdentity {
+                domain_id: None,
+                domain: None,
+                verified_domain: false,
+                keys: Vec::new(),
+            });
+        }
+        Err(refusal) => return Err(refusal.into()),
+    };
+    let mut keys = Vec::new();
+    for key in state
+        .store
+        .domains()
+        .keys(organization_id, domain.id)
+        .await
+        .map_err(DomainError::from)?
+    {
+        if key.state != KEY_ACTIVE {
+            continue;
+        }
+        let Some(algorithm) = DkimAlgorithm::parse(&key.algorithm) else {
+            continue;
+        };
+        let private_key = state
+            .secrets
+            .open(DKIM_SEAL_PURPOSE, &key.private_key_sealed)
+            .map_err(DomainError::Seal)?;
+        keys.push(SigningKey {
+            selector: key.selector,
+            algorithm,
+            private_key,
+        });
+    }
+    keys.sort_by_key(|k| k.algorithm != DkimAlgorithm::RsaSha256);
+    Ok(SendingIdentity {
+        domain_id: Some(domain.id),
+        domain: Some(domain.name.clone()),
+        verified_domain: true,
+        keys,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_back_off_while_pending_and_settle_daily_when_verified() {
+        let at = Utc::now();
+        let delay = |s, n| next_check(s, n, at).map(|t| t - at);
+        assert_eq!(delay(DomainStatus::NotStarted, 0), None);
+        assert_eq!(delay(DomainStatus::Pending, 0), Some(TimeDelta::minutes(1)));
+        assert_eq!(delay(DomainStatus::Pending, 3), Some(TimeDelta::minutes(8)));
+        assert_eq!(delay(DomainStatus::Pending, 50), Some(TimeDelta::hours(6)));
+        assert_eq!(delay(DomainStatus::Verified, 7), Some(TimeDelta::hours(24)));
+        assert_eq!(
+            delay(DomainStatus::TemporaryFailure, 1),
+            Some(TimeDelta::minutes(5))
+        );
+    }
+}

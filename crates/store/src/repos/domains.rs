@@ -1,0 +1,405 @@
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, SqlErr, TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::entities::{dkim_key, domain, organization};
+use crate::pagination::paginate;
+use crate::repos::now;
+use crate::{Page, PageRequest, StoreError};
+
+/// Key states.
+pub const KEY_ACTIVE: &str = "active";
+pub const KEY_NEXT: &str = "next";
+pub const KEY_RETIRED: &str = "retired";
+
+pub struct Domains<'a> {
+    read: &'a DatabaseConnection,
+    write: &'a DatabaseConnection,
+}
+
+/// A new domain; every value is already parsed by the caller.
+pub struct NewDomain {
+    pub organization_id: Uuid,
+    pub name: String,
+    pub region: String,
+    pub custom_return_path: String,
+    pub open_tracking: bool,
+    pub click_tracking: bool,
+    pub tracking_subdomain: Option<String>,
+    pub tls: String,
+    pub sending_enabled: bool,
+    pub receiving_enabled: bool,
+    pub allow_subdomains: bool,
+}
+
+/// A key to store: the private key arrives sealed.
+pub struct NewDkimKey {
+    pub selector: String,
+    pub algorithm: String,
+    pub public_key: Vec<u8>,
+    pub private_key_sealed: Vec<u8>,
+}
+
+/// Changes from `PATCH /domains/{id}`; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct DomainChanges {
+    pub open_tracking: Option<bool>,
+    pub click_tracking: Option<bool>,
+    pub tracking_subdomain: Option<Option<String>>,
+    pub tls: Option<String>,
+    pub sending_enabled: Option<bool>,
+    pub receiving_enabled: Option<bool>,
+    pub allow_subdomains: Option<bool>,
+}
+
+/// The outcome of one verification, written at once.
+pub struct CheckOutcome {
+    pub status: String,
+    pub record_checks: String,
+    pub checked_at: DateTime<Utc>,
+    pub next_check_at: Option<DateTime<Utc>>,
+    pub check_attempts: i32,
+    /// Selectors of `next` keys whose records verified: they become active and the active ones retire.
+    pub promote: Vec<String>,
+}
+
+impl<'a> Domains<'a> {
+    pub(crate) fn new(read: &'a DatabaseConnection, write: &'a DatabaseConnection) -> Self {
+        Self { read, write }
+    }
+
+    /// Inserts the domain and its keys in one transaction. [`StoreError::Duplicate`] when the organization
+    /// already has a domain of that name.
+    pub async fn create(
+        &self,
+        new: NewDomain,
+        keys: Vec<NewDkimKey>,
+    ) -> Result<(domain::Model, Vec<dkim_key::Model>), StoreError> {
+        let transaction = self.write.begin().await?;
+        if organization::Entity::find_by_id(new.organization_id)
+            .one(&transaction)
+            .await?
+            .is_none()
+        {
+            return Err(StoreError::MissingReference("organization"));
+        }
+        let exists = domain::Entity::find()
+            .filter(domain::Column::OrganizationId.eq(new.organization_id))
+            .filter(domain::Column::Name.eq(new.name.as_str()))
+            .one(&transaction)
+            .await?
+            .is_some();
+        if exists {
+            return Err(StoreError::Duplicate("domain"));
+        }
+        let at = now();
+        let id = opensend_core::new_id();
+        let model = domain::ActiveModel {
+            id: Set(id),
+            organization_id: Set(new.organization_id),
+            name: Set(new.name),
+            status: Set("not_started".to_owned()),
+            region: Set(new.region),
+            custom_return_path: Set(new.custom_return_path),
+            open_tracking: Set(new.open_tracking),
+            click_tracking: Set(new.click_tracking),
+            tracking_subdomain: Set(new.tracking_subdomain),
+            tls: Set(new.tls),
+            sending_enabled: Set(new.sending_enabled),
+            receiving_enabled: Set(new.receiving_enabled),
+            allow_subdomains: Set(new.allow_subdomains),
+            record_checks: Set(None),
+            created_at: Set(at),
+            updated_at: Set(at),
+            last_checked_at: Set(None),
+            next_check_at: Set(None),
+            check_attempts: Set(0),
+        };
+        let domain = model.insert(&transaction).await.map_err(duplicate)?;
+        let mut stored = Vec::with_capacity(keys.len());
+        for key in keys {
+            stored.push(
+                insert_key(&transaction, new.organization_id, id, key, KEY_ACTIVE, at).await?,
+            );
+        }
+        transaction.commit().await.map_err(duplicate)?;
+        Ok((domain, stored))
+    }
+
+    pub async fn list(
+        &self,
+        organization_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<domain::Model>, StoreError> {
+        let select =
+            domain::Entity::find().filter(domain::Column::OrganizationId.eq(organization_id));
+        paginate(self.read, select, domain::Column::Id, page).await
+    }
+
+    pub async fn get(
+        &self,
+        organization_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<domain::Model>, StoreError> {
+        Ok(domain::Entity::find_by_id(id)
+            .filter(domain::Column::OrganizationId.eq(organization_id))
+            .one(self.read)
+            .await?)
+    }
+
+    /// The domain's keys that are not retired, oldest first.
+    pub async fn keys(
+        &self,
+        organization_id: Uuid,
+        domain_id: Uuid,
+    ) -> Result<Vec<dkim_key::Model>, StoreError> {
+        Ok(dkim_key::Entity::find()
+            .filter(dkim_key::Column::OrganizationId.eq(organization_id))
+            .filter(dkim_key::Column::DomainId.eq(domain_id))
+            .filter(dkim_key::Column::State.ne(KEY_RETIRED))
+            .order_by_asc(dkim_key::Column::Id)
+            .all(self.read)
+            .await?)
+    }
+
+    /// The organization's domains named `names` (used to find the domain an address belongs to).
+    pub async fn find_by_names(
+        &self,
+        organization_id: Uuid,
+        names: &[&str],
+    ) -> Result<Vec<domain::Model>, StoreError> {
+        Ok(domain::Entity::find()
+            .filter(domain::Column::OrganizationId.eq(organization_id))
+            .filter(domain::Column::Name.is_in(names.iter().copied()))
+            .all(self.read)
+            .await?)
+    }
+
+    /// Applies `changes`; `None` when the organization has no such domain.
+    pub async fn update(
+        &self,
+        organization_id: Uuid,
+        id: Uuid,
+        changes: DomainChanges,
+    ) -> Result<Option<domain::Model>, StoreError> {
+        let Some(existing) = self.get_for_write(organization_id, id).await? else {
+            return Ok(None);
+        };
+        let mut model: domain::ActiveModel = existing.into();
+        if let Some(v) = changes.open_tracking {
+            model.open_tracking = Set(v);
+        }
+        if let Some(v) = changes.click_tracking {
+            model.click_tracking = Set(v);
+        }
+        if let Some(v) = changes.tracking_subdomain {
+            model.tracking_subdomain = Set(v);
+        }
+        if let Some(v) = changes.tls {
+            model.tls = Set(v);
+        }
+        if let Some(v) = changes.sending_enabled {
+            model.sending_enabled = Set(v);
+        }
+        if let Some(v) = changes.receiving_enabled {
+            model.receiving_enabled = Set(v);
+        }
+        if let Some(v) = changes.allow_subdomains {
+            model.allow_subdomains = Set(v);
+        }
+        model.updated_at = Set(now());
+        Ok(Some(model.update(self.write).await?))
+    }
+
+    /// Deletes the domain and its keys; `false` when the organization has no such domain.
+    pub async fn delete(&self, organization_id: Uuid, id: Uuid) -> Result<bool, StoreError> {
+        let transaction = self.write.begin().await?;
+        dkim_key::Entity::delete_many()
+            .filter(dkim_key::Column::OrganizationId.eq(organization_id))
+            .filter(dkim_key::Column::DomainId.eq(id))
+            .exec(&transaction)
+            .await?;
+        let deleted = domain::Entity::delete_many()
+            .filter(domain::Column::OrganizationId.eq(organization_id))
+            .filter(domain::Column::Id.eq(id))
+            .exec(&transaction)
+            .await?
+            .rows_affected
+            == 1;
+        transaction.commit().await?;
+        Ok(deleted)
+    }
+
+    /// Adds a rotation's keys in state `next`. [`StoreError::Duplicate`] when a rotation is already waiting.
+    pub async fn add_next_keys(
+        &self,
+        organization_id: Uuid,
+        domain_id: Uuid,
+        keys: Vec<NewDkimKey>,
+    ) -> Result<Vec<dkim_key::Model>, StoreError> {
+        let transaction = self.write.begin().await?;
+        let waiting = dkim_key::Entity::find()
+            .filter(dkim_key::Column::OrganizationId.eq(organization_id))
+            .filter(dkim_key::Column::DomainId.eq(domain_id))
+            .filter(dkim_key::Column::State.eq(KEY_NEXT))
+            .one(&transaction)
+            .await?;
+        if waiting.is_some() {
+            return Err(StoreError::Duplicate("DKIM rotation"));
+        }
+        let at = now();
+        let mut stored = Vec::with_capacity(keys.len());
+        for key in keys {
+            stored.push(
+                insert_key(&transaction, organization_id, domain_id, key, KEY_NEXT, at).await?,
+            );
+        }
+        domain::Entity::update_many()
+            .col_expr(domain::Column::UpdatedAt, Expr::value(at))
+            .filter(domain::Column::Id.eq(domain_id))
+            .filter(domain::Column::OrganizationId.eq(organization_id))
+            .exec(&transaction)
+            .await?;
+        transaction.commit().await.map_err(duplicate)?;
+        Ok(stored)
+    }
+
+    /// Records a check and promotes verified `next` keys, in one transaction.
+    pub async fn record_check(
+        &self,
+        organization_id: Uuid,
+        id: Uuid,
+        outcome: CheckOutcome,
+    ) -> Result<Option<domain::Model>, StoreError> {
+        let transaction = self.write.begin().await?;
+        let result = domain::Entity::update_many()
+            .col_expr(domain::Column::Status, Expr::value(outcome.status))
+            .col_expr(
+                domain::Column::RecordChecks,
+                Expr::value(outcome.record_checks),
+            )
+            .col_expr(
+                domain::Column::LastCheckedAt,
+                Expr::value(outcome.checked_at),
+            )
+            .col_expr(
+                domain::Column::NextCheckAt,
+                Expr::value(outcome.next_check_at),
+            )
+            .col_expr(
+                domain::Column::CheckAttempts,
+                Expr::value(outcome.check_attempts),
+            )
+            .col_expr(domain::Column::UpdatedAt, Expr::value(now()))
+            .filter(domain::Column::Id.eq(id))
+            .filter(domain::Column::OrganizationId.eq(organization_id))
+            .exec(&transaction)
+            .await?;
+        if result.rows_affected != 1 {
+            return Ok(None);
+        }
+        if !outcome.promote.is_empty() {
+            let at = now();
+            dkim_key::Entity::update_many()
+                .col_expr(dkim_key::Column::State, Expr::value(KEY_RETIRED))
+                .filter(dkim_key::Column::DomainId.eq(id))
+                .filter(dkim_key::Column::State.eq(KEY_ACTIVE))
+                .exec(&transaction)
+                .await?;
+            dkim_key::Entity::update_many()
+                .col_expr(dkim_key::Column::State, Expr::value(KEY_ACTIVE))
+                .col_expr(dkim_key::Column::ActivatedAt, Expr::value(at))
+                .filter(dkim_key::Column::DomainId.eq(id))
+                .filter(dkim_key::Column::State.eq(KEY_NEXT))
+                .filter(dkim_key::Column::Selector.is_in(outcome.promote))
+                .exec(&transaction)
+                .await?;
+        }
+        let domain = domain::Entity::find_by_id(id).one(&transaction).await?;
+        transaction.commit().await?;
+        Ok(domain)
+    }
+
+    /// Claims up to `limit` domains whose next check is due, for `lease`: each row is taken with a conditional
+    /// update on the `next_check_at` it was read with, so two processes never check the same domain at once and
+    /// a process that dies mid-check only delays it by the lease. Works the same on SQLite and PostgreSQL.
+    pub async fn claim_due(
+        &self,
+        at: DateTime<Utc>,
+        limit: u64,
+        lease: chrono::TimeDelta,
+    ) -> Result<Vec<domain::Model>, StoreError> {
+        let candidates = domain::Entity::find()
+            .filter(domain::Column::NextCheckAt.lte(at))
+            .order_by_asc(domain::Column::NextCheckAt)
+            .limit(limit)
+            .all(self.read)
+            .await?;
+        let mut claimed = Vec::with_capacity(candidates.len());
+        for candidate in candidates {
+            let Some(seen) = candidate.next_check_at else {
+                continue;
+            };
+            let until = at + lease;
+            let result = domain::Entity::update_many()
+                .col_expr(domain::Column::NextCheckAt, Expr::value(until))
+                .filter(domain::Column::Id.eq(candidate.id))
+                .filter(domain::Column::NextCheckAt.eq(seen))
+                .exec(self.write)
+                .await?;
+            if result.rows_affected == 1 {
+                claimed.push(domain::Model {
+                    next_check_at: Some(until),
+                    ..candidate
+                });
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn get_for_write(
+        &self,
+        organization_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<domain::Model>, StoreError> {
+        Ok(domain::Entity::find_by_id(id)
+            .filter(domain::Column::OrganizationId.eq(organization_id))
+            .one(self.write)
+            .await?)
+    }
+}
+
+async fn insert_key<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    organization_id: Uuid,
+    domain_id: Uuid,
+    key: NewDkimKey,
+    state: &str,
+    at: DateTime<Utc>,
+) -> Result<dkim_key::Model, StoreError> {
+    let model = dkim_key::ActiveModel {
+        id: Set(opensend_core::new_id()),
+        organization_id: Set(organization_id),
+        domain_id: Set(domain_id),
+        selector: Set(key.selector),
+        algorithm: Set(key.algorithm),
+        public_key: Set(key.public_key),
+        private_key_sealed: Set(key.private_key_sealed),
+        state: Set(state.to_owned()),
+        created_at: Set(at),
+        activated_at: Set((state == KEY_ACTIVE).then_some(at)),
+    };
+    model.insert(db).await.map_err(duplicate)
+}
+
+/// A unique-index violation (two requests adding the same name at once) is a duplicate, not a 500.
+fn duplicate(error: sea_orm::DbErr) -> StoreError {
+    match error.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Duplicate("domain"),
+        _ => StoreError::Database(error),
+    }
+}
