@@ -2,9 +2,11 @@
 
 use opensend_core::{ApiKeyToken, Permission};
 use opensend_store::entities::{api_key, organization};
-use opensend_store::repos::NewApiKey;
+use opensend_store::repos::{NewApiKey, RateLimitOverride};
 use opensend_store::{Store, StoreError};
 use uuid::Uuid;
+
+use crate::rate_limit::Rate;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -16,6 +18,8 @@ pub enum AdminError {
     NoSuchOrganization(Uuid),
     #[error("no live API key has the id {0}")]
     NoSuchKey(Uuid),
+    #[error("rate and burst must each be a whole number from 1 to {max}", max = crate::rate_limit::MAX_RATE)]
+    InvalidRateLimit,
     #[error("--domain-id applies only to sending_access keys")]
     DomainOnFullAccess,
     #[error("the operating system's random number generator failed: {0}")]
@@ -73,4 +77,45 @@ pub async fn revoke_api_key(store: &Store, id: Uuid) -> Result<(), AdminError> {
     } else {
         Err(AdminError::NoSuchKey(id))
     }
+}
+
+/// Whose rate limit `set_rate_limit` changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateLimitTarget {
+    Organization(Uuid),
+    ApiKey(Uuid),
+}
+
+/// Gives an organization (or one API key) its own rate limit, or with `None` returns it to the default
+/// (for a key: no limit of its own, only its organization's). Takes effect on the next request on every
+/// node, since the limit is read with the key on each request.
+pub async fn set_rate_limit(
+    store: &Store,
+    target: RateLimitTarget,
+    limit: Option<(u32, u32)>,
+) -> Result<Option<Rate>, AdminError> {
+    let rate = match limit {
+        None => None,
+        Some((per_second, burst)) => {
+            Some(Rate::new(per_second, burst).ok_or(AdminError::InvalidRateLimit)?)
+        }
+    };
+    // Rates are at most MAX_RATE (a million), so they fit the signed columns.
+    let stored = rate.map(|r| RateLimitOverride {
+        per_second: r.per_second.get() as i32,
+        burst: r.burst.get() as i32,
+    });
+    match target {
+        RateLimitTarget::Organization(id) => {
+            if !store.organizations().set_rate_limit(id, stored).await? {
+                return Err(AdminError::NoSuchOrganization(id));
+            }
+        }
+        RateLimitTarget::ApiKey(id) => {
+            if !store.api_keys().set_rate_limit_any(id, stored).await? {
+                return Err(AdminError::NoSuchKey(id));
+            }
+        }
+    }
+    Ok(rate)
 }

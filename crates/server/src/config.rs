@@ -9,9 +9,12 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
+
+use crate::rate_limit::{FailureMode, Limits, MAX_RATE, Rate};
 
 /// A snapshot of environment variables. Tests build one from a map instead of touching the process env.
 #[derive(Clone, Debug, Default)]
@@ -61,6 +64,16 @@ pub mod names {
     pub const INGESTER_INBOUND_TOKEN: &[&str] = &["INGESTER_INBOUND_TOKEN"];
     pub const RATE_LIMIT_BACKEND: &[&str] = &["RATE_LIMIT_BACKEND"];
     pub const REDIS_URL: &[&str] = &["REDIS_URL"];
+    pub const RATE_LIMIT_REDIS_PREFIX: &[&str] = &["RATE_LIMIT_REDIS_PREFIX"];
+    pub const RATE_LIMIT_REDIS_TIMEOUT_MS: &[&str] = &["RATE_LIMIT_REDIS_TIMEOUT_MS"];
+    pub const RATE_LIMIT_FAILURE_MODE: &[&str] = &["RATE_LIMIT_FAILURE_MODE"];
+    pub const RATE_LIMIT_ORG_PER_SECOND: &[&str] = &["RATE_LIMIT_ORG_PER_SECOND"];
+    pub const RATE_LIMIT_ORG_BURST: &[&str] = &["RATE_LIMIT_ORG_BURST"];
+    pub const RATE_LIMIT_IP_PER_SECOND: &[&str] = &["RATE_LIMIT_IP_PER_SECOND"];
+    pub const RATE_LIMIT_IP_BURST: &[&str] = &["RATE_LIMIT_IP_BURST"];
+    pub const RATE_LIMIT_INGESTER_PER_SECOND: &[&str] = &["RATE_LIMIT_INGESTER_PER_SECOND"];
+    pub const RATE_LIMIT_INGESTER_BURST: &[&str] = &["RATE_LIMIT_INGESTER_BURST"];
+    pub const TRUSTED_PROXY_HOPS: &[&str] = &["TRUSTED_PROXY_HOPS"];
     pub const DELIVERY: &[&str] = &["DELIVERY"];
     pub const LOG_FORMAT: &[&str] = &["LOG_FORMAT"];
 }
@@ -71,6 +84,14 @@ pub const DEFAULT_INGESTER_PORT: u16 = 3016;
 pub const DEFAULT_APP_URL: &str = "http://localhost:3015";
 pub const DEFAULT_DATA_DIR: &str = "./data";
 pub const DEFAULT_DATABASE_MAX_CONNECTIONS: u32 = 16;
+pub const DEFAULT_RATE_LIMIT_REDIS_PREFIX: &str = "opensend:ratelimit";
+pub const DEFAULT_RATE_LIMIT_REDIS_TIMEOUT: Duration = Duration::from_millis(200);
+/// Default limits: requests per second and burst.
+pub const DEFAULT_ORG_RATE: Rate = Rate::constant(10, 20);
+pub const DEFAULT_IP_RATE: Rate = Rate::constant(2, 10);
+pub const DEFAULT_INGESTER_RATE: Rate = Rate::constant(50, 100);
+/// Most proxies a deployment may declare in front of it.
+pub const MAX_TRUSTED_PROXY_HOPS: usize = 10;
 
 /// The secrets every role may need. Each is wrapped so it cannot reach a log by accident.
 #[derive(Clone, Default)]
@@ -187,6 +208,12 @@ pub struct Config {
     pub secrets: Secrets,
     pub rate_limit_backend: RateLimitBackend,
     pub redis_url: Option<SecretString>,
+    /// Start of every Redis key, so deployments (or test runs) sharing one Redis keep apart.
+    pub rate_limit_redis_prefix: String,
+    pub rate_limit_redis_timeout: Duration,
+    pub rate_limit_failure_mode: FailureMode,
+    pub rate_limits: Limits,
+    pub trusted_proxy_hops: usize,
     pub delivery: Delivery,
     pub log_format: LogFormat,
 }
@@ -258,6 +285,85 @@ impl Config {
             RateLimitBackend::Memory,
             str::parse,
         );
+        let redis_url = setting(p, vars, names::REDIS_URL, None, |v| {
+            match v.split_once("://").map(|(scheme, _)| scheme) {
+                Some("redis" | "rediss") => {
+                    redis::Client::open(v).map(|_| Some(v.to_owned())).map_err(
+                        // The URL is never repeated back: it may carry a password.
+                        |e| format!("is not a usable Redis URL ({:?})", e.kind()),
+                    )
+                }
+                _ => Err("must start with `redis://` or `rediss://` (TLS)".to_owned()),
+            }
+        });
+        if rate_limit_backend == RateLimitBackend::Redis && redis_url.is_none() {
+            p.push("REDIS_URL: must be set when RATE_LIMIT_BACKEND=redis".to_owned());
+        }
+        let rate_limit_redis_prefix = setting(
+            p,
+            vars,
+            names::RATE_LIMIT_REDIS_PREFIX,
+            DEFAULT_RATE_LIMIT_REDIS_PREFIX.to_owned(),
+            |v| match v.len() <= 100 && v.chars().all(|c| c.is_ascii_graphic()) {
+                true => Ok(v.to_owned()),
+                false => Err("must be up to 100 visible ASCII characters".to_owned()),
+            },
+        );
+        let rate_limit_redis_timeout = setting(
+            p,
+            vars,
+            names::RATE_LIMIT_REDIS_TIMEOUT_MS,
+            DEFAULT_RATE_LIMIT_REDIS_TIMEOUT,
+            |v| match v.parse::<u64>() {
+                Ok(ms) if (1..=10_000).contains(&ms) => Ok(Duration::from_millis(ms)),
+                _ => Err(format!(
+                    "must be a whole number of milliseconds from 1 to 10000, not `{v}`"
+                )),
+            },
+        );
+        let rate_limit_failure_mode = setting(
+            p,
+            vars,
+            names::RATE_LIMIT_FAILURE_MODE,
+            FailureMode::Closed,
+            str::parse,
+        );
+        let mut rate = |per_second: &[&str], burst: &[&str], default: Rate| {
+            let per_second = setting(
+                p,
+                vars,
+                per_second,
+                default.per_second.get(),
+                parse_rate_number,
+            );
+            let burst = setting(p, vars, burst, default.burst.get(), parse_rate_number);
+            Rate::new(per_second, burst).unwrap_or(default)
+        };
+        let rate_limits = Limits {
+            organization: rate(
+                names::RATE_LIMIT_ORG_PER_SECOND,
+                names::RATE_LIMIT_ORG_BURST,
+                DEFAULT_ORG_RATE,
+            ),
+            client_ip: rate(
+                names::RATE_LIMIT_IP_PER_SECOND,
+                names::RATE_LIMIT_IP_BURST,
+                DEFAULT_IP_RATE,
+            ),
+            ingester_ip: rate(
+                names::RATE_LIMIT_INGESTER_PER_SECOND,
+                names::RATE_LIMIT_INGESTER_BURST,
+                DEFAULT_INGESTER_RATE,
+            ),
+        };
+        let trusted_proxy_hops = setting(p, vars, names::TRUSTED_PROXY_HOPS, 0, |v| {
+            match v.parse::<usize>() {
+                Ok(n) if n <= MAX_TRUSTED_PROXY_HOPS => Ok(n),
+                _ => Err(format!(
+                    "must be a whole number from 0 to {MAX_TRUSTED_PROXY_HOPS}, not `{v}`"
+                )),
+            }
+        });
         let delivery = setting(p, vars, names::DELIVERY, Delivery::Capture, str::parse);
         let log_format = setting(p, vars, names::LOG_FORMAT, LogFormat::Text, str::parse);
         if !problems.is_empty() {
@@ -283,7 +389,12 @@ impl Config {
                 ingester_inbound_token: secret(names::INGESTER_INBOUND_TOKEN),
             },
             rate_limit_backend,
-            redis_url: secret(names::REDIS_URL),
+            redis_url: redis_url.map(SecretString::from),
+            rate_limit_redis_prefix,
+            rate_limit_redis_timeout,
+            rate_limit_failure_mode,
+            rate_limits,
+            trusted_proxy_hops,
             delivery,
             log_format,
         })
@@ -310,6 +421,15 @@ fn setting<T>(
             problems.push(format!("{}: {e}", names[0]));
             default
         }),
+    }
+}
+
+fn parse_rate_number(v: &str) -> Result<u32, String> {
+    match v.parse::<u32>() {
+        Ok(n) if (1..=MAX_RATE).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "must be a whole number from 1 to {MAX_RATE}, not `{v}`"
+        )),
     }
 }
 

@@ -9,6 +9,9 @@ pub struct Model {
     pub name: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Rate-limit override (requests per second and burst); both null means the deployment's default.
+    pub rate_limit_per_second: Option<i32>,
+    pub rate_limit_burst: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

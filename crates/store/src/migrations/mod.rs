@@ -6,14 +6,16 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_organizations_and_api_keys;
+mod m20261127_000003_rate_limits;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(
-            m20261127_000001_organizations_and_api_keys::Migration,
-        )]
+        vec![
+            Box::new(m20261127_000001_organizations_and_api_keys::Migration),
+            Box::new(m20261127_000003_rate_limits::Migration),
+        ]
     }
 }
