@@ -541,6 +541,57 @@ mod tests {
     }
 
     #[test]
+    fn rate_limit_settings_are_read_and_checked() {
+        let config = Config::from_vars(&Vars::default()).unwrap();
+        assert_eq!(config.rate_limits.organization, DEFAULT_ORG_RATE);
+        assert_eq!(config.rate_limits.client_ip, DEFAULT_IP_RATE);
+        assert_eq!(config.rate_limit_failure_mode, FailureMode::Closed);
+        assert_eq!(config.trusted_proxy_hops, 0);
+
+        let config = Config::from_vars(&Vars::from_pairs([
+            ("RATE_LIMIT_BACKEND", "redis"),
+            ("REDIS_URL", "rediss://:pw@cache.example.com:6380/2"),
+            ("RATE_LIMIT_FAILURE_MODE", "OPEN"),
+            ("RATE_LIMIT_ORG_PER_SECOND", "100"),
+            ("RATE_LIMIT_IP_BURST", "3"),
+            ("RATE_LIMIT_REDIS_TIMEOUT_MS", "50"),
+            ("TRUSTED_PROXY_HOPS", "2"),
+        ]))
+        .unwrap();
+        assert_eq!(config.rate_limit_failure_mode, FailureMode::Open);
+        assert_eq!(config.rate_limits.organization, Rate::new(100, 20).unwrap());
+        assert_eq!(config.rate_limits.client_ip, Rate::new(2, 3).unwrap());
+        assert_eq!(config.rate_limit_redis_timeout, Duration::from_millis(50));
+        assert_eq!(config.trusted_proxy_hops, 2);
+        assert!(!format!("{config:?}").contains(":pw@"));
+
+        let ConfigError(problems) = Config::from_vars(&Vars::from_pairs([
+            ("RATE_LIMIT_BACKEND", "redis"),
+            ("RATE_LIMIT_FAILURE_MODE", "sometimes"),
+            ("RATE_LIMIT_ORG_PER_SECOND", "0"),
+            ("RATE_LIMIT_ORG_BURST", "ten"),
+            ("RATE_LIMIT_IP_PER_SECOND", "1000001"),
+            ("RATE_LIMIT_REDIS_TIMEOUT_MS", "0"),
+            ("TRUSTED_PROXY_HOPS", "11"),
+        ]))
+        .unwrap_err();
+        assert_eq!(problems.len(), 7, "{problems:#?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("REDIS_URL: must be set"))
+        );
+
+        let ConfigError(problems) = Config::from_vars(&Vars::from_pairs([(
+            "REDIS_URL",
+            "http://:secret@cache:6379",
+        )]))
+        .unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert!(!problems[0].contains("secret"), "{problems:?}");
+    }
+
+    #[test]
     fn loopback_hosts_are_local() {
         for url in [
             "http://localhost:3015",

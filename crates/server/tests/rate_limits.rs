@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 
 use common::{TestApp, expect_error, json, unique_redis_prefix};
 use opensend_core::Permission;
+use opensend_server::AppState;
 use opensend_server::admin::{self, RateLimitTarget};
+use opensend_server::auth::ApiKeyContext;
+use opensend_server::config::{Config, Vars};
+use opensend_server::rate_limit::middleware::charge_additional;
 use reqwest::{Method, Response};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
@@ -275,6 +279,54 @@ async fn a_key_with_its_own_limit_is_held_to_it() {
         admin::set_rate_limit(&app.store, RateLimitTarget::ApiKey(tight_id), Some((0, 1))).await,
         Err(admin::AdminError::InvalidRateLimit)
     ));
+}
+
+#[tokio::test]
+async fn routes_can_charge_a_request_as_several() {
+    // What a batch send route does: the middleware counted the request as one, the route adds the rest.
+    let app = TestApp::spawn().await;
+    let org = app.organization("Batch").await;
+    let vars = Vars::from_pairs([
+        ("DATABASE_URL", app.db.url()),
+        ("DATA_DIR", app.db.path("charge").to_str().unwrap()),
+        ("RATE_LIMIT_ORG_PER_SECOND", "1"),
+        ("RATE_LIMIT_ORG_BURST", "5"),
+    ]);
+    let state = AppState::new(app.store.clone(), Config::from_vars(&vars).unwrap()).unwrap();
+    let context = ApiKeyContext {
+        key_id: uuid::Uuid::now_v7(),
+        organization_id: org,
+        permission: Permission::SendingAccess,
+        domain_id: None,
+        key_rate_limit: None,
+        organization_rate_limit: None,
+    };
+    assert!(
+        charge_additional(&state, &context, 0)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let decision = charge_additional(&state, &context, 4)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((decision.limit, decision.remaining), (5, 1));
+    let refused = charge_additional(&state, &context, 2).await.unwrap_err();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    // Larger than the whole burst: waiting would not help, and the message says so.
+    let too_big = charge_additional(&state, &context, 9).await.unwrap_err();
+    assert_eq!(too_big.status(), 429);
+    let body = axum::body::to_bytes(too_big.into_body(), 4096)
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["name"], "rate_limit_exceeded");
+    assert!(
+        body["message"].as_str().unwrap().contains("counts as 10"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

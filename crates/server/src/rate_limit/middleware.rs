@@ -89,39 +89,33 @@ pub async fn ingester(State(state): State<AppState>, request: Request, next: Nex
 
 /// Draws `cost` more requests from the caller's buckets. The middleware has already counted the request
 /// itself as one, so a route whose request stands for several units (a batch of 100 emails counts as 100)
-/// calls this with `cost = units - 1` before doing the work; an error is the response to return.
+/// calls this with `cost = units - 1` before doing the work. An error is the whole response to return (429
+/// with its headers, or 503); `None` when there was nothing to draw.
 pub async fn charge_additional(
     state: &AppState,
     context: &ApiKeyContext,
     cost: u32,
-) -> Result<Decision, ApiError> {
+) -> Result<Option<Decision>, Response> {
     let buckets = buckets_of(state, context);
     let Some(cost) = NonZeroU32::new(cost) else {
-        return Ok(Decision {
-            allowed: true,
-            limit: 0,
-            remaining: 0,
-            reset: std::time::Duration::ZERO,
-            retry_after: std::time::Duration::ZERO,
-            exceeds_burst: false,
-        });
+        return Ok(None);
     };
     match state.rate_limiter.check(&buckets, cost).await {
-        Ok(decision) if decision.allowed => Ok(decision),
-        Ok(refusal) if refusal.exceeds_burst => Err(ApiError::new(
-            ErrorCode::RateLimitExceeded,
-            format!(
-                "This request counts as {} requests, more than the {} this API key may make at once; \
-                 send it in smaller parts.",
-                u64::from(cost.get()) + 1,
-                refusal.limit
-            ),
-        )),
-        Ok(refusal) => Err(ApiError::new(
-            ErrorCode::RateLimitExceeded,
-            retry_message(&refusal),
-        )),
-        Err(_) => Err(unavailable_error()),
+        Ok(decision) if decision.allowed => Ok(Some(decision)),
+        Ok(refusal) if refusal.exceeds_burst => {
+            let error = ApiError::new(
+                ErrorCode::RateLimitExceeded,
+                format!(
+                    "This request counts as {} requests, more than the {} this API key may make at \
+                     once; send it in smaller parts.",
+                    u64::from(cost.get()) + 1,
+                    refusal.limit
+                ),
+            );
+            Err(with_headers(error.into_response(), &refusal))
+        }
+        Ok(refusal) => Err(too_many(refusal)),
+        Err(_) => Err(unavailable()),
     }
 }
 
@@ -182,15 +176,12 @@ fn retry_message(refusal: &Decision) -> String {
     )
 }
 
-fn unavailable_error() -> ApiError {
-    ApiError::new(
+fn unavailable() -> Response {
+    let mut response = ApiError::new(
         ErrorCode::RateLimitUnavailable,
         "Rate limiting is temporarily unavailable; retry shortly.",
     )
-}
-
-fn unavailable() -> Response {
-    let mut response = unavailable_error().into_response();
+    .into_response();
     response
         .headers_mut()
         .insert(RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_SECS));
