@@ -125,6 +125,21 @@ enum AdminCommand {
         #[command(flatten)]
         output: Output,
     },
+    /// Set an organization's own daily and monthly email quotas (UTC days and months). A quota left out
+    /// returns to the deployment default (QUOTA_DAILY_EMAILS, QUOTA_MONTHLY_EMAILS).
+    SetQuota {
+        /// Organization id.
+        #[arg(long = "org", value_name = "ORG_ID")]
+        organization_id: uuid::Uuid,
+        /// Emails per UTC day.
+        #[arg(long, value_name = "N")]
+        daily: Option<i64>,
+        /// Emails per UTC month.
+        #[arg(long, value_name = "N")]
+        monthly: Option<i64>,
+        #[command(flatten)]
+        output: Output,
+    },
     /// Revoke an API key; it stops working on the next request. Prints its id on the last line.
     RevokeKey {
         /// API key id.
@@ -325,6 +340,35 @@ async fn run_admin(store: &Store, command: AdminCommand) -> ExitCode {
                 Err(e) => fail(e),
             }
         }
+        AdminCommand::SetQuota {
+            organization_id,
+            daily,
+            monthly,
+            output,
+        } => match admin::set_email_quotas(store, organization_id, daily, monthly).await {
+            Ok(()) if output.json => {
+                println!(
+                    "{}",
+                    json!({"object": "organization", "id": organization_id, "daily_email_quota": daily, "monthly_email_quota": monthly})
+                );
+                ExitCode::SUCCESS
+            }
+            Ok(()) => {
+                let show = |q: Option<i64>| q.map_or("the default".to_owned(), |n| n.to_string());
+                println!(
+                    "organization email quotas: daily {}, monthly {}",
+                    show(daily),
+                    show(monthly)
+                );
+                println!("{organization_id}");
+                ExitCode::SUCCESS
+            }
+            Err(e @ admin::AdminError::InvalidQuota) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+            Err(e) => fail(e),
+        },
         AdminCommand::RevokeKey { id, output } => match admin::revoke_api_key(store, id).await {
             Ok(()) if output.json => {
                 println!(

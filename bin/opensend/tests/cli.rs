@@ -51,7 +51,13 @@ fn help_explains_every_command() {
         assert!(top.contains(command), "{command} missing from:\n{top}");
     }
     let admin = stdout(&run(dir.path(), &[], &["admin", "--help"]));
-    for command in ["create-org", "create-key", "revoke-key", "set-rate-limit"] {
+    for command in [
+        "create-org",
+        "create-key",
+        "revoke-key",
+        "set-rate-limit",
+        "set-quota",
+    ] {
         assert!(admin.contains(command), "{command} missing from:\n{admin}");
     }
     let key = stdout(&run(dir.path(), &[], &["admin", "create-key", "--help"]));
@@ -592,6 +598,31 @@ async fn set_rate_limit_changes_an_organization_or_a_key_and_refuses_bad_values(
         );
         assert!(!stderr(&output).is_empty());
     }
+
+    let quota = run(
+        dir,
+        &vars,
+        &[
+            "admin",
+            "set-quota",
+            "--org",
+            &org,
+            "--daily",
+            "1000",
+            "--json",
+        ],
+    );
+    assert!(quota.status.success(), "{}", stderr(&quota));
+    let value: Value = serde_json::from_str(stdout(&quota).trim()).unwrap();
+    assert_eq!(value["daily_email_quota"], 1000);
+    assert!(value["monthly_email_quota"].is_null());
+    let bad_quota = run(
+        dir,
+        &vars,
+        &["admin", "set-quota", "--org", &org, "--monthly", "0"],
+    );
+    assert_eq!(bad_quota.status.code(), Some(2), "{}", stderr(&bad_quota));
+
     let unknown = run(
         dir,
         &vars,

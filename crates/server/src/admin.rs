@@ -20,6 +20,8 @@ pub enum AdminError {
     NoSuchKey(Uuid),
     #[error("rate and burst must each be a whole number from 1 to {max}", max = crate::rate_limit::MAX_RATE)]
     InvalidRateLimit,
+    #[error("a quota must be a whole number of emails from 1 to {max}", max = crate::config::MAX_EMAIL_QUOTA)]
+    InvalidQuota,
     #[error("--domain-id applies only to sending_access keys")]
     DomainOnFullAccess,
     #[error("the operating system's random number generator failed: {0}")]
@@ -118,4 +120,28 @@ pub async fn set_rate_limit(
         }
     }
     Ok(rate)
+}
+
+/// Sets an organization's own daily and monthly email quotas; `None` returns that one to the deployment
+/// default (`QUOTA_DAILY_EMAILS`, `QUOTA_MONTHLY_EMAILS`).
+pub async fn set_email_quotas(
+    store: &Store,
+    organization_id: Uuid,
+    daily: Option<i64>,
+    monthly: Option<i64>,
+) -> Result<(), AdminError> {
+    let valid =
+        |q: Option<i64>| q.is_none_or(|n| (1..=crate::config::MAX_EMAIL_QUOTA).contains(&n));
+    if !valid(daily) || !valid(monthly) {
+        return Err(AdminError::InvalidQuota);
+    }
+    if store
+        .organizations()
+        .set_email_quotas(organization_id, daily, monthly)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(AdminError::NoSuchOrganization(organization_id))
+    }
 }

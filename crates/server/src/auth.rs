@@ -28,6 +28,10 @@ pub struct ApiKeyContext {
     pub key_rate_limit: Option<Rate>,
     /// The organization's rate limit override, if any; otherwise the deployment default applies.
     pub organization_rate_limit: Option<Rate>,
+    /// The organization's email quotas per UTC day and month, if it has its own; otherwise the deployment
+    /// defaults apply.
+    pub organization_daily_email_quota: Option<i64>,
+    pub organization_monthly_email_quota: Option<i64>,
 }
 
 /// A caller whose key has `full_access`: every route except the send routes requires it.
@@ -77,6 +81,8 @@ pub(crate) async fn authenticate(
             organization.rate_limit_per_second,
             organization.rate_limit_burst,
         ),
+        organization_daily_email_quota: organization.daily_email_quota,
+        organization_monthly_email_quota: organization.monthly_email_quota,
     };
     if ApiKeys::use_is_stale(&key) {
         // Recording the use must not slow the request down or fail it.

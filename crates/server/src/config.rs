@@ -74,6 +74,8 @@ pub mod names {
     pub const RATE_LIMIT_INGESTER_PER_SECOND: &[&str] = &["RATE_LIMIT_INGESTER_PER_SECOND"];
     pub const RATE_LIMIT_INGESTER_BURST: &[&str] = &["RATE_LIMIT_INGESTER_BURST"];
     pub const TRUSTED_PROXY_HOPS: &[&str] = &["TRUSTED_PROXY_HOPS"];
+    pub const QUOTA_DAILY_EMAILS: &[&str] = &["QUOTA_DAILY_EMAILS"];
+    pub const QUOTA_MONTHLY_EMAILS: &[&str] = &["QUOTA_MONTHLY_EMAILS"];
     pub const DELIVERY: &[&str] = &["DELIVERY"];
     pub const LOG_FORMAT: &[&str] = &["LOG_FORMAT"];
 }
@@ -214,6 +216,9 @@ pub struct Config {
     pub rate_limit_failure_mode: FailureMode,
     pub rate_limits: Limits,
     pub trusted_proxy_hops: usize,
+    /// Emails an organization may send per UTC day / month unless it has its own quota; `None`: no quota.
+    pub quota_daily_emails: Option<i64>,
+    pub quota_monthly_emails: Option<i64>,
     pub delivery: Delivery,
     pub log_format: LogFormat,
 }
@@ -364,6 +369,8 @@ impl Config {
                 )),
             }
         });
+        let quota_daily_emails = setting(p, vars, names::QUOTA_DAILY_EMAILS, None, parse_quota);
+        let quota_monthly_emails = setting(p, vars, names::QUOTA_MONTHLY_EMAILS, None, parse_quota);
         let delivery = setting(p, vars, names::DELIVERY, Delivery::Capture, str::parse);
         let log_format = setting(p, vars, names::LOG_FORMAT, LogFormat::Text, str::parse);
         if !problems.is_empty() {
@@ -395,6 +402,8 @@ impl Config {
             rate_limit_failure_mode,
             rate_limits,
             trusted_proxy_hops,
+            quota_daily_emails,
+            quota_monthly_emails,
             delivery,
             log_format,
         })
@@ -421,6 +430,18 @@ fn setting<T>(
             problems.push(format!("{}: {e}", names[0]));
             default
         }),
+    }
+}
+
+/// Largest email quota: a billion emails a day or month is beyond any single deployment.
+pub const MAX_EMAIL_QUOTA: i64 = 1_000_000_000;
+
+fn parse_quota(v: &str) -> Result<Option<i64>, String> {
+    match v.parse::<i64>() {
+        Ok(n) if (1..=MAX_EMAIL_QUOTA).contains(&n) => Ok(Some(n)),
+        _ => Err(format!(
+            "must be a whole number from 1 to {MAX_EMAIL_QUOTA}, not `{v}`"
+        )),
     }
 }
 
@@ -547,6 +568,8 @@ mod tests {
         assert_eq!(config.rate_limits.client_ip, DEFAULT_IP_RATE);
         assert_eq!(config.rate_limit_failure_mode, FailureMode::Closed);
         assert_eq!(config.trusted_proxy_hops, 0);
+        assert_eq!(config.quota_daily_emails, None);
+        assert_eq!(config.quota_monthly_emails, None);
 
         let config = Config::from_vars(&Vars::from_pairs([
             ("RATE_LIMIT_BACKEND", "redis"),
@@ -556,8 +579,10 @@ mod tests {
             ("RATE_LIMIT_IP_BURST", "3"),
             ("RATE_LIMIT_REDIS_TIMEOUT_MS", "50"),
             ("TRUSTED_PROXY_HOPS", "2"),
+            ("QUOTA_DAILY_EMAILS", "100"),
         ]))
         .unwrap();
+        assert_eq!(config.quota_daily_emails, Some(100));
         assert_eq!(config.rate_limit_failure_mode, FailureMode::Open);
         assert_eq!(config.rate_limits.organization, Rate::new(100, 20).unwrap());
         assert_eq!(config.rate_limits.client_ip, Rate::new(2, 3).unwrap());
@@ -573,9 +598,10 @@ mod tests {
             ("RATE_LIMIT_IP_PER_SECOND", "1000001"),
             ("RATE_LIMIT_REDIS_TIMEOUT_MS", "0"),
             ("TRUSTED_PROXY_HOPS", "11"),
+            ("QUOTA_MONTHLY_EMAILS", "0"),
         ]))
         .unwrap_err();
-        assert_eq!(problems.len(), 7, "{problems:#?}");
+        assert_eq!(problems.len(), 8, "{problems:#?}");
         assert!(
             problems
                 .iter()

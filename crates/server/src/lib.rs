@@ -9,6 +9,7 @@ pub mod error;
 mod extract;
 pub mod http;
 pub mod ingester;
+pub mod quota;
 pub mod rate_limit;
 pub mod serve;
 pub mod setup;

@@ -14,6 +14,7 @@ use opensend_server::AppState;
 use opensend_server::admin::{self, RateLimitTarget};
 use opensend_server::auth::ApiKeyContext;
 use opensend_server::config::{Config, Vars};
+use opensend_server::quota::reserve_emails;
 use opensend_server::rate_limit::middleware::charge_additional;
 use reqwest::{Method, Response};
 use tokio::io::AsyncReadExt;
@@ -300,6 +301,8 @@ async fn routes_can_charge_a_request_as_several() {
         domain_id: None,
         key_rate_limit: None,
         organization_rate_limit: None,
+        organization_daily_email_quota: None,
+        organization_monthly_email_quota: None,
     };
     assert!(
         charge_additional(&state, &context, 0)
@@ -327,6 +330,80 @@ async fn routes_can_charge_a_request_as_several() {
         body["message"].as_str().unwrap().contains("counts as 10"),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn email_quotas_refuse_with_their_own_names_and_organizations_can_have_their_own() {
+    let app = TestApp::spawn().await;
+    let org = app.organization("Quota").await;
+    let vars = Vars::from_pairs([
+        ("DATABASE_URL", app.db.url()),
+        ("DATA_DIR", app.db.path("quota").to_str().unwrap()),
+        ("QUOTA_DAILY_EMAILS", "10"),
+        ("QUOTA_MONTHLY_EMAILS", "15"),
+    ]);
+    let state = AppState::new(app.store.clone(), Config::from_vars(&vars).unwrap()).unwrap();
+    let mut context = ApiKeyContext {
+        key_id: uuid::Uuid::now_v7(),
+        organization_id: org,
+        permission: Permission::SendingAccess,
+        domain_id: None,
+        key_rate_limit: None,
+        organization_rate_limit: None,
+        organization_daily_email_quota: None,
+        organization_monthly_email_quota: None,
+    };
+    reserve_emails(&state, &context, 8).await.unwrap();
+    let refused = reserve_emails(&state, &context, 3).await.unwrap_err();
+    assert_eq!(refused.status(), 429);
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=86_400).contains(&retry), "{retry}");
+    let body = axum::body::to_bytes(refused.into_body(), 4096)
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["name"], "daily_quota_exceeded", "{body}");
+    reserve_emails(&state, &context, 2).await.unwrap();
+
+    // The organization's own quota wins over the default (as authentication reads it from the row).
+    admin::set_email_quotas(&app.store, org, Some(100), Some(12))
+        .await
+        .unwrap();
+    let row = app.store.organizations().get(org).await.unwrap().unwrap();
+    context.organization_daily_email_quota = row.daily_email_quota;
+    context.organization_monthly_email_quota = row.monthly_email_quota;
+    reserve_emails(&state, &context, 2).await.unwrap();
+    let refused = reserve_emails(&state, &context, 1).await.unwrap_err();
+    let body = axum::body::to_bytes(refused.into_body(), 4096)
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["name"], "monthly_quota_exceeded", "{body}");
+    assert_eq!(body["statusCode"], 429);
+
+    // Without any quota configured nothing is counted or refused.
+    let unlimited = AppState::new(
+        app.store.clone(),
+        Config::from_vars(&Vars::from_pairs([(
+            "DATA_DIR",
+            app.db.path("none").to_str().unwrap(),
+        )]))
+        .unwrap(),
+    )
+    .unwrap();
+    context.organization_daily_email_quota = None;
+    context.organization_monthly_email_quota = None;
+    reserve_emails(&unlimited, &context, 1_000_000)
+        .await
+        .unwrap();
+    assert!(matches!(
+        admin::set_email_quotas(&app.store, org, Some(0), None).await,
+        Err(admin::AdminError::InvalidQuota)
+    ));
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::StoreError;
 use crate::migrations::Migrator;
-use crate::repos::{ApiKeys, Organizations};
+use crate::repos::{ApiKeys, EmailQuotas, Organizations};
 
 /// How long a SQLite writer waits for another process's write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -160,6 +160,10 @@ impl Store {
 
     pub fn api_keys(&self) -> ApiKeys<'_> {
         ApiKeys::new(&self.read, &self.write)
+    }
+
+    pub fn email_quotas(&self) -> EmailQuotas<'_> {
+        EmailQuotas::new(&self.write)
     }
 }
 

@@ -12,6 +12,9 @@ pub struct Model {
     /// Rate-limit override (requests per second and burst); both null means the deployment's default.
     pub rate_limit_per_second: Option<i32>,
     pub rate_limit_burst: Option<i32>,
+    /// Email quota overrides; null means the deployment's default (`QUOTA_DAILY_EMAILS`, `QUOTA_MONTHLY_EMAILS`).
+    pub daily_email_quota: Option<i64>,
+    pub monthly_email_quota: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,7 +6,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_organizations_and_api_keys;
-mod m20261127_000003_rate_limits;
+mod m20261127_000003_rate_limits_and_quotas;
 
 pub struct Migrator;
 
@@ -15,7 +15,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261127_000001_organizations_and_api_keys::Migration),
-            Box::new(m20261127_000003_rate_limits::Migration),
+            Box::new(m20261127_000003_rate_limits_and_quotas::Migration),
         ]
     }
 }

@@ -1,9 +1,11 @@
 //! Queries, one repository per resource. Methods on tenant data take the organization id first.
 
 mod api_keys;
+mod email_quotas;
 mod organizations;
 
 pub use api_keys::{ApiKeys, NewApiKey};
+pub use email_quotas::{EmailQuotas, QuotaWindow, Reservation};
 pub use organizations::Organizations;
 
 use chrono::{DateTime, SubsecRound, Utc};

@@ -26,6 +26,8 @@ impl<'a> Organizations<'a> {
             updated_at: Set(at),
             rate_limit_per_second: Set(None),
             rate_limit_burst: Set(None),
+            daily_email_quota: Set(None),
+            monthly_email_quota: Set(None),
         };
         Ok(model.insert(self.write).await?)
     }
@@ -49,6 +51,27 @@ impl<'a> Organizations<'a> {
             .col_expr(
                 organization::Column::RateLimitBurst,
                 Expr::value(limit.map(|l| l.burst)),
+            )
+            .col_expr(organization::Column::UpdatedAt, Expr::value(now()))
+            .filter(organization::Column::Id.eq(id))
+            .exec(self.write)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Sets the organization's email quota overrides (`None` returns each to the deployment default);
+    /// `false` when there is no such organization.
+    pub async fn set_email_quotas(
+        &self,
+        id: Uuid,
+        daily: Option<i64>,
+        monthly: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let result = organization::Entity::update_many()
+            .col_expr(organization::Column::DailyEmailQuota, Expr::value(daily))
+            .col_expr(
+                organization::Column::MonthlyEmailQuota,
+                Expr::value(monthly),
             )
             .col_expr(organization::Column::UpdatedAt, Expr::value(now()))
             .filter(organization::Column::Id.eq(id))
