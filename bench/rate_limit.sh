@@ -37,7 +37,7 @@ run() {
     token=$("$bin" admin create-key --org "$org" --name bench 2>/dev/null | tail -n1)
     echo "== $name: $*"
     wrk -t2 -c64 -d"${seconds}s" --latency -H "Authorization: Bearer $token" \
-      "http://127.0.0.1:$PORT/api-keys" | grep -E 'Requests/sec|Non-2xx|^ +(50|99)%'
+      "http://127.0.0.1:$PORT/api-keys" | grep -E 'requests in|Requests/sec|Non-2xx|^ +(50|99)%'
     kill -TERM "$pid"
     wait "$pid"
   )

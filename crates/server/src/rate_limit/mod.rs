@@ -250,7 +250,8 @@ impl RateLimiter {
 
     /// Draws `cost` requests from every bucket, all or nothing in Redis; in memory the buckets are drawn
     /// in order and a refusal stops before the later ones (list the most specific bucket first).
-    /// Send routes pass the number of emails as `cost`, so a batch of 100 counts as 100.
+    /// A request that stands for several units (a batch of emails) costs more than one: see
+    /// [`middleware::charge_additional`].
     pub async fn check(
         &self,
         buckets: &[Bucket],
