@@ -58,7 +58,7 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Operator tasks: organizations and API keys.
+    /// Operator tasks: organizations, API keys and their rate limits.
     #[command(subcommand)]
     Admin(AdminCommand),
 }
@@ -94,6 +94,52 @@ enum AdminCommand {
         /// Restrict a sending_access key to one sending domain.
         #[arg(long, value_name = "DOMAIN_ID")]
         domain_id: Option<uuid::Uuid>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Give an organization, or one API key, its own rate limit (or --clear it). Takes effect on the next
+    /// request on every node. A key's limit applies on top of its organization's.
+    SetRateLimit {
+        /// Organization id.
+        #[arg(
+            long = "org",
+            value_name = "ORG_ID",
+            required_unless_present = "key",
+            conflicts_with = "key"
+        )]
+        organization_id: Option<uuid::Uuid>,
+        /// API key id.
+        #[arg(long, value_name = "KEY_ID")]
+        key: Option<uuid::Uuid>,
+        /// Requests per second (1 to 1000000).
+        #[arg(
+            long,
+            value_name = "N",
+            required_unless_present = "clear",
+            requires = "burst"
+        )]
+        per_second: Option<u32>,
+        /// Requests allowed at once before the per-second rate applies (1 to 1000000).
+        #[arg(long, value_name = "M", requires = "per_second")]
+        burst: Option<u32>,
+        /// Remove the override: the organization returns to RATE_LIMIT_ORG_*, the key to its organization's.
+        #[arg(long, conflicts_with_all = ["per_second", "burst"])]
+        clear: bool,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Set an organization's own daily and monthly email quotas (UTC days and months). A quota left out
+    /// returns to the deployment default (QUOTA_DAILY_EMAILS, QUOTA_MONTHLY_EMAILS).
+    SetQuota {
+        /// Organization id.
+        #[arg(long = "org", value_name = "ORG_ID")]
+        organization_id: uuid::Uuid,
+        /// Emails per UTC day.
+        #[arg(long, value_name = "N")]
+        daily: Option<i64>,
+        /// Emails per UTC month.
+        #[arg(long, value_name = "N")]
+        monthly: Option<i64>,
         #[command(flatten)]
         output: Output,
     },
@@ -239,6 +285,76 @@ async fn run_admin(store: &Store, command: AdminCommand) -> ExitCode {
                 Err(e) => fail(e),
             }
         }
+        AdminCommand::SetRateLimit {
+            organization_id,
+            key,
+            per_second,
+            burst,
+            clear: _,
+            output,
+        } => {
+            let target = match (organization_id, key) {
+                (Some(id), _) => admin::RateLimitTarget::Organization(id),
+                (None, Some(id)) => admin::RateLimitTarget::ApiKey(id),
+                (None, None) => return fail("name an organization (--org) or an API key (--key)"),
+            };
+            let limit = per_second.zip(burst);
+            match admin::set_rate_limit(store, target, limit).await {
+                Ok(rate) => {
+                    let (object, id) = match target {
+                        admin::RateLimitTarget::Organization(id) => ("organization", id),
+                        admin::RateLimitTarget::ApiKey(id) => ("api_key", id),
+                    };
+                    if output.json {
+                        println!(
+                            "{}",
+                            json!({"object": object, "id": id, "rate_limit": rate.map(|r| json!({"per_second": r.per_second.get(), "burst": r.burst.get()}))})
+                        );
+                    } else {
+                        match rate {
+                            Some(rate) => println!("{object} rate limit set to {rate}"),
+                            None => println!("{object} rate limit override removed"),
+                        }
+                        println!("{id}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e @ admin::AdminError::InvalidRateLimit) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(EXIT_CONFIG)
+                }
+                Err(e) => fail(e),
+            }
+        }
+        AdminCommand::SetQuota {
+            organization_id,
+            daily,
+            monthly,
+            output,
+        } => match admin::set_email_quotas(store, organization_id, daily, monthly).await {
+            Ok(()) if output.json => {
+                println!(
+                    "{}",
+                    json!({"object": "organization", "id": organization_id, "daily_email_quota": daily, "monthly_email_quota": monthly})
+                );
+                ExitCode::SUCCESS
+            }
+            Ok(()) => {
+                let show = |q: Option<i64>| q.map_or("the default".to_owned(), |n| n.to_string());
+                println!(
+                    "organization email quotas: daily {}, monthly {}",
+                    show(daily),
+                    show(monthly)
+                );
+                println!("{organization_id}");
+                ExitCode::SUCCESS
+            }
+            Err(e @ admin::AdminError::InvalidQuota) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+            Err(e) => fail(e),
+        },
         AdminCommand::RevokeKey { id, output } => match admin::revoke_api_key(store, id).await {
             Ok(()) if output.json => {
                 println!(
@@ -272,6 +388,9 @@ async fn run_server(mut config: Config, roles: Roles) -> ExitCode {
             for warning in &findings.warnings {
                 tracing::warn!("{warning} (allowed only because APP_URL is local)");
             }
+            for advisory in &findings.advisories {
+                tracing::warn!("{advisory}");
+            }
         }
         Err(StartupError::Refused(refusal)) => {
             eprintln!("error: {refusal}");
@@ -300,6 +419,13 @@ async fn run_server(mut config: Config, roles: Roles) -> ExitCode {
         Ok(state) => state,
         Err(e) => return fail(e),
     };
+    tracing::info!(
+        backend = ?state.config.rate_limit_backend,
+        organization = %state.config.rate_limits.organization,
+        client_ip = %state.config.rate_limits.client_ip,
+        trusted_proxy_hops = state.config.trusted_proxy_hops,
+        "rate limiting"
+    );
     let running = match serve::start(state.clone(), roles).await {
         Ok(running) => running,
         Err(e) => return fail(e),

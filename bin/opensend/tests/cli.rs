@@ -51,7 +51,13 @@ fn help_explains_every_command() {
         assert!(top.contains(command), "{command} missing from:\n{top}");
     }
     let admin = stdout(&run(dir.path(), &[], &["admin", "--help"]));
-    for command in ["create-org", "create-key", "revoke-key"] {
+    for command in [
+        "create-org",
+        "create-key",
+        "revoke-key",
+        "set-rate-limit",
+        "set-quota",
+    ] {
         assert!(admin.contains(command), "{command} missing from:\n{admin}");
     }
     let key = stdout(&run(dir.path(), &[], &["admin", "create-key", "--help"]));
@@ -442,6 +448,36 @@ async fn serve_with_no_configuration_end_to_end() {
         .await
         .unwrap();
     assert_eq!(list.status(), 200);
+    // The default organization limit, and an override set on the command line that the running server
+    // applies from the next request on.
+    assert_eq!(list.headers()["ratelimit-limit"], "20");
+    let limited = run(
+        path,
+        &[],
+        &[
+            "admin",
+            "set-rate-limit",
+            "--org",
+            &org,
+            "--per-second",
+            "1",
+            "--burst",
+            "1",
+        ],
+    );
+    assert!(limited.status.success(), "{}", stderr(&limited));
+    let get = || {
+        client
+            .get(format!("{base}/api-keys"))
+            .bearer_auth(&token)
+            .send()
+    };
+    let first = get().await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()["ratelimit-limit"], "1");
+    let second = get().await.unwrap();
+    assert_eq!(second.status(), 429);
+    assert!(second.headers().contains_key("retry-after"));
     let revoke = run(
         path,
         &[],
@@ -487,4 +523,143 @@ async fn migrate_applies_the_schema_and_reports_where() {
     assert!(stdout(&output).contains("migrations applied"));
     let again = run(db.dir(), &[("DATABASE_URL", db.url())], &["migrate"]);
     assert!(again.status.success());
+}
+
+#[tokio::test]
+async fn set_rate_limit_changes_an_organization_or_a_key_and_refuses_bad_values() {
+    let db = TestDatabase::new().await;
+    let vars = [("DATABASE_URL", db.url())];
+    let dir = db.dir();
+    let org = last_line(&run(dir, &vars, &["admin", "create-org", "Acme"]));
+    let key: Value = serde_json::from_str(
+        stdout(&run(
+            dir,
+            &vars,
+            &[
+                "admin",
+                "create-key",
+                "--org",
+                &org,
+                "--name",
+                "ci",
+                "--json",
+            ],
+        ))
+        .trim(),
+    )
+    .unwrap();
+    let key_id = key["id"].as_str().unwrap().to_owned();
+
+    let set = run(
+        dir,
+        &vars,
+        &[
+            "admin",
+            "set-rate-limit",
+            "--org",
+            &org,
+            "--per-second",
+            "50",
+            "--burst",
+            "100",
+        ],
+    );
+    assert!(set.status.success(), "{}", stderr(&set));
+    assert!(stdout(&set).contains("50/s, burst 100"), "{}", stdout(&set));
+    assert_eq!(last_line(&set), org);
+
+    let json = run(
+        dir,
+        &vars,
+        &[
+            "admin",
+            "set-rate-limit",
+            "--key",
+            &key_id,
+            "--per-second",
+            "1",
+            "--burst",
+            "5",
+            "--json",
+        ],
+    );
+    let value: Value = serde_json::from_str(stdout(&json).trim()).unwrap();
+    assert_eq!(value["object"], "api_key");
+    assert_eq!(value["rate_limit"]["burst"], 5);
+
+    let cleared = run(
+        dir,
+        &vars,
+        &[
+            "admin",
+            "set-rate-limit",
+            "--org",
+            &org,
+            "--clear",
+            "--json",
+        ],
+    );
+    let value: Value = serde_json::from_str(stdout(&cleared).trim()).unwrap();
+    assert!(value["rate_limit"].is_null(), "{value}");
+
+    // Bad input: a clear message and exit code 2; an unknown target: exit code 1.
+    for args in [
+        vec!["--org", org.as_str(), "--per-second", "0", "--burst", "1"],
+        vec!["--org", org.as_str(), "--per-second", "5"],
+        vec!["--per-second", "5", "--burst", "5"],
+        vec!["--org", org.as_str(), "--key", key_id.as_str(), "--clear"],
+    ] {
+        let mut full = vec!["admin", "set-rate-limit"];
+        full.extend(args.iter().copied());
+        let output = run(dir, &vars, &full);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(!stderr(&output).is_empty());
+    }
+
+    let quota = run(
+        dir,
+        &vars,
+        &[
+            "admin",
+            "set-quota",
+            "--org",
+            &org,
+            "--daily",
+            "1000",
+            "--json",
+        ],
+    );
+    assert!(quota.status.success(), "{}", stderr(&quota));
+    let value: Value = serde_json::from_str(stdout(&quota).trim()).unwrap();
+    assert_eq!(value["daily_email_quota"], 1000);
+    assert!(value["monthly_email_quota"].is_null());
+    let bad_quota = run(
+        dir,
+        &vars,
+        &["admin", "set-quota", "--org", &org, "--monthly", "0"],
+    );
+    assert_eq!(bad_quota.status.code(), Some(2), "{}", stderr(&bad_quota));
+
+    let unknown = run(
+        dir,
+        &vars,
+        &[
+            "admin",
+            "set-rate-limit",
+            "--org",
+            &uuid::Uuid::nil().to_string(),
+            "--clear",
+        ],
+    );
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("no organization"),
+        "{}",
+        stderr(&unknown)
+    );
 }

@@ -35,6 +35,8 @@ pub enum ErrorCode {
     MonthlyQuotaExceeded,
     InternalServerError,
     ServiceUnavailable,
+    /// The shared rate-limit store (Redis) cannot be reached and the deployment fails closed.
+    RateLimitUnavailable,
 }
 
 impl ErrorCode {
@@ -61,6 +63,7 @@ impl ErrorCode {
             ErrorCode::MonthlyQuotaExceeded => "monthly_quota_exceeded",
             ErrorCode::InternalServerError => "internal_server_error",
             ErrorCode::ServiceUnavailable => "service_unavailable",
+            ErrorCode::RateLimitUnavailable => "rate_limit_unavailable",
         }
     }
 
@@ -84,7 +87,7 @@ impl ErrorCode {
             | ErrorCode::DailyQuotaExceeded
             | ErrorCode::MonthlyQuotaExceeded => 429,
             ErrorCode::InternalServerError => 500,
-            ErrorCode::ServiceUnavailable => 503,
+            ErrorCode::ServiceUnavailable | ErrorCode::RateLimitUnavailable => 503,
         }
     }
 }

@@ -2,9 +2,11 @@
 
 use opensend_core::{ApiKeyToken, Permission};
 use opensend_store::entities::{api_key, organization};
-use opensend_store::repos::NewApiKey;
+use opensend_store::repos::{NewApiKey, RateLimitOverride};
 use opensend_store::{Store, StoreError};
 use uuid::Uuid;
+
+use crate::rate_limit::Rate;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -16,6 +18,10 @@ pub enum AdminError {
     NoSuchOrganization(Uuid),
     #[error("no live API key has the id {0}")]
     NoSuchKey(Uuid),
+    #[error("rate and burst must each be a whole number from 1 to {max}", max = crate::rate_limit::MAX_RATE)]
+    InvalidRateLimit,
+    #[error("a quota must be a whole number of emails from 1 to {max}", max = crate::config::MAX_EMAIL_QUOTA)]
+    InvalidQuota,
     #[error("--domain-id applies only to sending_access keys")]
     DomainOnFullAccess,
     #[error("organization {organization} has no domain with the id {domain}")]
@@ -86,5 +92,70 @@ pub async fn revoke_api_key(store: &Store, id: Uuid) -> Result<(), AdminError> {
         Ok(())
     } else {
         Err(AdminError::NoSuchKey(id))
+    }
+}
+
+/// Whose rate limit `set_rate_limit` changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateLimitTarget {
+    Organization(Uuid),
+    ApiKey(Uuid),
+}
+
+/// Gives an organization (or one API key) its own rate limit, or with `None` returns it to the default
+/// (for a key: no limit of its own, only its organization's). Takes effect on the next request on every
+/// node, since the limit is read with the key on each request.
+pub async fn set_rate_limit(
+    store: &Store,
+    target: RateLimitTarget,
+    limit: Option<(u32, u32)>,
+) -> Result<Option<Rate>, AdminError> {
+    let rate = match limit {
+        None => None,
+        Some((per_second, burst)) => {
+            Some(Rate::new(per_second, burst).ok_or(AdminError::InvalidRateLimit)?)
+        }
+    };
+    // Rates are at most MAX_RATE (a million), so they fit the signed columns.
+    let stored = rate.map(|r| RateLimitOverride {
+        per_second: r.per_second.get() as i32,
+        burst: r.burst.get() as i32,
+    });
+    match target {
+        RateLimitTarget::Organization(id) => {
+            if !store.organizations().set_rate_limit(id, stored).await? {
+                return Err(AdminError::NoSuchOrganization(id));
+            }
+        }
+        RateLimitTarget::ApiKey(id) => {
+            if !store.api_keys().set_rate_limit_any(id, stored).await? {
+                return Err(AdminError::NoSuchKey(id));
+            }
+        }
+    }
+    Ok(rate)
+}
+
+/// Sets an organization's own daily and monthly email quotas; `None` returns that one to the deployment
+/// default (`QUOTA_DAILY_EMAILS`, `QUOTA_MONTHLY_EMAILS`).
+pub async fn set_email_quotas(
+    store: &Store,
+    organization_id: Uuid,
+    daily: Option<i64>,
+    monthly: Option<i64>,
+) -> Result<(), AdminError> {
+    let valid =
+        |q: Option<i64>| q.is_none_or(|n| (1..=crate::config::MAX_EMAIL_QUOTA).contains(&n));
+    if !valid(daily) || !valid(monthly) {
+        return Err(AdminError::InvalidQuota);
+    }
+    if store
+        .organizations()
+        .set_email_quotas(organization_id, daily, monthly)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(AdminError::NoSuchOrganization(organization_id))
     }
 }

@@ -9,10 +9,11 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use opensend_core::{ApiKeyToken, ErrorCode, Permission};
-use opensend_store::repos::ApiKeys;
+use opensend_store::repos::{ApiKeys, RateLimitOverride};
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::rate_limit::Rate;
 use crate::state::AppState;
 
 /// Who is calling: the key and the organization it belongs to.
@@ -23,6 +24,14 @@ pub struct ApiKeyContext {
     pub permission: Permission,
     /// For `sending_access` keys restricted to one sending domain.
     pub domain_id: Option<Uuid>,
+    /// The key's own rate limit, if the operator gave it one (`opensend admin set-rate-limit --key`).
+    pub key_rate_limit: Option<Rate>,
+    /// The organization's rate limit override, if any; otherwise the deployment default applies.
+    pub organization_rate_limit: Option<Rate>,
+    /// The organization's email quotas per UTC day and month, if it has its own; otherwise the deployment
+    /// defaults apply.
+    pub organization_daily_email_quota: Option<i64>,
+    pub organization_monthly_email_quota: Option<i64>,
 }
 
 /// A caller whose key has `full_access`: every route except the send routes requires it.
@@ -54,17 +63,22 @@ impl FromRequestParts<AppState> for SendAccess {
     }
 }
 
-async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<ApiKeyContext, ApiError> {
+/// Resolves the caller's key (once per request: the result is kept in the request's extensions, where the
+/// rate-limit middleware leaves it for the handlers' extractors).
+pub(crate) async fn authenticate(
+    parts: &mut Parts,
+    state: &AppState,
+) -> Result<ApiKeyContext, ApiError> {
     if let Some(context) = parts.extensions.get::<ApiKeyContext>() {
         return Ok(context.clone());
     }
     let token = bearer_token(parts)?;
     let invalid = || ApiError::new(ErrorCode::InvalidApiKey, "API key is invalid.");
     let token = ApiKeyToken::parse(token).map_err(|_| invalid())?;
-    let key = state
+    let (key, organization) = state
         .store
         .api_keys()
-        .find_active_by_hash(&token.hash())
+        .find_active_with_organization_by_hash(&token.hash())
         .await?
         .ok_or_else(invalid)?;
     let permission: Permission = key.permission.parse().map_err(ApiError::internal)?;
@@ -73,6 +87,13 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<ApiKeyConte
         organization_id: key.organization_id,
         permission,
         domain_id: key.domain_id,
+        key_rate_limit: stored_rate(key.rate_limit_per_second, key.rate_limit_burst),
+        organization_rate_limit: stored_rate(
+            organization.rate_limit_per_second,
+            organization.rate_limit_burst,
+        ),
+        organization_daily_email_quota: organization.daily_email_quota,
+        organization_monthly_email_quota: organization.monthly_email_quota,
     };
     if ApiKeys::use_is_stale(&key) {
         // Recording the use must not slow the request down or fail it.
@@ -85,6 +106,17 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<ApiKeyConte
     }
     parts.extensions.insert(context.clone());
     Ok(context)
+}
+
+/// A stored override; one that is out of range (written around `opensend admin`) is ignored with a warning
+/// rather than failing every request of the organization.
+fn stored_rate(per_second: Option<i32>, burst: Option<i32>) -> Option<Rate> {
+    let stored = RateLimitOverride::from_columns(per_second, burst)?;
+    let rate = Rate::from_stored(stored.per_second, stored.burst);
+    if rate.is_none() {
+        tracing::warn!(?stored, "ignoring an out-of-range stored rate limit");
+    }
+    rate
 }
 
 fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {

@@ -15,6 +15,8 @@ use opensend_mail::transport::{SesSettings, SmtpSettings};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::rate_limit::{FailureMode, Limits, MAX_RATE, Rate};
+
 /// A snapshot of environment variables. Tests build one from a map instead of touching the process env.
 #[derive(Clone, Debug, Default)]
 pub struct Vars(HashMap<String, String>);
@@ -63,6 +65,18 @@ pub mod names {
     pub const INGESTER_INBOUND_TOKEN: &[&str] = &["INGESTER_INBOUND_TOKEN"];
     pub const RATE_LIMIT_BACKEND: &[&str] = &["RATE_LIMIT_BACKEND"];
     pub const REDIS_URL: &[&str] = &["REDIS_URL"];
+    pub const RATE_LIMIT_REDIS_PREFIX: &[&str] = &["RATE_LIMIT_REDIS_PREFIX"];
+    pub const RATE_LIMIT_REDIS_TIMEOUT_MS: &[&str] = &["RATE_LIMIT_REDIS_TIMEOUT_MS"];
+    pub const RATE_LIMIT_FAILURE_MODE: &[&str] = &["RATE_LIMIT_FAILURE_MODE"];
+    pub const RATE_LIMIT_ORG_PER_SECOND: &[&str] = &["RATE_LIMIT_ORG_PER_SECOND"];
+    pub const RATE_LIMIT_ORG_BURST: &[&str] = &["RATE_LIMIT_ORG_BURST"];
+    pub const RATE_LIMIT_IP_PER_SECOND: &[&str] = &["RATE_LIMIT_IP_PER_SECOND"];
+    pub const RATE_LIMIT_IP_BURST: &[&str] = &["RATE_LIMIT_IP_BURST"];
+    pub const RATE_LIMIT_INGESTER_PER_SECOND: &[&str] = &["RATE_LIMIT_INGESTER_PER_SECOND"];
+    pub const RATE_LIMIT_INGESTER_BURST: &[&str] = &["RATE_LIMIT_INGESTER_BURST"];
+    pub const TRUSTED_PROXY_HOPS: &[&str] = &["TRUSTED_PROXY_HOPS"];
+    pub const QUOTA_DAILY_EMAILS: &[&str] = &["QUOTA_DAILY_EMAILS"];
+    pub const QUOTA_MONTHLY_EMAILS: &[&str] = &["QUOTA_MONTHLY_EMAILS"];
     pub const DELIVERY: &[&str] = &["DELIVERY"];
     pub const LOG_FORMAT: &[&str] = &["LOG_FORMAT"];
     pub const WORKER_CONCURRENCY: &[&str] = &["WORKER_CONCURRENCY"];
@@ -84,6 +98,14 @@ pub const DEFAULT_INGESTER_PORT: u16 = 3016;
 pub const DEFAULT_APP_URL: &str = "http://localhost:3015";
 pub const DEFAULT_DATA_DIR: &str = "./data";
 pub const DEFAULT_DATABASE_MAX_CONNECTIONS: u32 = 16;
+pub const DEFAULT_RATE_LIMIT_REDIS_PREFIX: &str = "opensend:ratelimit";
+pub const DEFAULT_RATE_LIMIT_REDIS_TIMEOUT: Duration = Duration::from_millis(200);
+/// Default limits: requests per second and burst.
+pub const DEFAULT_ORG_RATE: Rate = Rate::constant(10, 20);
+pub const DEFAULT_IP_RATE: Rate = Rate::constant(2, 10);
+pub const DEFAULT_INGESTER_RATE: Rate = Rate::constant(50, 100);
+/// Most proxies a deployment may declare in front of it.
+pub const MAX_TRUSTED_PROXY_HOPS: usize = 10;
 
 /// The secrets every role may need. Each is wrapped so it cannot reach a log by accident.
 #[derive(Clone, Default)]
@@ -208,6 +230,15 @@ pub struct Config {
     pub secrets: Secrets,
     pub rate_limit_backend: RateLimitBackend,
     pub redis_url: Option<SecretString>,
+    /// Start of every Redis key, so deployments (or test runs) sharing one Redis keep apart.
+    pub rate_limit_redis_prefix: String,
+    pub rate_limit_redis_timeout: Duration,
+    pub rate_limit_failure_mode: FailureMode,
+    pub rate_limits: Limits,
+    pub trusted_proxy_hops: usize,
+    /// Emails an organization may send per UTC day / month unless it has its own quota; `None`: no quota.
+    pub quota_daily_emails: Option<i64>,
+    pub quota_monthly_emails: Option<i64>,
     pub delivery: Delivery,
     /// The transport settings `DELIVERY` needs (`SMTP_URL`, or the `AWS_*` variables), parsed at start so a
     /// mistake stops the process instead of failing every email.
@@ -334,6 +365,87 @@ impl Config {
             RateLimitBackend::Memory,
             str::parse,
         );
+        let redis_url = setting(p, vars, names::REDIS_URL, None, |v| {
+            match v.split_once("://").map(|(scheme, _)| scheme) {
+                Some("redis" | "rediss") => {
+                    redis::Client::open(v).map(|_| Some(v.to_owned())).map_err(
+                        // The URL is never repeated back: it may carry a password.
+                        |e| format!("is not a usable Redis URL ({:?})", e.kind()),
+                    )
+                }
+                _ => Err("must start with `redis://` or `rediss://` (TLS)".to_owned()),
+            }
+        });
+        if rate_limit_backend == RateLimitBackend::Redis && redis_url.is_none() {
+            p.push("REDIS_URL: must be set when RATE_LIMIT_BACKEND=redis".to_owned());
+        }
+        let rate_limit_redis_prefix = setting(
+            p,
+            vars,
+            names::RATE_LIMIT_REDIS_PREFIX,
+            DEFAULT_RATE_LIMIT_REDIS_PREFIX.to_owned(),
+            |v| match v.len() <= 100 && v.chars().all(|c| c.is_ascii_graphic()) {
+                true => Ok(v.to_owned()),
+                false => Err("must be up to 100 visible ASCII characters".to_owned()),
+            },
+        );
+        let rate_limit_redis_timeout = setting(
+            p,
+            vars,
+            names::RATE_LIMIT_REDIS_TIMEOUT_MS,
+            DEFAULT_RATE_LIMIT_REDIS_TIMEOUT,
+            |v| match v.parse::<u64>() {
+                Ok(ms) if (1..=10_000).contains(&ms) => Ok(Duration::from_millis(ms)),
+                _ => Err(format!(
+                    "must be a whole number of milliseconds from 1 to 10000, not `{v}`"
+                )),
+            },
+        );
+        let rate_limit_failure_mode = setting(
+            p,
+            vars,
+            names::RATE_LIMIT_FAILURE_MODE,
+            FailureMode::Closed,
+            str::parse,
+        );
+        let mut rate = |per_second: &[&str], burst: &[&str], default: Rate| {
+            let per_second = setting(
+                p,
+                vars,
+                per_second,
+                default.per_second.get(),
+                parse_rate_number,
+            );
+            let burst = setting(p, vars, burst, default.burst.get(), parse_rate_number);
+            Rate::new(per_second, burst).unwrap_or(default)
+        };
+        let rate_limits = Limits {
+            organization: rate(
+                names::RATE_LIMIT_ORG_PER_SECOND,
+                names::RATE_LIMIT_ORG_BURST,
+                DEFAULT_ORG_RATE,
+            ),
+            client_ip: rate(
+                names::RATE_LIMIT_IP_PER_SECOND,
+                names::RATE_LIMIT_IP_BURST,
+                DEFAULT_IP_RATE,
+            ),
+            ingester_ip: rate(
+                names::RATE_LIMIT_INGESTER_PER_SECOND,
+                names::RATE_LIMIT_INGESTER_BURST,
+                DEFAULT_INGESTER_RATE,
+            ),
+        };
+        let trusted_proxy_hops = setting(p, vars, names::TRUSTED_PROXY_HOPS, 0, |v| {
+            match v.parse::<usize>() {
+                Ok(n) if n <= MAX_TRUSTED_PROXY_HOPS => Ok(n),
+                _ => Err(format!(
+                    "must be a whole number from 0 to {MAX_TRUSTED_PROXY_HOPS}, not `{v}`"
+                )),
+            }
+        });
+        let quota_daily_emails = setting(p, vars, names::QUOTA_DAILY_EMAILS, None, parse_quota);
+        let quota_monthly_emails = setting(p, vars, names::QUOTA_MONTHLY_EMAILS, None, parse_quota);
         let delivery = setting(p, vars, names::DELIVERY, Delivery::Capture, str::parse);
         let log_format = setting(p, vars, names::LOG_FORMAT, LogFormat::Text, str::parse);
         let worker_concurrency = setting(p, vars, names::WORKER_CONCURRENCY, 8, |v| {
@@ -438,7 +550,14 @@ impl Config {
                 ingester_inbound_token: secret(names::INGESTER_INBOUND_TOKEN),
             },
             rate_limit_backend,
-            redis_url: secret(names::REDIS_URL),
+            redis_url: redis_url.map(SecretString::from),
+            rate_limit_redis_prefix,
+            rate_limit_redis_timeout,
+            rate_limit_failure_mode,
+            rate_limits,
+            trusted_proxy_hops,
+            quota_daily_emails,
+            quota_monthly_emails,
             delivery,
             transport,
             log_format,
@@ -486,6 +605,27 @@ fn whole_number(v: &str, min: u64, max: u64) -> Result<u64, String> {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(format!(
             "must be a whole number from {min} to {max}, not `{v}`"
+        )),
+    }
+}
+
+/// Largest email quota: a billion emails a day or month is beyond any single deployment.
+pub const MAX_EMAIL_QUOTA: i64 = 1_000_000_000;
+
+fn parse_quota(v: &str) -> Result<Option<i64>, String> {
+    match v.parse::<i64>() {
+        Ok(n) if (1..=MAX_EMAIL_QUOTA).contains(&n) => Ok(Some(n)),
+        _ => Err(format!(
+            "must be a whole number from 1 to {MAX_EMAIL_QUOTA}, not `{v}`"
+        )),
+    }
+}
+
+fn parse_rate_number(v: &str) -> Result<u32, String> {
+    match v.parse::<u32>() {
+        Ok(n) if (1..=MAX_RATE).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "must be a whole number from 1 to {MAX_RATE}, not `{v}`"
         )),
     }
 }
@@ -600,6 +740,62 @@ mod tests {
         ]);
         let ConfigError(problems) = Config::from_vars(&vars).unwrap_err();
         assert_eq!(problems.len(), 11, "{problems:#?}");
+    }
+
+    #[test]
+    fn rate_limit_settings_are_read_and_checked() {
+        let config = Config::from_vars(&Vars::default()).unwrap();
+        assert_eq!(config.rate_limits.organization, DEFAULT_ORG_RATE);
+        assert_eq!(config.rate_limits.client_ip, DEFAULT_IP_RATE);
+        assert_eq!(config.rate_limit_failure_mode, FailureMode::Closed);
+        assert_eq!(config.trusted_proxy_hops, 0);
+        assert_eq!(config.quota_daily_emails, None);
+        assert_eq!(config.quota_monthly_emails, None);
+
+        let config = Config::from_vars(&Vars::from_pairs([
+            ("RATE_LIMIT_BACKEND", "redis"),
+            ("REDIS_URL", "rediss://:pw@cache.example.com:6380/2"),
+            ("RATE_LIMIT_FAILURE_MODE", "OPEN"),
+            ("RATE_LIMIT_ORG_PER_SECOND", "100"),
+            ("RATE_LIMIT_IP_BURST", "3"),
+            ("RATE_LIMIT_REDIS_TIMEOUT_MS", "50"),
+            ("TRUSTED_PROXY_HOPS", "2"),
+            ("QUOTA_DAILY_EMAILS", "100"),
+        ]))
+        .unwrap();
+        assert_eq!(config.quota_daily_emails, Some(100));
+        assert_eq!(config.rate_limit_failure_mode, FailureMode::Open);
+        assert_eq!(config.rate_limits.organization, Rate::new(100, 20).unwrap());
+        assert_eq!(config.rate_limits.client_ip, Rate::new(2, 3).unwrap());
+        assert_eq!(config.rate_limit_redis_timeout, Duration::from_millis(50));
+        assert_eq!(config.trusted_proxy_hops, 2);
+        assert!(!format!("{config:?}").contains(":pw@"));
+
+        let ConfigError(problems) = Config::from_vars(&Vars::from_pairs([
+            ("RATE_LIMIT_BACKEND", "redis"),
+            ("RATE_LIMIT_FAILURE_MODE", "sometimes"),
+            ("RATE_LIMIT_ORG_PER_SECOND", "0"),
+            ("RATE_LIMIT_ORG_BURST", "ten"),
+            ("RATE_LIMIT_IP_PER_SECOND", "1000001"),
+            ("RATE_LIMIT_REDIS_TIMEOUT_MS", "0"),
+            ("TRUSTED_PROXY_HOPS", "11"),
+            ("QUOTA_MONTHLY_EMAILS", "0"),
+        ]))
+        .unwrap_err();
+        assert_eq!(problems.len(), 8, "{problems:#?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("REDIS_URL: must be set"))
+        );
+
+        let ConfigError(problems) = Config::from_vars(&Vars::from_pairs([(
+            "REDIS_URL",
+            "http://:secret@cache:6379",
+        )]))
+        .unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert!(!problems[0].contains("secret"), "{problems:?}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
 use crate::error::ApiError;
+use crate::rate_limit;
 use crate::state::AppState;
 
 /// Body limit of every route that does not set its own.
@@ -22,12 +23,34 @@ pub const BODY_LIMIT_DEFAULT: usize = 1024 * 1024;
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Applies the shared fallbacks and layers to `routes` and binds the state.
-pub fn finish(routes: Router<AppState>, state: AppState) -> Router {
-    routes
+/// Which rate limits a router applies (see `rate_limit::middleware`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limiting {
+    /// Per organization and key for valid keys, per client address otherwise.
+    PublicApi,
+    /// Per source address.
+    Ingester,
+}
+
+/// Applies the shared fallbacks and layers to `routes` and binds the state. The rate limit wraps the
+/// fallbacks too (unknown routes cost like any other request) and sits inside the request id, logging and
+/// JSON-error layers, so a 429 is logged and carries its request id like every other response.
+pub fn finish(routes: Router<AppState>, state: AppState, limiting: Limiting) -> Router {
+    let routes = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
+        .with_state(state.clone());
+    let routes = match limiting {
+        Limiting::PublicApi => routes.layer(middleware::from_fn_with_state(
+            state,
+            rate_limit::middleware::api,
+        )),
+        Limiting::Ingester => routes.layer(middleware::from_fn_with_state(
+            state,
+            rate_limit::middleware::ingester,
+        )),
+    };
+    routes
         .layer(middleware::from_fn(json_errors))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("a request handler panicked").into_response()
@@ -94,6 +117,10 @@ async fn json_errors(request: Request, next: Next) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE => (
             ErrorCode::PayloadTooLarge,
             "Request body is larger than this route accepts.",
+        ),
+        StatusCode::TOO_MANY_REQUESTS => (
+            ErrorCode::RateLimitExceeded,
+            "Too many requests; retry later.",
         ),
         StatusCode::SERVICE_UNAVAILABLE => (
             ErrorCode::ServiceUnavailable,

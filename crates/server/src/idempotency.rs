@@ -51,50 +51,59 @@ pub fn fingerprint(route: &str, body: &[u8]) -> [u8; 32] {
 }
 
 /// Runs `work` once per key. `work` receives the record to complete inside its own transaction (so the
-/// response is stored atomically with what it describes) and returns the status and JSON body.
+/// response is stored atomically with what it describes) and returns the status and JSON body, or the
+/// response that refuses the request (which does not use the key up).
 pub async fn run<F, Fut>(
     store: &Store,
     organization_id: Uuid,
     key: Option<String>,
     fingerprint: [u8; 32],
     work: F,
-) -> Result<Response, ApiError>
+) -> Response
 where
     F: FnOnce(Option<IdempotentRecord>) -> Fut,
-    Fut: Future<Output = Result<(StatusCode, String), ApiError>>,
+    Fut: Future<Output = Result<(StatusCode, String), Response>>,
 {
     let Some(key) = key else {
-        let (status, body) = work(None).await?;
-        return Ok(json_response(status, body, false));
+        return match work(None).await {
+            Ok((status, body)) => json_response(status, body, false),
+            Err(refusal) => refusal,
+        };
     };
-    match store
+    let claim = match store
         .idempotency()
         .claim(organization_id, &key, fingerprint)
-        .await?
+        .await
     {
+        Ok(claim) => claim,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    match claim {
         Claim::Proceed(record_id) => match work(Some(IdempotentRecord { record_id })).await {
-            Ok((status, body)) => Ok(json_response(status, body, false)),
-            Err(error) => {
+            Ok((status, body)) => json_response(status, body, false),
+            Err(refusal) => {
                 // A refused or failed request does not use the key up: the client may fix it and retry.
                 if let Err(e) = store.idempotency().release(record_id).await {
                     tracing::warn!(error = %e, "could not release an idempotency key");
                 }
-                Err(error)
+                refusal
             }
         },
-        Claim::Replay { status, body } => Ok(json_response(
+        Claim::Replay { status, body } => json_response(
             StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
             body,
             true,
-        )),
-        Claim::Mismatch => Err(ApiError::new(
+        ),
+        Claim::Mismatch => ApiError::new(
             ErrorCode::InvalidIdempotentRequest,
             "This Idempotency-Key was already used with a different request body.",
-        )),
-        Claim::InFlight => Err(ApiError::new(
+        )
+        .into_response(),
+        Claim::InFlight => ApiError::new(
             ErrorCode::ConcurrentIdempotentRequests,
             "A request with this Idempotency-Key is still being processed; retry shortly.",
-        )),
+        )
+        .into_response(),
     }
 }
 

@@ -12,6 +12,8 @@ mod extract;
 pub mod http;
 pub mod idempotency;
 pub mod ingester;
+pub mod quota;
+pub mod rate_limit;
 pub mod sending;
 pub mod serve;
 pub mod setup;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::{Config, SECRET_SLOTS, Secrets};
+use crate::config::{Config, RateLimitBackend, SECRET_SLOTS, Secrets};
 
 /// Secret values that are published and therefore worthless: the TypeScript OpenSend's checked-in
 /// development values (an existing OpenSend `.env` may still carry them) and the ones our own
@@ -67,6 +67,8 @@ pub enum StartupError {
 pub struct LocalFindings {
     pub warnings: Vec<String>,
     pub generated: Vec<&'static str>,
+    /// Findings that never stop a start, local or production (e.g. Redis without TLS across a network).
+    pub advisories: Vec<String>,
 }
 
 /// Runs the checks on `config`, filling in generated secrets on a local deployment.
@@ -74,7 +76,10 @@ pub fn run(config: &mut Config) -> Result<LocalFindings, StartupError> {
     if config.is_production() {
         let problems = secret_problems(&config.secrets);
         if problems.is_empty() {
-            return Ok(LocalFindings::default());
+            return Ok(LocalFindings {
+                advisories: production_advisories(config),
+                ..LocalFindings::default()
+            });
         }
         return Err(StartupRefusal {
             app_url: config.app_url.to_string(),
@@ -86,7 +91,42 @@ pub fn run(config: &mut Config) -> Result<LocalFindings, StartupError> {
     Ok(LocalFindings {
         warnings: secret_problems(&config.secrets),
         generated,
+        advisories: Vec::new(),
     })
+}
+
+/// Production settings that work but deserve the operator's attention.
+pub fn production_advisories(config: &Config) -> Vec<String> {
+    let mut advisories = Vec::new();
+    if config.rate_limit_backend == RateLimitBackend::Redis
+        && let Some(url) = &config.redis_url
+        && let Ok(url) = url::Url::parse(url.expose_secret())
+        && url.scheme() == "redis"
+        && !is_loopback_host(&url)
+    {
+        advisories.push(format!(
+            "REDIS_URL uses redis:// to {}, which is not this machine: rate-limit traffic and the Redis \
+             password cross the network without TLS; use rediss:// (Redis over TLS)",
+            url.host_str().unwrap_or("another host")
+        ));
+    }
+    advisories
+}
+
+fn is_loopback_host(url: &url::Url) -> bool {
+    match url.host() {
+        // `redis:` is not a scheme the URL standard knows, so its hosts arrive as names, addresses included.
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost")
+                || d.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 /// Every problem with the configured secrets, in a stable order.
@@ -303,6 +343,33 @@ mod tests {
         let findings = run(&mut config).unwrap();
         assert!(findings.warnings.is_empty());
         assert!(findings.generated.is_empty());
+    }
+
+    #[test]
+    fn plaintext_redis_across_the_network_is_a_production_warning() {
+        let findings = |url: &str| {
+            let mut config = production(&[("RATE_LIMIT_BACKEND", "redis"), ("REDIS_URL", url)]);
+            run(&mut config).unwrap().advisories
+        };
+        let warned = findings("redis://:hunter2@cache.internal:6379");
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert!(warned[0].contains("TLS") && warned[0].contains("cache.internal"));
+        assert!(!warned[0].contains("hunter2"));
+        assert!(findings("rediss://cache.internal:6379").is_empty());
+        assert!(findings("redis://127.0.0.1:6379").is_empty());
+        assert!(findings("redis://localhost:6379").is_empty());
+        assert!(findings("redis://[::1]:6379").is_empty());
+        assert_eq!(findings("redis://10.0.0.5:6379").len(), 1);
+        // A local deployment talks to whatever Redis the developer runs: no warning.
+        let mut local = config(&[
+            ("RATE_LIMIT_BACKEND", "redis"),
+            ("REDIS_URL", "redis://cache.internal:6379"),
+            (
+                "DATA_DIR",
+                tempfile::tempdir().unwrap().path().to_str().unwrap(),
+            ),
+        ]);
+        assert!(run(&mut local).unwrap().advisories.is_empty());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 
 use crate::config::Config;
+use crate::rate_limit::RateLimiter;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -20,6 +21,7 @@ pub struct AppState {
     /// Rung when work for the delivery worker was queued, so an in-process worker starts at once instead
     /// of at its next poll.
     pub delivery_wakeup: Arc<Notify>,
+    pub rate_limiter: RateLimiter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +34,8 @@ pub enum StateError {
     EncryptionKey(opensend_core::secret_box::SecretBoxError),
     #[error(transparent)]
     Dns(#[from] opensend_mail::dns::DnsSetupError),
+    #[error("rate limiting: {0}")]
+    RateLimiter(String),
 }
 
 impl AppState {
@@ -45,12 +49,16 @@ impl AppState {
         let secrets =
             SecretBox::from_hex(key.expose_secret()).map_err(StateError::EncryptionKey)?;
         let dns = DnsChecker::new(config.domains.dns_resolver, config.domains.dns_timeout)?;
+        let rate_limiter =
+            RateLimiter::from_config(&config).map_err(|e| StateError::RateLimiter(e.0))?;
+        rate_limiter.spawn_housekeeping();
         Ok(Self {
             store,
             config: Arc::new(config),
             secrets: Arc::new(secrets),
             dns,
             delivery_wakeup: Arc::new(Notify::new()),
+            rate_limiter,
         })
     }
 }

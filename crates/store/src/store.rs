@@ -11,7 +11,7 @@ use sea_orm_migration::MigratorTrait;
 use crate::StoreError;
 use crate::migrations::Migrator;
 use crate::repos::{
-    ApiKeys, DeliveryQueue, Domains, Emails, Idempotency, Organizations, Suppressions,
+    ApiKeys, DeliveryQueue, Domains, EmailQuotas, Emails, Idempotency, Organizations, Suppressions,
 };
 
 /// How long a SQLite writer waits for another process's write lock before giving up.
@@ -182,6 +182,10 @@ impl Store {
 
     pub fn domains(&self) -> Domains<'_> {
         Domains::new(&self.read, &self.write)
+    }
+
+    pub fn email_quotas(&self) -> EmailQuotas<'_> {
+        EmailQuotas::new(&self.write)
     }
 }
 

@@ -12,7 +12,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::http::{self, BODY_LIMIT_DEFAULT};
+use crate::http::{self, BODY_LIMIT_DEFAULT, Limiting};
 use crate::state::AppState;
 
 /// The routes of one mount point.
@@ -30,7 +30,7 @@ pub fn router(state: AppState) -> Router {
         .merge(resources())
         .nest("/api", resources())
         .layer(DefaultBodyLimit::max(BODY_LIMIT_DEFAULT));
-    http::finish(routes, state)
+    http::finish(routes, state, Limiting::PublicApi)
 }
 
 /// Timestamps on the wire: RFC 3339 in UTC with milliseconds (`2026-11-27T08:45:27.123Z`).

@@ -1,17 +1,18 @@
 //! The ingester: routes for machines (provider events, inbound mail, job triggers), on its own port
-//! (`INGESTER_PORT`) so the public API port never serves them.
+//! (`INGESTER_PORT`) so the public API port never serves them. Every route is rate limited per source
+//! address (`RATE_LIMIT_INGESTER_PER_SECOND`).
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 
 use crate::api::health;
-use crate::http::{self, BODY_LIMIT_DEFAULT};
+use crate::http::{self, BODY_LIMIT_DEFAULT, Limiting};
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/health", get(health::health))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_DEFAULT));
-    http::finish(routes, state)
+    http::finish(routes, state, Limiting::Ingester)
 }

@@ -23,7 +23,78 @@ pub struct TestApp {
     /// The state the server runs with, for driving jobs and helpers directly.
     pub state: AppState,
     pub db: TestDatabase,
+    node: Node,
+}
+
+/// One running server; stops when dropped.
+pub struct Node {
+    pub api: String,
+    pub ingester: String,
     stop: StopHandle,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop.stop();
+    }
+}
+
+/// The test defaults: a private data directory, free ports, and rate limits generous enough never to get
+/// in a test's way (tests of limiting set their own). When `OPENSEND_TEST_REDIS_URL` is set, limits live
+/// in that Redis under a key prefix of this server's own; `extra` can name a shared one.
+async fn start_node(db: &TestDatabase, extra: &[(&str, &str)]) -> (Store, AppState, Node) {
+    let data_dir = db.path("data");
+    let mut vars = vec![
+        ("DATABASE_URL".to_owned(), db.url().to_owned()),
+        ("DATABASE_MAX_CONNECTIONS".to_owned(), "4".to_owned()),
+        ("BIND_ADDRESS".to_owned(), "127.0.0.1".to_owned()),
+        ("PORT".to_owned(), "0".to_owned()),
+        ("INGESTER_PORT".to_owned(), "0".to_owned()),
+        ("DATA_DIR".to_owned(), data_dir.display().to_string()),
+        ("WORKER_POLL_INTERVAL_MS".to_owned(), "50".to_owned()),
+    ];
+    for name in [
+        "RATE_LIMIT_ORG_PER_SECOND",
+        "RATE_LIMIT_ORG_BURST",
+        "RATE_LIMIT_IP_PER_SECOND",
+        "RATE_LIMIT_IP_BURST",
+        "RATE_LIMIT_INGESTER_PER_SECOND",
+        "RATE_LIMIT_INGESTER_BURST",
+    ] {
+        vars.push((name.to_owned(), GENEROUS_RATE.to_owned()));
+    }
+    if let Some(url) = test_redis_url() {
+        vars.push(("RATE_LIMIT_BACKEND".to_owned(), "redis".to_owned()));
+        vars.push(("REDIS_URL".to_owned(), url));
+        vars.push(("RATE_LIMIT_REDIS_PREFIX".to_owned(), unique_redis_prefix()));
+    }
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let mut config = Config::from_vars(&Vars::from_pairs(vars)).expect("test config");
+    opensend_server::startup_checks::run(&mut config).expect("startup checks");
+    let store = Store::connect(db.url(), config.database_max_connections)
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    let state = AppState::new(store.clone(), config).expect("state");
+    let running = serve::start(state.clone(), Roles::ALL)
+        .await
+        .expect("listen");
+    let api = format!("http://{}", running.api_addr.expect("api address"));
+    let ingester = format!(
+        "http://{}",
+        running.ingester_addr.expect("ingester address")
+    );
+    let stop = running.stop_handle();
+    tokio::spawn(running.wait());
+    (
+        store,
+        state,
+        Node {
+            api,
+            ingester,
+            stop,
+        },
+    )
 }
 
 impl TestApp {
@@ -32,45 +103,28 @@ impl TestApp {
     }
 
     /// Starts with extra environment settings on top of the test defaults.
+    ///
+    /// The defaults make rate limits generous enough never to get in a test's way (tests of limiting set
+    /// their own). When `OPENSEND_TEST_REDIS_URL` is set, every app limits through that Redis, under a
+    /// key prefix of its own.
     pub async fn spawn_with(extra: &[(&str, &str)]) -> Self {
         let db = TestDatabase::new().await;
-        let data_dir = db.path("data");
-        let mut vars = vec![
-            ("DATABASE_URL".to_owned(), db.url().to_owned()),
-            ("DATABASE_MAX_CONNECTIONS".to_owned(), "4".to_owned()),
-            ("BIND_ADDRESS".to_owned(), "127.0.0.1".to_owned()),
-            ("PORT".to_owned(), "0".to_owned()),
-            ("INGESTER_PORT".to_owned(), "0".to_owned()),
-            ("DATA_DIR".to_owned(), data_dir.display().to_string()),
-            ("WORKER_POLL_INTERVAL_MS".to_owned(), "50".to_owned()),
-        ];
-        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let mut config = Config::from_vars(&Vars::from_pairs(vars)).expect("test config");
-        opensend_server::startup_checks::run(&mut config).expect("startup checks");
-        let store = Store::connect(db.url(), config.database_max_connections)
-            .await
-            .expect("connect");
-        store.migrate().await.expect("migrate");
-        let state = AppState::new(store.clone(), config).expect("state");
-        let running = serve::start(state.clone(), Roles::ALL)
-            .await
-            .expect("listen");
-        let api = format!("http://{}", running.api_addr.expect("api address"));
-        let ingester = format!(
-            "http://{}",
-            running.ingester_addr.expect("ingester address")
-        );
-        let stop = running.stop_handle();
-        tokio::spawn(running.wait());
+        let (store, state, node) = start_node(&db, extra).await;
         Self {
-            api,
-            ingester,
+            api: node.api.clone(),
+            ingester: node.ingester.clone(),
             client: reqwest::Client::new(),
             store,
             state,
             db,
-            stop,
+            node,
         }
+    }
+
+    /// Another server of the same deployment: same database, its own process state (and so its own
+    /// in-memory rate limits), with `extra` settings on top of the test defaults.
+    pub async fn another_node(&self, extra: &[(&str, &str)]) -> Node {
+        start_node(&self.db, extra).await.2
     }
 
     pub async fn organization(&self, name: &str) -> Uuid {
@@ -141,10 +195,22 @@ impl TestApp {
     }
 }
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.stop.stop();
-    }
+/// Rate and burst that no test reaches by accident.
+pub const GENEROUS_RATE: &str = "1000000";
+
+/// The variable that makes the whole suite limit through Redis.
+pub const REDIS_VAR: &str = "OPENSEND_TEST_REDIS_URL";
+
+/// `OPENSEND_TEST_REDIS_URL`, when set.
+pub fn test_redis_url() -> Option<String> {
+    std::env::var(REDIS_VAR)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// A Redis key prefix no other test (or run) uses.
+pub fn unique_redis_prefix() -> String {
+    format!("opensend-test:{}", Uuid::now_v7().simple())
 }
 
 /// Status and JSON body of a response, asserting the body is JSON with the right content type.

@@ -17,6 +17,9 @@ pub struct Model {
     pub last_used_at: Option<DateTimeUtc>,
     /// Set when the key is deleted; a revoked key never authenticates again and is hidden from lists.
     pub revoked_at: Option<DateTimeUtc>,
+    /// Optional rate limit of this key on top of its organization's (requests per second and burst).
+    pub rate_limit_per_second: Option<i32>,
+    pub rate_limit_burst: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

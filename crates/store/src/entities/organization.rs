@@ -9,6 +9,12 @@ pub struct Model {
     pub name: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Rate-limit override (requests per second and burst); both null means the deployment's default.
+    pub rate_limit_per_second: Option<i32>,
+    pub rate_limit_burst: Option<i32>,
+    /// Email quota overrides; null means the deployment's default (`QUOTA_DAILY_EMAILS`, `QUOTA_MONTHLY_EMAILS`).
+    pub daily_email_quota: Option<i64>,
+    pub monthly_email_quota: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,6 +7,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_organizations_and_api_keys;
 mod m20261127_000002_domains;
+mod m20261127_000003_rate_limits_and_quotas;
 mod m20261127_000004_emails;
 
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_organizations_and_api_keys::Migration),
             Box::new(m20261127_000002_domains::Migration),
+            Box::new(m20261127_000003_rate_limits_and_quotas::Migration),
             Box::new(m20261127_000004_emails::Migration),
         ]
     }

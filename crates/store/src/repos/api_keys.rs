@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::entities::{api_key, organization};
 use crate::pagination::paginate;
-use crate::repos::now;
+use crate::repos::{RateLimitOverride, now};
 use crate::{Page, PageRequest, StoreError};
 
 /// `last_used_at` is refreshed at most this often, so authentication stays a read on busy keys.
@@ -50,6 +50,8 @@ impl<'a> ApiKeys<'a> {
             created_at: Set(now()),
             last_used_at: Set(None),
             revoked_at: Set(None),
+            rate_limit_per_second: Set(None),
+            rate_limit_burst: Set(None),
         };
         Ok(model.insert(self.write).await?)
     }
@@ -65,6 +67,44 @@ impl<'a> ApiKeys<'a> {
             .filter(api_key::Column::RevokedAt.is_null())
             .one(self.read)
             .await?)
+    }
+
+    /// Like [`ApiKeys::find_active_by_hash`], with the key's organization fetched in the same query (a join),
+    /// so authentication learns the organization's rate limit without a second round trip.
+    pub async fn find_active_with_organization_by_hash(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(api_key::Model, organization::Model)>, StoreError> {
+        let found = api_key::Entity::find()
+            .find_also_related(organization::Entity)
+            .filter(api_key::Column::TokenHash.eq(hash.as_bytes().to_vec()))
+            .filter(api_key::Column::RevokedAt.is_null())
+            .one(self.read)
+            .await?;
+        Ok(found.and_then(|(key, org)| org.map(|org| (key, org))))
+    }
+
+    /// Operator action: sets (or, with `None`, clears) a live key's own rate limit, whatever its
+    /// organization; `false` when there is no such live key.
+    pub async fn set_rate_limit_any(
+        &self,
+        id: Uuid,
+        limit: Option<RateLimitOverride>,
+    ) -> Result<bool, StoreError> {
+        let result = api_key::Entity::update_many()
+            .col_expr(
+                api_key::Column::RateLimitPerSecond,
+                Expr::value(limit.map(|l| l.per_second)),
+            )
+            .col_expr(
+                api_key::Column::RateLimitBurst,
+                Expr::value(limit.map(|l| l.burst)),
+            )
+            .filter(api_key::Column::Id.eq(id))
+            .filter(api_key::Column::RevokedAt.is_null())
+            .exec(self.write)
+            .await?;
+        Ok(result.rows_affected == 1)
     }
 
     /// Whether a use of `key` now should be recorded (none recorded within the last minute).

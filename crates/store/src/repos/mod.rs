@@ -3,6 +3,7 @@
 mod api_keys;
 pub mod delivery_queue;
 mod domains;
+mod email_quotas;
 pub mod emails;
 pub mod idempotency;
 mod organizations;
@@ -13,12 +14,31 @@ pub use delivery_queue::DeliveryQueue;
 pub use domains::{
     CheckOutcome, DomainChanges, Domains, KEY_ACTIVE, KEY_NEXT, KEY_RETIRED, NewDkimKey, NewDomain,
 };
+pub use email_quotas::{EmailQuotas, QuotaWindow, Reservation};
 pub use emails::Emails;
 pub use idempotency::Idempotency;
 pub use organizations::Organizations;
 pub use suppressions::Suppressions;
 
 use chrono::{DateTime, SubsecRound, Utc};
+
+/// A rate limit stored for an organization or an API key: requests per second and burst. The server
+/// validates the values; the store keeps them as they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimitOverride {
+    pub per_second: i32,
+    pub burst: i32,
+}
+
+impl RateLimitOverride {
+    /// Reads the pair of nullable columns: an override exists only when both are set.
+    pub fn from_columns(per_second: Option<i32>, burst: Option<i32>) -> Option<Self> {
+        Some(Self {
+            per_second: per_second?,
+            burst: burst?,
+        })
+    }
+}
 
 /// The current time at the precision every backend stores (microseconds), so a value read back equals the
 /// value written.

@@ -1,8 +1,10 @@
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use crate::StoreError;
 use crate::entities::organization;
+use crate::repos::RateLimitOverride;
 use crate::repos::now;
 
 pub struct Organizations<'a> {
@@ -22,11 +24,59 @@ impl<'a> Organizations<'a> {
             name: Set(name.to_owned()),
             created_at: Set(at),
             updated_at: Set(at),
+            rate_limit_per_second: Set(None),
+            rate_limit_burst: Set(None),
+            daily_email_quota: Set(None),
+            monthly_email_quota: Set(None),
         };
         Ok(model.insert(self.write).await?)
     }
 
     pub async fn get(&self, id: Uuid) -> Result<Option<organization::Model>, StoreError> {
         Ok(organization::Entity::find_by_id(id).one(self.read).await?)
+    }
+
+    /// Sets (or, with `None`, clears) the organization's rate-limit override; `false` when there is no such
+    /// organization.
+    pub async fn set_rate_limit(
+        &self,
+        id: Uuid,
+        limit: Option<RateLimitOverride>,
+    ) -> Result<bool, StoreError> {
+        let result = organization::Entity::update_many()
+            .col_expr(
+                organization::Column::RateLimitPerSecond,
+                Expr::value(limit.map(|l| l.per_second)),
+            )
+            .col_expr(
+                organization::Column::RateLimitBurst,
+                Expr::value(limit.map(|l| l.burst)),
+            )
+            .col_expr(organization::Column::UpdatedAt, Expr::value(now()))
+            .filter(organization::Column::Id.eq(id))
+            .exec(self.write)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Sets the organization's email quota overrides (`None` returns each to the deployment default);
+    /// `false` when there is no such organization.
+    pub async fn set_email_quotas(
+        &self,
+        id: Uuid,
+        daily: Option<i64>,
+        monthly: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let result = organization::Entity::update_many()
+            .col_expr(organization::Column::DailyEmailQuota, Expr::value(daily))
+            .col_expr(
+                organization::Column::MonthlyEmailQuota,
+                Expr::value(monthly),
+            )
+            .col_expr(organization::Column::UpdatedAt, Expr::value(now()))
+            .filter(organization::Column::Id.eq(id))
+            .exec(self.write)
+            .await?;
+        Ok(result.rows_affected == 1)
     }
 }

@@ -6,7 +6,7 @@ mod view;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
@@ -26,6 +26,7 @@ use crate::extract::{ApiJson, ApiQuery, PathId, parse_json};
 use crate::idempotency::{self, IdempotentRecord};
 use crate::sending;
 use crate::state::AppState;
+use crate::{quota, rate_limit};
 
 pub fn routes() -> Router<AppState> {
     let send_routes = Router::new()
@@ -83,20 +84,27 @@ async fn send(
     let parsed = request::parse(request, Context::Single, Utc::now())?;
     let email = prepare(&state, &caller, parsed).await?;
     let fingerprint = idempotency::fingerprint("POST /emails", &body);
-    let store = state.store.clone();
+    let (state_ref, caller_ref) = (&state, &caller);
     let response = idempotency::run(
         &state.store,
         caller.organization_id,
         key,
         fingerprint,
         |record: Option<IdempotentRecord>| async move {
+            // Counted toward the quotas only when it is really sent, not on a replay.
+            quota::reserve_emails(state_ref, caller_ref, 1).await?;
             let body = json!({ "id": email.id }).to_string();
             let remembered = record.map(|r| r.response(StatusCode::OK, &body));
-            store.emails().accept(vec![email], remembered).await?;
+            state_ref
+                .store
+                .emails()
+                .accept(vec![email], remembered)
+                .await
+                .map_err(|e| ApiError::from(e).into_response())?;
             Ok((StatusCode::OK, body))
         },
     )
-    .await?;
+    .await;
     state.delivery_wakeup.notify_one();
     Ok(response)
 }
@@ -172,14 +180,24 @@ async fn send_batch(
         }
     }
 
+    // The rate limit counts every email of a batch (the request itself was counted once already).
+    let count = u32::try_from(accepted.len()).unwrap_or(u32::MAX);
+    if let Err(refusal) =
+        rate_limit::middleware::charge_additional(&state, &caller, count.saturating_sub(1)).await
+    {
+        return Ok(refusal);
+    }
     let fingerprint = idempotency::fingerprint("POST /emails/batch", &body);
-    let store = state.store.clone();
+    let (state_ref, caller_ref) = (&state, &caller);
     let response = idempotency::run(
         &state.store,
         caller.organization_id,
         key,
         fingerprint,
         |record: Option<IdempotentRecord>| async move {
+            if count > 0 {
+                quota::reserve_emails(state_ref, caller_ref, count).await?;
+            }
             let data: Vec<Value> = accepted.iter().map(|e| json!({"id": e.id})).collect();
             let body = match mode {
                 BatchValidation::Strict => json!({ "data": data }),
@@ -188,12 +206,17 @@ async fn send_batch(
             .to_string();
             let remembered = record.map(|r| r.response(StatusCode::OK, &body));
             if !accepted.is_empty() || remembered.is_some() {
-                store.emails().accept(accepted, remembered).await?;
+                state_ref
+                    .store
+                    .emails()
+                    .accept(accepted, remembered)
+                    .await
+                    .map_err(|e| ApiError::from(e).into_response())?;
             }
             Ok((StatusCode::OK, body))
         },
     )
-    .await?;
+    .await;
     state.delivery_wakeup.notify_one();
     Ok(response)
 }
