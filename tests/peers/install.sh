@@ -18,7 +18,7 @@ for line in open(sys.argv[1]):
 try:
     ok = all(version(name) == pinned for name, pinned in wanted)
     # moto's server needs its [server] extra; importing proves the extra is there too.
-    import aiosmtpd.smtp, moto.server  # noqa: F401
+    import aiosmtpd.smtp, moto.server, dkim, nacl  # noqa: F401
 except (PackageNotFoundError, ImportError):
     ok = False
 sys.exit(0 if ok else 1)

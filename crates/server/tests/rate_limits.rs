@@ -7,7 +7,8 @@
 mod common;
 
 /// A valid key for states built without the startup checks.
-const TEST_ENCRYPTION_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+const TEST_ENCRYPTION_KEY: &str =
+    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 use std::time::{Duration, Instant};
 
