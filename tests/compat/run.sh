@@ -15,6 +15,8 @@ work="$(mktemp -d)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 export PORT="$(free_port)" INGESTER_PORT="$(free_port)" BIND_ADDRESS=127.0.0.1
 export DATABASE_URL="sqlite://$work/opensend.db" DATA_DIR="$work/data" WORKER_POLL_INTERVAL_MS=50 RUST_LOG=warn
+# The SDK checks poll quickly; the default limits (10/s) are for real tenants, not for this script.
+export RATE_LIMIT_ORG_PER_SECOND=100000 RATE_LIMIT_ORG_BURST=100000
 (cd "$work" && exec "$bin" serve 2>"$work/serve.log") &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT

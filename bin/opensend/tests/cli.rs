@@ -323,12 +323,25 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, vars: &[(&str, &str)]) -> (Self, String) {
+        let mut server = Self::spawn(dir, vars, "serve");
+        let line = server.wait_for("API listening on http://");
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("address")
+            .replace("0.0.0.0", "127.0.0.1");
+        (server, format!("http://{addr}"))
+    }
+
+    /// `opensend ROLE` with its stderr collected.
+    fn spawn(dir: &Path, vars: &[(&str, &str)], role: &str) -> Self {
         let mut child = opensend(dir, vars)
-            .arg("serve")
+            .arg(role)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn serve");
+            .expect("spawn opensend");
         let stderr = child.stderr.take().unwrap();
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -338,19 +351,17 @@ impl Server {
                 }
             }
         });
-        let mut server = Server {
+        Server {
             child,
             lines,
             log: Vec::new(),
-        };
-        let line = server.wait_for("API listening on http://");
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .expect("address")
-            .replace("0.0.0.0", "127.0.0.1");
-        (server, format!("http://{addr}"))
+        }
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    fn crash(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     fn wait_for(&mut self, needle: &str) -> String {
@@ -662,4 +673,125 @@ async fn set_rate_limit_changes_an_organization_or_a_key_and_refuses_bad_values(
         "{}",
         stderr(&unknown)
     );
+}
+
+/// Workers are separate processes sharing the queue; one killed mid-batch loses nothing, and after a
+/// restart every accepted email is delivered exactly once (capture delivery records each delivery once).
+#[tokio::test]
+async fn a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice() {
+    let db = TestDatabase::new().await;
+    let dir = db.dir();
+    let data = db.path("data").display().to_string();
+    let vars = [
+        ("DATABASE_URL", db.url()),
+        ("DATA_DIR", data.as_str()),
+        ("PORT", "0"),
+        ("INGESTER_PORT", "0"),
+        ("RATE_LIMIT_ORG_PER_SECOND", "100000"),
+        ("RATE_LIMIT_ORG_BURST", "100000"),
+        ("WORKER_CONCURRENCY", "1"),
+        ("WORKER_LEASE_SECONDS", "2"),
+        ("WORKER_POLL_INTERVAL_MS", "50"),
+    ];
+    let org = last_line(&run(dir, &vars, &["admin", "create-org", "Crash"]));
+    let token = last_line(&run(
+        dir,
+        &vars,
+        &["admin", "create-key", "--org", &org, "--name", "k"],
+    ));
+
+    // Accept 300 emails through an API-only process: nothing is delivered yet.
+    let mut api = Server::spawn(dir, &vars, "api");
+    let line = api.wait_for("API listening on http://");
+    let base = format!(
+        "http://{}",
+        line.split("http://")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap()
+    )
+    .replace("0.0.0.0", "127.0.0.1");
+    let client = reqwest::Client::new();
+    for batch in 0..3 {
+        let emails: Vec<Value> = (0..100)
+            .map(|i| serde_json::json!({"from": "a@acme.test", "to": format!("r{batch}-{i}@example.com"), "subject": "s", "text": "t"}))
+            .collect();
+        let response = client
+            .post(format!("{base}/emails/batch"))
+            .bearer_auth(&token)
+            .json(&emails)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let store = opensend_store::Store::connect(db.url(), 2).await.unwrap();
+    assert_eq!(store.delivery_queue().depth().await.unwrap(), 300);
+
+    // A worker starts delivering and is killed partway.
+    let worker = Server::spawn(dir, &vars, "worker");
+    let mut depth = 300;
+    for _ in 0..2000 {
+        depth = store.delivery_queue().depth().await.unwrap();
+        if depth <= 280 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    worker.crash();
+    let left = store.delivery_queue().depth().await.unwrap();
+    assert!(
+        left > 0 && left < 300,
+        "killed mid-batch: {depth} then {left} jobs left"
+    );
+
+    // A new worker finishes the rest once the dead worker's lease has run out.
+    let worker = Server::spawn(dir, &vars, "worker");
+    for _ in 0..400 {
+        if store.delivery_queue().depth().await.unwrap() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        store.delivery_queue().depth().await.unwrap(),
+        0,
+        "every job done"
+    );
+    let _ = worker.terminate();
+    let _ = api.terminate();
+
+    let org: uuid::Uuid = org.parse().unwrap();
+    let mut after = None;
+    let mut sent = 0;
+    loop {
+        let page = store
+            .emails()
+            .list(
+                org,
+                opensend_store::PageRequest::new(100, after.map(opensend_store::Cursor::After))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        for email in &page.items {
+            assert_eq!(email.status, "sent", "{}", email.id);
+            let events = store.emails().events(org, email.id).await.unwrap();
+            let deliveries = events
+                .iter()
+                .filter(|e| e.event_type == "email.sent")
+                .count();
+            assert_eq!(
+                deliveries, 1,
+                "email {} delivered {deliveries} times",
+                email.id
+            );
+            sent += 1;
+        }
+        if !page.has_more {
+            break;
+        }
+        after = page.items.last().map(|e| e.id);
+    }
+    assert_eq!(sent, 300);
 }
