@@ -342,12 +342,12 @@ pub enum SendAsError {
 /// address is allowed only when that domain's `allow_subdomains` is on. A key restricted to a domain
 /// (`restricted_to`) may only send from that domain. In `DELIVERY=capture` nothing leaves the machine, so any
 /// From is accepted: with the domain's keys when it is verified, otherwise marked as an unverified domain.
-pub async fn may_send_as(
+pub async fn sending_domain(
     state: &AppState,
     organization_id: Uuid,
     address: &str,
     restricted_to: Option<Uuid>,
-) -> Result<SendingIdentity, SendAsError> {
+) -> Result<Option<domain::Model>, SendAsError> {
     let invalid = || Refusal::InvalidAddress(address.chars().take(320).collect());
     let (local, host) = address.rsplit_once('@').ok_or_else(invalid)?;
     if local.is_empty() {
@@ -386,14 +386,27 @@ pub async fn may_send_as(
         Ok(domain) => domain,
         Err(Refusal::RestrictedKey) => return Err(Refusal::RestrictedKey.into()),
         Err(_) if capture && restricted_to.is_none() => {
-            return Ok(SendingIdentity {
-                domain_id: None,
-                domain: None,
-                verified_domain: false,
-                keys: Vec::new(),
-            });
+            return Ok(None);
         }
         Err(refusal) => return Err(refusal.into()),
+    };
+    Ok(Some(domain.clone()))
+}
+
+/// [`sending_domain`], with the domain's active DKIM keys opened for signing.
+pub async fn may_send_as(
+    state: &AppState,
+    organization_id: Uuid,
+    address: &str,
+    restricted_to: Option<Uuid>,
+) -> Result<SendingIdentity, SendAsError> {
+    let Some(domain) = sending_domain(state, organization_id, address, restricted_to).await? else {
+        return Ok(SendingIdentity {
+            domain_id: None,
+            domain: None,
+            verified_domain: false,
+            keys: Vec::new(),
+        });
     };
     let mut keys = Vec::new();
     for key in state
