@@ -667,3 +667,59 @@ async fn outside_capture_an_unverified_sender_is_refused() {
     let error = expect_error(response, 422, "invalid_from_address").await;
     assert!(error["message"].as_str().unwrap().contains("acme.test"));
 }
+
+#[tokio::test]
+async fn sends_count_toward_quotas_and_batches_count_per_email() {
+    let app = TestApp::spawn_with(&[
+        ("QUOTA_DAILY_EMAILS", "3"),
+        ("RATE_LIMIT_ORG_PER_SECOND", "1"),
+        ("RATE_LIMIT_ORG_BURST", "40"),
+    ])
+    .await;
+    let (_, token) = app.tenant().await;
+    // A replay of an idempotent request does not count again.
+    for _ in 0..3 {
+        let response = app
+            .authed(Method::POST, "/emails", &token)
+            .header("Idempotency-Key", "same")
+            .json(&simple("a@example.com"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let (status, _) = app.send(&token, &simple("b@example.com")).await;
+    assert_eq!(status, 200);
+    let batch = app
+        .authed(Method::POST, "/emails/batch", &token)
+        .json(&json!([simple("c@example.com"), simple("d@example.com")]))
+        .send()
+        .await
+        .unwrap();
+    let error = expect_error(batch, 429, "daily_quota_exceeded").await;
+    assert!(error["message"].is_string());
+    let (status, _) = app.send(&token, &simple("c@example.com")).await;
+    assert_eq!(status, 200, "the third email of the day");
+    let over = app
+        .authed(Method::POST, "/emails", &token)
+        .json(&simple("d@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert!(over.headers().get("retry-after").is_some());
+    expect_error(over, 429, "daily_quota_exceeded").await;
+    assert_eq!(email_count(&app, &token).await, 3);
+
+    // A batch larger than the burst can never pass: refused with a message that says so.
+    let (_, other) = app.tenant().await;
+    let many: Vec<Value> = (0..41)
+        .map(|i| simple(&format!("u{i}@example.com")))
+        .collect();
+    let response = app
+        .authed(Method::POST, "/emails/batch", &other)
+        .json(&many)
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 429, "rate_limit_exceeded").await;
+}
