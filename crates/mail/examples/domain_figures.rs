@@ -59,6 +59,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     summary("keygen domain (RSA-2048 + Ed25519)", both);
 
     let (rsa_key, ed_key) = last.ok_or("KEYGEN_ROUNDS must be at least 1")?;
+
+    // Signing one message as the delivery worker does (key loaded from PKCS#8 each time, then signed).
+    let message = format!(
+        "From: a@example.com\r\nTo: b@example.org\r\nSubject: Receipt\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n{}\r\n",
+        "<p>Thank you for your order.</p>".repeat(70)
+    );
+    let signer = |key: &dkim::GeneratedKey| dkim::SigningKey {
+        selector: key.selector.clone(),
+        algorithm: key.algorithm,
+        private_key: key.private_key.clone(),
+    };
+    for (label, keys) in [
+        ("sign RSA-2048", vec![signer(&rsa_key)]),
+        ("sign Ed25519", vec![signer(&ed_key)]),
+        (
+            "sign both (what is sent)",
+            vec![signer(&rsa_key), signer(&ed_key)],
+        ),
+    ] {
+        let mut samples = Vec::new();
+        for _ in 0..verify_rounds.max(1) {
+            let started = Instant::now();
+            dkim::sign_message(message.as_bytes(), "example.com", &keys)?;
+            samples.push(started.elapsed());
+        }
+        summary(label, samples);
+    }
     let name = DomainName::parse("example.com")?;
     let return_path = DnsLabel::parse("send")?;
     let tracking = DnsLabel::parse("links")?;

@@ -79,6 +79,10 @@ impl From<StoreError> for ApiError {
     #[track_caller]
     fn from(error: StoreError) -> Self {
         match &error {
+            StoreError::IdempotencyConflict => ApiError::new(
+                ErrorCode::ConcurrentIdempotentRequests,
+                "Another request with this Idempotency-Key finished first; retry to get its response.",
+            ),
             StoreError::Database(db) if is_unavailable(db) => ApiError::unavailable(error),
             _ => ApiError::internal(error),
         }

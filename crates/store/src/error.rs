@@ -17,6 +17,8 @@ pub enum StoreError {
     MissingReference(&'static str),
     #[error("a {0} with these values already exists")]
     Duplicate(&'static str),
+    #[error("another request completed this idempotency key first")]
+    IdempotencyConflict,
     #[error("database error: {0}")]
     Database(#[from] DbErr),
 }

@@ -22,6 +22,7 @@ use opensend_mail::transport::{
 use opensend_store::Store;
 use opensend_store::entities::delivery_job;
 use opensend_store::repos::delivery_queue::{RecipientResult, SentRecord};
+use opensend_store::repos::emails::status;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -189,8 +190,14 @@ impl DeliveryWorker {
         let queue = self.store.delivery_queue();
         let emails = self.store.emails();
         let Some(email) = emails.get_for_delivery(job.email_id).await? else {
+            queue.discard(job, &self.owner).await?;
             return Ok(());
         };
+        if email.status != status::QUEUED && email.status != status::SCHEDULED {
+            tracing::warn!(email_id = %email.id, status = %email.status, "job for an email that is not waiting; dropped");
+            queue.discard(job, &self.owner).await?;
+            return Ok(());
+        }
         let attachments = emails.attachments(email.id).await?;
         let recipients = emails.recipients(email.id).await?;
         let prepared = match message::prepare(&email, &attachments, &recipients) {
@@ -207,11 +214,19 @@ impl DeliveryWorker {
                 queue.record_failure(job, &self.owner, &reason, &[]).await?;
                 return Ok(());
             }
-            Err(Signing::Unavailable(reason)) => {
-                let retry_at = Utc::now() + TimeDelta::seconds(30);
+            Err(Signing::Unavailable(reason))
+                if (job.attempts as u32) < self.settings.max_attempts =>
+            {
+                let retry_at = Utc::now()
+                    + TimeDelta::from_std(retry_delay(job.attempts as u32))
+                        .unwrap_or(TimeDelta::minutes(5));
                 queue
                     .record_retry(job, &self.owner, &reason, retry_at)
                     .await?;
+                return Ok(());
+            }
+            Err(Signing::Unavailable(reason)) => {
+                queue.record_failure(job, &self.owner, &reason, &[]).await?;
                 return Ok(());
             }
         };
@@ -228,7 +243,20 @@ impl DeliveryWorker {
             mail_from: prepared.mail_from,
             recipients: prepared.recipients,
         };
-        match self.transport.send(&envelope, &prepared.bytes).await {
+        // A send must end well inside the lease, or another worker could take the job while it is still
+        // going out.
+        let deadline = self.settings.lease.mul_f64(0.8);
+        let sent =
+            match tokio::time::timeout(deadline, self.transport.send(&envelope, &prepared.bytes))
+                .await
+            {
+                Ok(result) => result,
+                Err(_) => Err(TransportError::Temporary(format!(
+                    "the transport did not finish within {} s (80 % of WORKER_LEASE_SECONDS)",
+                    deadline.as_secs()
+                ))),
+            };
+        match sent {
             Ok(outcome) => {
                 let recorded = queue
                     .record_sent(

@@ -191,6 +191,7 @@ impl<'a> DeliveryQueue<'a> {
             )
             .filter(delivery_job::Column::Id.eq(job.id))
             .filter(delivery_job::Column::LeaseOwner.eq(owner))
+            .filter(delivery_job::Column::LeaseExpiresAt.eq(job.lease_expires_at))
             .exec(&txn)
             .await?;
         if updated.rows_affected != 1 {
@@ -247,6 +248,18 @@ impl<'a> DeliveryQueue<'a> {
         Ok(true)
     }
 
+    /// Drops a job whose email no longer needs delivering (removed, canceled or already sent).
+    pub async fn discard(
+        &self,
+        job: &delivery_job::Model,
+        owner: &str,
+    ) -> Result<bool, StoreError> {
+        let txn = self.write.begin().await?;
+        let released = release(&txn, job, owner).await?;
+        txn.commit().await?;
+        Ok(released)
+    }
+
     /// The job of an email, if it has one (tests and diagnostics).
     pub async fn job_for(&self, email_id: Uuid) -> Result<Option<delivery_job::Model>, StoreError> {
         Ok(delivery_job::Entity::find()
@@ -262,9 +275,12 @@ async fn release(
     job: &delivery_job::Model,
     owner: &str,
 ) -> Result<bool, StoreError> {
+    // The owner and the lease's expiry together identify this claim: a worker that re-claimed its own
+    // expired job holds a new expiry, so the older attempt cannot complete it.
     let deleted = delivery_job::Entity::delete_many()
         .filter(delivery_job::Column::Id.eq(job.id))
         .filter(delivery_job::Column::LeaseOwner.eq(owner))
+        .filter(delivery_job::Column::LeaseExpiresAt.eq(job.lease_expires_at))
         .exec(txn)
         .await?;
     Ok(deleted.rows_affected == 1)

@@ -136,7 +136,9 @@ impl<'a> Emails<'a> {
             accepted.push(insert_email(&txn, new, at).await?);
         }
         if let Some(response) = idempotent {
-            idempotency_key::Entity::update_many()
+            // Only the request that still holds the key may answer it: after a takeover, the slower of the
+            // two finds it answered and writes nothing.
+            let completed = idempotency_key::Entity::update_many()
                 .col_expr(
                     idempotency_key::Column::ResponseStatus,
                     Expr::value(i32::from(response.status)),
@@ -146,8 +148,13 @@ impl<'a> Emails<'a> {
                     Expr::value(response.body),
                 )
                 .filter(idempotency_key::Column::Id.eq(response.record_id))
+                .filter(idempotency_key::Column::ResponseStatus.is_null())
                 .exec(&txn)
                 .await?;
+            if completed.rows_affected != 1 {
+                txn.rollback().await?;
+                return Err(StoreError::IdempotencyConflict);
+            }
         }
         txn.commit().await?;
         Ok(accepted)
@@ -226,11 +233,16 @@ impl<'a> Emails<'a> {
         let outcome = match changeable(&txn, organization_id, id, current).await? {
             Err(outcome) => outcome,
             Ok(job_id) => {
-                delivery_job::Entity::update_many()
+                let moved = delivery_job::Entity::update_many()
                     .col_expr(delivery_job::Column::RunAt, Expr::value(at))
                     .filter(delivery_job::Column::Id.eq(job_id))
+                    .filter(not_leased(current))
                     .exec(&txn)
                     .await?;
+                if moved.rows_affected != 1 {
+                    txn.rollback().await?;
+                    return Ok(ChangeOutcome::InProgress);
+                }
                 email::Entity::update_many()
                     .col_expr(email::Column::ScheduledAt, Expr::value(Some(at)))
                     .col_expr(email::Column::Status, Expr::value(status::SCHEDULED))
@@ -265,9 +277,16 @@ impl<'a> Emails<'a> {
         let outcome = match changeable(&txn, organization_id, id, current).await? {
             Err(outcome) => outcome,
             Ok(job_id) => {
-                delivery_job::Entity::delete_by_id(job_id)
+                // Conditional on the lease: a worker may have claimed the job since it was read.
+                let removed = delivery_job::Entity::delete_many()
+                    .filter(delivery_job::Column::Id.eq(job_id))
+                    .filter(not_leased(current))
                     .exec(&txn)
                     .await?;
+                if removed.rows_affected != 1 {
+                    txn.rollback().await?;
+                    return Ok(ChangeOutcome::InProgress);
+                }
                 email::Entity::update_many()
                     .col_expr(email::Column::Status, Expr::value(status::CANCELED))
                     .col_expr(email::Column::UpdatedAt, Expr::value(current))
@@ -289,6 +308,13 @@ impl<'a> Emails<'a> {
         txn.commit().await?;
         Ok(outcome)
     }
+}
+
+/// Jobs no worker holds right now.
+fn not_leased(at: DateTime<Utc>) -> sea_orm::Condition {
+    sea_orm::Condition::any()
+        .add(delivery_job::Column::LeaseExpiresAt.is_null())
+        .add(delivery_job::Column::LeaseExpiresAt.lte(at))
 }
 
 /// The job of an email that may still be changed, or why it may not.
