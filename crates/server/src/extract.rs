@@ -25,12 +25,17 @@ where
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(body_rejection)?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
-        parse_json(bytes).map(ApiJson)
+        parse_json(or_empty_object(&bytes)).map(ApiJson)
+    }
+}
+
+/// A blank body reads as `{}`, so a missing required field is named in the error rather than reported as
+/// invalid JSON.
+pub fn or_empty_object(body: &[u8]) -> &[u8] {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
     }
 }
 

@@ -3,6 +3,8 @@
 mod request;
 mod view;
 
+use std::collections::HashMap;
+
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -22,9 +24,9 @@ use view::EmailView;
 use crate::api::list::{ListQuery, ListResponse};
 use crate::auth::{ApiKeyContext, FullAccess, SendAccess};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery, PathId, parse_json};
+use crate::extract::{ApiJson, ApiQuery, PathId, or_empty_object, parse_json};
 use crate::idempotency::{self, IdempotentRecord};
-use crate::sending;
+use crate::sending::{self, SendingIdentity};
 use crate::state::AppState;
 use crate::{quota, rate_limit};
 
@@ -40,16 +42,11 @@ pub fn routes() -> Router<AppState> {
         .route("/emails/{id}/cancel", post(cancel))
 }
 
-/// Assigns ids and checks the sender; the result is ready for the store.
-async fn prepare(
-    state: &AppState,
-    caller: &ApiKeyContext,
-    parsed: ParsedEmail,
-) -> Result<NewEmail, ApiError> {
-    let identity = sending::identity_for(state, caller, request::from_address(&parsed)).await?;
+/// Assigns ids; the result, with the sender already checked, is ready for the store.
+fn prepare(caller: &ApiKeyContext, parsed: ParsedEmail, identity: SendingIdentity) -> NewEmail {
     let id = opensend_core::new_id();
     let recipients = parsed.recipients();
-    Ok(NewEmail {
+    NewEmail {
         id,
         organization_id: caller.organization_id,
         api_key_id: Some(caller.key_id),
@@ -69,7 +66,7 @@ async fn prepare(
         sending_domain_id: identity.domain_id,
         unverified_sender: identity.unverified,
         recipients,
-    })
+    }
 }
 
 /// `POST /emails` → 200 `{"id"}`.
@@ -80,9 +77,10 @@ async fn send(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let key = idempotency::key_of(&headers)?;
-    let request: SendEmailBody = parse_json(non_empty(&body))?;
+    let request: SendEmailBody = parse_json(or_empty_object(&body))?;
     let parsed = request::parse(request, Context::Single, Utc::now())?;
-    let email = prepare(&state, &caller, parsed).await?;
+    let identity = sending::identity_for(&state, &caller, request::from_address(&parsed)).await?;
+    let email = prepare(&caller, parsed, identity);
     let fingerprint = idempotency::fingerprint("POST /emails", &body);
     let (state_ref, caller_ref) = (&state, &caller);
     let response = idempotency::run(
@@ -139,7 +137,7 @@ async fn send_batch(
         }
     };
     let key = idempotency::key_of(&headers)?;
-    let items: Vec<Value> = parse_json(non_empty(&body)).map_err(|e| {
+    let items: Vec<Value> = parse_json(or_empty_object(&body)).map_err(|e| {
         if e.code() == ErrorCode::InvalidJson {
             e
         } else {
@@ -158,12 +156,27 @@ async fn send_batch(
     }
 
     let now = Utc::now();
+    let mut senders: HashMap<String, SendingIdentity> = HashMap::new();
     let mut accepted = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
         let outcome = match serde_json::from_value::<SendEmailBody>(item) {
             Ok(request) => match request::parse(request, Context::BatchItem, now) {
-                Ok(parsed) => prepare(&state, &caller, parsed).await,
+                Ok(parsed) => {
+                    // A batch usually sends from one address: check each sender once.
+                    let from = request::from_address(&parsed).as_str().to_owned();
+                    let identity = match senders.get(&from) {
+                        Some(known) => Ok(known.clone()),
+                        None => {
+                            sending::identity_for(&state, &caller, request::from_address(&parsed))
+                                .await
+                                .inspect(|id| {
+                                    senders.insert(from, id.clone());
+                                })
+                        }
+                    };
+                    identity.map(|identity| prepare(&caller, parsed, identity))
+                }
                 Err(e) => Err(e),
             },
             Err(e) => Err(ApiError::validation(e.to_string())),
@@ -219,15 +232,6 @@ async fn send_batch(
     .await;
     state.delivery_wakeup.notify_one();
     Ok(response)
-}
-
-/// Empty bodies read as `{}` so the missing fields are named in the error.
-fn non_empty(body: &Bytes) -> &[u8] {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        body
-    }
 }
 
 async fn get_one(
