@@ -143,6 +143,13 @@ enum AdminCommand {
         #[command(flatten)]
         output: Output,
     },
+    /// Re-seal every stored secret (webhook signing secrets, DKIM private keys) under
+    /// WEBHOOK_SECRET_ENCRYPTION_KEY. Set the old key as WEBHOOK_SECRET_ENCRYPTION_KEY_PREVIOUS first; remove
+    /// it once this has run. Safe to run while servers run, and to run again.
+    RotateEncryptionKey {
+        #[command(flatten)]
+        output: Output,
+    },
     /// Revoke an API key; it stops working on the next request. Prints its id on the last line.
     RevokeKey {
         /// API key id.
@@ -231,15 +238,35 @@ async fn run(command: Command, config: Config) -> ExitCode {
                 if let Err(e) = store.migrate().await {
                     return fail(e);
                 }
-                run_admin(&store, command).await
+                run_admin(&store, &config, command).await
             }
             Err(code) => code,
         },
     }
 }
 
-async fn run_admin(store: &Store, command: AdminCommand) -> ExitCode {
+async fn run_admin(store: &Store, config: &Config, command: AdminCommand) -> ExitCode {
     match command {
+        AdminCommand::RotateEncryptionKey { output } => {
+            let secrets = match opensend_server::state::secret_box(config) {
+                Ok(secrets) => secrets,
+                Err(e) => return fail(e),
+            };
+            match opensend_server::secrets_at_rest::reseal_all(store, &secrets).await {
+                Ok(report) if output.json => {
+                    println!("{}", json!(report));
+                    ExitCode::SUCCESS
+                }
+                Ok(report) => {
+                    println!(
+                        "re-sealed {} webhook signing secrets and {} DKIM keys under the current key ({} already were)",
+                        report.webhook_secrets, report.dkim_keys, report.already_current
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
         AdminCommand::CreateOrg { name, output } => {
             match admin::create_organization(store, &name).await {
                 Ok(org) if output.json => {
@@ -419,6 +446,11 @@ async fn run_server(mut config: Config, roles: Roles) -> ExitCode {
         Ok(state) => state,
         Err(e) => return fail(e),
     };
+    if let Err(e) = opensend_server::secrets_at_rest::check(&store, &state.secrets).await {
+        eprintln!("error: {e}");
+        tracing::error!("refusing to start: the encryption key does not open the stored secrets");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     tracing::info!(
         backend = ?state.config.rate_limit_backend,
         organization = %state.config.rate_limits.organization,

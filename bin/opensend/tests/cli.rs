@@ -795,3 +795,244 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice() {
     }
     assert_eq!(sent, 300);
 }
+
+/// The base URL an `api` or `serve` process logged.
+fn listening_url(server: &mut Server) -> String {
+    let line = server.wait_for("API listening on http://");
+    format!(
+        "http://{}",
+        line.split("http://")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap()
+    )
+    .replace("0.0.0.0", "127.0.0.1")
+}
+
+/// A dispatcher killed while its request is in flight loses nothing: once its lease runs out another
+/// dispatcher delivers the same message (same `webhook-id`) and records it.
+#[tokio::test]
+async fn a_dispatcher_killed_mid_attempt_leaves_the_delivery_to_be_retried() {
+    use opensend_test_support::webhook_receiver::{Reply, WebhookReceiver};
+    let db = TestDatabase::new().await;
+    let dir = db.dir();
+    let data = db.path("data").display().to_string();
+    let vars = [
+        ("DATABASE_URL", db.url()),
+        ("DATA_DIR", data.as_str()),
+        ("PORT", "0"),
+        ("INGESTER_PORT", "0"),
+        ("RATE_LIMIT_ORG_PER_SECOND", "100000"),
+        ("RATE_LIMIT_ORG_BURST", "100000"),
+        ("ALLOW_PRIVATE_WEBHOOK_URLS", "true"),
+        ("WORKER_POLL_INTERVAL_MS", "50"),
+        ("WEBHOOK_TIMEOUT_SECONDS", "30"),
+        ("WEBHOOK_LEASE_SECONDS", "31"),
+    ];
+    let org = last_line(&run(dir, &vars, &["admin", "create-org", "Crash"]));
+    let token = last_line(&run(
+        dir,
+        &vars,
+        &["admin", "create-key", "--org", &org, "--name", "k"],
+    ));
+    // The first request hangs far longer than the test; the next is answered at once.
+    let receiver =
+        WebhookReceiver::start(vec![Reply::status(200).delay(Duration::from_secs(600))]).await;
+
+    let mut server = Server::spawn(dir, &vars, "serve");
+    let base = listening_url(&mut server);
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .post(format!("{base}/webhooks"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"endpoint": receiver.url(), "events": ["email.sent"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let webhook_id = created["id"].as_str().expect("webhook created").to_owned();
+    let response = client
+        .post(format!("{base}/emails"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"from": "a@acme.test", "to": "r@example.com", "subject": "s", "text": "t"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // The request reaches the endpoint (it hangs there) and the process dies.
+    for _ in 0..400 {
+        if !receiver.received().is_empty() || receiver_busy(&receiver) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let store = opensend_store::Store::connect(db.url(), 2).await.unwrap();
+    let org_id: uuid::Uuid = org.parse().unwrap();
+    let webhook: uuid::Uuid = webhook_id.parse().unwrap();
+    let deliveries = |store: opensend_store::Store| async move {
+        store
+            .webhooks()
+            .deliveries(org_id, webhook, opensend_store::PageRequest::default())
+            .await
+            .unwrap()
+            .items
+    };
+    let mut leased = false;
+    for _ in 0..400 {
+        if deliveries(store.clone())
+            .await
+            .first()
+            .is_some_and(|d| d.lease_owner.is_some())
+        {
+            leased = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(leased, "the delivery was never claimed");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.crash();
+
+    // Another process with a short lease picks the delivery up and finishes it.
+    let mut restarted_vars = vars.to_vec();
+    restarted_vars.retain(|(k, _)| !k.starts_with("WEBHOOK_"));
+    restarted_vars.push(("WEBHOOK_TIMEOUT_SECONDS", "2"));
+    restarted_vars.push(("WEBHOOK_LEASE_SECONDS", "3"));
+    // Make the dead process's lease expire now rather than in 31 s, as time passing would.
+    expire_leases(db.url()).await;
+    let worker = Server::spawn(dir, &restarted_vars, "worker");
+    let delivered = receiver.wait_for(1, Duration::from_secs(30)).await;
+    let mut finished = None;
+    for _ in 0..400 {
+        let list = deliveries(store.clone()).await;
+        if list.first().is_some_and(|d| d.status == "succeeded") {
+            finished = list.into_iter().next();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let finished = finished.expect("the delivery succeeded after the restart");
+    assert_eq!(finished.attempts, 2, "the crashed attempt counts");
+    assert_eq!(
+        delivered[0].header("webhook-id"),
+        format!("msg_{}", finished.message_id.simple())
+    );
+    let _ = worker.terminate();
+}
+
+/// Whether the receiver is holding a request (it records a request only once it has answered it).
+fn receiver_busy(receiver: &opensend_test_support::webhook_receiver::WebhookReceiver) -> bool {
+    receiver.in_flight() > 0
+}
+
+async fn expire_leases(url: &str) {
+    use opensend_store::entities::webhook_delivery;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, Database, EntityTrait, QueryFilter};
+    let db = Database::connect(url).await.unwrap();
+    webhook_delivery::Entity::update_many()
+        .col_expr(
+            webhook_delivery::Column::LeaseExpiresAt,
+            Expr::value(Some(chrono::Utc::now() - chrono::TimeDelta::seconds(1))),
+        )
+        .filter(webhook_delivery::Column::LeaseOwner.is_not_null())
+        .exec(&db)
+        .await
+        .unwrap();
+    let _ = db.close().await;
+}
+
+/// A process started with another encryption key than the stored secrets were sealed with refuses to
+/// start and says why; `admin rotate-encryption-key` moves every secret to the new key.
+#[tokio::test]
+async fn a_wrong_encryption_key_stops_the_start_and_rotation_moves_to_a_new_one() {
+    let db = TestDatabase::new().await;
+    let dir = db.dir();
+    let data = db.path("data").display().to_string();
+    let old_key = "11".repeat(32);
+    let new_key = "22".repeat(32);
+    let base_vars = [
+        ("DATABASE_URL", db.url()),
+        ("DATA_DIR", data.as_str()),
+        ("PORT", "0"),
+        ("INGESTER_PORT", "0"),
+    ];
+    let with_key = |current: &str, previous: Option<&str>| {
+        let mut vars: Vec<(String, String)> = base_vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        vars.push(("WEBHOOK_SECRET_ENCRYPTION_KEY".into(), current.to_owned()));
+        if let Some(previous) = previous {
+            vars.push((
+                "WEBHOOK_SECRET_ENCRYPTION_KEY_PREVIOUS".into(),
+                previous.to_owned(),
+            ));
+        }
+        vars
+    };
+    let as_refs = |vars: &Vec<(String, String)>| -> Vec<(String, String)> { vars.clone() };
+    let old = as_refs(&with_key(&old_key, None));
+    let old: Vec<(&str, &str)> = old.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let org = last_line(&run(dir, &old, &["admin", "create-org", "Keys"]));
+    let token = last_line(&run(
+        dir,
+        &old,
+        &["admin", "create-key", "--org", &org, "--name", "k"],
+    ));
+    let (server, base) = Server::start(dir, &old);
+    let created = reqwest::Client::new()
+        .post(format!("{base}/domains"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "keys.example"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let _ = server.terminate();
+
+    // The new key alone cannot open what the old one sealed: refused at start, exit code 2.
+    let new_only = with_key(&new_key, None);
+    let new_only: Vec<(&str, &str)> = new_only
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let refused = opensend(dir, &new_only).arg("serve").output().unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("rotate-encryption-key"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // With the old key as previous, rotation re-seals everything; then the new key alone starts.
+    let rotating = with_key(&new_key, Some(&old_key));
+    let rotating: Vec<(&str, &str)> = rotating
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let rotated = run(
+        dir,
+        &rotating,
+        &["admin", "rotate-encryption-key", "--json"],
+    );
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    let report: Value = serde_json::from_str(&last_line(&rotated)).unwrap();
+    assert_eq!(report["dkim_keys"], 2, "{report}");
+    let again = run(
+        dir,
+        &rotating,
+        &["admin", "rotate-encryption-key", "--json"],
+    );
+    let report: Value = serde_json::from_str(&last_line(&again)).unwrap();
+    assert_eq!(
+        report["dkim_keys"], 0,
+        "a second run has nothing left to do: {report}"
+    );
+    let (server, _) = Server::start(dir, &new_only);
+    let (code, log) = server.terminate();
+    assert_eq!(code, Some(0), "{}", log.join("\n"));
+}

@@ -11,6 +11,7 @@ pub mod id;
 pub mod permission;
 pub mod random;
 pub mod secret_box;
+pub mod webhook;
 
 pub use api_key::{ApiKeyToken, TokenHash};
 pub use domain_name::{DnsLabel, DomainName};

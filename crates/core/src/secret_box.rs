@@ -5,6 +5,11 @@
 //! such (and, once several keys are configured, routed to the right one) instead of failing as "corrupt". The
 //! nonce is 96 random bits per seal. The caller names what the secret is for (`purpose`), which is bound in as
 //! associated data: a sealed DKIM key copied into a webhook secret column does not open.
+//!
+//! Rotating the key: configure the new key as current and the old one as previous
+//! ([`SecretBox::with_previous`]). Secrets sealed under either open; new ones are sealed under the current
+//! key; [`SecretBox::is_current`] tells which rows still need re-sealing (`opensend admin
+//! rotate-encryption-key` does that for every table).
 
 use std::fmt;
 
@@ -31,11 +36,12 @@ impl fmt::Debug for KeyId {
     }
 }
 
-/// Seals and opens secrets with one 256-bit key.
+/// Seals secrets with one 256-bit key, and opens them with that key or a previous one.
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: Aes256Gcm,
     key_id: KeyId,
+    previous: Option<(KeyId, Aes256Gcm)>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -71,11 +77,36 @@ impl SecretBox {
         Self {
             cipher: Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key)),
             key_id: KeyId(id),
+            previous: None,
         }
+    }
+
+    /// Also opens secrets sealed under `previous` (64 hex characters), the key being rotated away from.
+    pub fn with_previous(mut self, previous: &str) -> Result<Self, SecretBoxError> {
+        let old = Self::from_hex(previous)?;
+        if old.key_id != self.key_id {
+            self.previous = Some((old.key_id, old.cipher));
+        }
+        Ok(self)
     }
 
     pub fn key_id(&self) -> KeyId {
         self.key_id
+    }
+
+    /// The key id a sealed value names, if it is in a known format.
+    pub fn key_id_of(sealed: &[u8]) -> Option<KeyId> {
+        if sealed.len() < HEADER_LEN + TAG_LEN || sealed[0] != FORMAT_VERSION {
+            return None;
+        }
+        let mut key_id = [0u8; KEY_ID_LEN];
+        key_id.copy_from_slice(&sealed[1..1 + KEY_ID_LEN]);
+        Some(KeyId(key_id))
+    }
+
+    /// Whether `sealed` is sealed under the current key (and so needs no re-sealing).
+    pub fn is_current(&self, sealed: &[u8]) -> bool {
+        Self::key_id_of(sealed) == Some(self.key_id)
     }
 
     pub fn seal(&self, purpose: &str, plaintext: &[u8]) -> Result<Vec<u8>, SecretBoxError> {
@@ -104,12 +135,17 @@ impl SecretBox {
         }
         let mut key_id = [0u8; KEY_ID_LEN];
         key_id.copy_from_slice(&sealed[1..1 + KEY_ID_LEN]);
-        if key_id != self.key_id.0 {
-            return Err(SecretBoxError::WrongKey(KeyId(key_id)));
-        }
+        let cipher = if key_id == self.key_id.0 {
+            &self.cipher
+        } else {
+            match &self.previous {
+                Some((previous_id, previous)) if previous_id.0 == key_id => previous,
+                _ => return Err(SecretBoxError::WrongKey(KeyId(key_id))),
+            }
+        };
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&sealed[1 + KEY_ID_LEN..HEADER_LEN]);
-        self.cipher
+        cipher
             .decrypt(
                 &Nonce::from(nonce),
                 Payload {
@@ -160,6 +196,28 @@ mod tests {
             b.open("dkim", &sealed).unwrap_err(),
             SecretBoxError::WrongKey(a.key_id())
         );
+    }
+
+    #[test]
+    fn a_previous_key_still_opens_and_is_reported_as_not_current() {
+        let old = SecretBox::from_hex(KEY_A).unwrap();
+        let sealed_old = old.seal("webhook", b"secret").unwrap();
+        let rotated = SecretBox::from_hex(KEY_B)
+            .unwrap()
+            .with_previous(KEY_A)
+            .unwrap();
+        assert_eq!(
+            expose(&rotated.open("webhook", &sealed_old).unwrap()),
+            b"secret"
+        );
+        assert!(!rotated.is_current(&sealed_old));
+        let sealed_new = rotated.seal("webhook", b"secret").unwrap();
+        assert!(rotated.is_current(&sealed_new));
+        // The old key alone cannot open what the new one sealed.
+        assert!(matches!(
+            old.open("webhook", &sealed_new),
+            Err(SecretBoxError::WrongKey(_))
+        ));
     }
 
     #[test]

@@ -61,6 +61,14 @@ pub mod names {
     pub const DATA_DIR: &[&str] = &["DATA_DIR"];
     pub const AUTH_SECRET: &[&str] = &["AUTH_SECRET", "BETTER_AUTH_SECRET"];
     pub const WEBHOOK_SECRET_ENCRYPTION_KEY: &[&str] = &["WEBHOOK_SECRET_ENCRYPTION_KEY"];
+    pub const WEBHOOK_SECRET_ENCRYPTION_KEY_PREVIOUS: &[&str] =
+        &["WEBHOOK_SECRET_ENCRYPTION_KEY_PREVIOUS"];
+    pub const WEBHOOK_CONCURRENCY: &[&str] = &["WEBHOOK_CONCURRENCY"];
+    pub const WEBHOOK_ENDPOINT_CONCURRENCY: &[&str] = &["WEBHOOK_ENDPOINT_CONCURRENCY"];
+    pub const WEBHOOK_TIMEOUT_SECONDS: &[&str] = &["WEBHOOK_TIMEOUT_SECONDS"];
+    pub const WEBHOOK_LEASE_SECONDS: &[&str] = &["WEBHOOK_LEASE_SECONDS"];
+    pub const WEBHOOK_DISABLE_AFTER_HOURS: &[&str] = &["WEBHOOK_DISABLE_AFTER_HOURS"];
+    pub const WEBHOOK_RETRY_DELAYS_SECONDS: &[&str] = &["WEBHOOK_RETRY_DELAYS_SECONDS"];
     pub const INGESTER_JOB_TOKEN: &[&str] = &["INGESTER_JOB_TOKEN"];
     pub const INGESTER_INBOUND_TOKEN: &[&str] = &["INGESTER_INBOUND_TOKEN"];
     pub const RATE_LIMIT_BACKEND: &[&str] = &["RATE_LIMIT_BACKEND"];
@@ -114,6 +122,9 @@ pub struct Secrets {
     pub webhook_secret_encryption_key: Option<SecretString>,
     pub ingester_job_token: Option<SecretString>,
     pub ingester_inbound_token: Option<SecretString>,
+    /// `WEBHOOK_SECRET_ENCRYPTION_KEY_PREVIOUS`: the key being rotated away from. Secrets sealed under it
+    /// still open until `opensend admin rotate-encryption-key` has re-sealed them. Optional, so not a slot.
+    pub webhook_secret_encryption_key_previous: Option<SecretString>,
 }
 
 /// One secret setting: its primary name and where it lives in [`Secrets`].
@@ -153,6 +164,13 @@ impl fmt::Debug for Secrets {
         for slot in &SECRET_SLOTS {
             d.field(slot.name, &(slot.get)(self).map(|_| "[REDACTED]"));
         }
+        d.field(
+            "WEBHOOK_SECRET_ENCRYPTION_KEY_PREVIOUS",
+            &self
+                .webhook_secret_encryption_key_previous
+                .as_ref()
+                .map(|_| "[REDACTED]"),
+        );
         d.finish()
     }
 }
@@ -249,6 +267,41 @@ pub struct Config {
     pub worker_poll_interval: Duration,
     pub delivery_max_attempts: u32,
     pub domains: DomainSettings,
+    pub webhooks: WebhookSettings,
+}
+
+/// How webhook deliveries are dispatched (see `docs/configuration.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// `WEBHOOK_CONCURRENCY`: requests in flight at once in one dispatcher.
+    pub concurrency: usize,
+    /// `WEBHOOK_ENDPOINT_CONCURRENCY`: requests in flight at once to any one endpoint, per dispatcher.
+    pub endpoint_concurrency: usize,
+    /// `WEBHOOK_TIMEOUT_SECONDS`: how long an endpoint has to answer.
+    pub timeout: Duration,
+    /// `WEBHOOK_LEASE_SECONDS`: how long a claimed delivery stays with its dispatcher.
+    pub lease: Duration,
+    /// `WEBHOOK_DISABLE_AFTER_HOURS`: an endpoint whose every attempt failed for this long is disabled.
+    pub disable_after: Duration,
+    /// `WEBHOOK_RETRY_DELAYS_SECONDS`: the wait before each retry; one attempt more than delays in all.
+    pub retry_delays: Vec<Duration>,
+}
+
+/// Resend's schedule: the first attempt at once, then after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h.
+pub const DEFAULT_WEBHOOK_RETRY_DELAYS: [u64; 7] = [5, 300, 1800, 7200, 18_000, 36_000, 36_000];
+
+fn parse_retry_delays(v: &str) -> Result<Vec<Duration>, String> {
+    let delays: Result<Vec<Duration>, _> = v
+        .split(',')
+        .map(|d| d.trim().parse::<u64>().ok().filter(|s| *s <= 7 * 24 * 3600))
+        .map(|d| d.map(Duration::from_secs).ok_or(()))
+        .collect();
+    match delays {
+        Ok(delays) if !delays.is_empty() && delays.len() <= 20 => Ok(delays),
+        _ => Err(format!(
+            "must be 1 to 20 comma-separated whole numbers of seconds (each at most a week), such as `5,300,1800`, not `{v}`"
+        )),
+    }
 }
 
 /// What sending domains need from the deployment: where DNS questions go, and the values that depend on the
@@ -526,6 +579,50 @@ impl Config {
                 )),
             }
         });
+        let webhooks = WebhookSettings {
+            concurrency: setting(p, vars, names::WEBHOOK_CONCURRENCY, 128, |v| {
+                whole_number(v, 1, 10_000).map(|n| n as usize)
+            }),
+            endpoint_concurrency: setting(p, vars, names::WEBHOOK_ENDPOINT_CONCURRENCY, 16, |v| {
+                whole_number(v, 1, 1_000).map(|n| n as usize)
+            }),
+            timeout: setting(
+                p,
+                vars,
+                names::WEBHOOK_TIMEOUT_SECONDS,
+                Duration::from_secs(15),
+                |v| whole_number(v, 1, 60).map(Duration::from_secs),
+            ),
+            lease: setting(
+                p,
+                vars,
+                names::WEBHOOK_LEASE_SECONDS,
+                Duration::from_secs(60),
+                |v| whole_number(v, 2, 3_600).map(Duration::from_secs),
+            ),
+            disable_after: setting(
+                p,
+                vars,
+                names::WEBHOOK_DISABLE_AFTER_HOURS,
+                Duration::from_secs(5 * 24 * 3600),
+                |v| whole_number(v, 1, 24 * 365).map(|h| Duration::from_secs(h * 3600)),
+            ),
+            retry_delays: setting(
+                p,
+                vars,
+                names::WEBHOOK_RETRY_DELAYS_SECONDS,
+                DEFAULT_WEBHOOK_RETRY_DELAYS
+                    .map(Duration::from_secs)
+                    .to_vec(),
+                parse_retry_delays,
+            ),
+        };
+        if webhooks.lease <= webhooks.timeout {
+            p.push(format!(
+                "WEBHOOK_LEASE_SECONDS: must be longer than WEBHOOK_TIMEOUT_SECONDS ({} s), so a delivery is not claimed twice while its request is still running",
+                webhooks.timeout.as_secs()
+            ));
+        }
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -548,6 +645,9 @@ impl Config {
                 webhook_secret_encryption_key: secret(names::WEBHOOK_SECRET_ENCRYPTION_KEY),
                 ingester_job_token: secret(names::INGESTER_JOB_TOKEN),
                 ingester_inbound_token: secret(names::INGESTER_INBOUND_TOKEN),
+                webhook_secret_encryption_key_previous: secret(
+                    names::WEBHOOK_SECRET_ENCRYPTION_KEY_PREVIOUS,
+                ),
             },
             rate_limit_backend,
             redis_url: redis_url.map(SecretString::from),
@@ -573,6 +673,7 @@ impl Config {
                 dmarc_rua,
                 tracking_cname_target,
             },
+            webhooks,
         })
     }
 

@@ -226,6 +226,7 @@ pub async fn verify(
                 check_attempts: attempts,
                 promote,
             },
+            &crate::api::domains::webhook_data(state),
         )
         .await?)
 }

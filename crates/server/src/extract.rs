@@ -117,6 +117,31 @@ where
     }
 }
 
+/// The two ids of a nested route, e.g. `/webhooks/{id}/deliveries/{delivery_id}`.
+pub struct PathIds(pub Uuid, pub Uuid);
+
+impl<S> FromRequestParts<S> for PathIds
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path((first, second)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|e: PathRejection| {
+                ApiError::new(ErrorCode::InvalidParameter, e.body_text())
+            })?;
+        match (Uuid::try_parse(&first), Uuid::try_parse(&second)) {
+            (Ok(a), Ok(b)) => Ok(PathIds(a, b)),
+            _ => Err(ApiError::new(
+                ErrorCode::InvalidParameter,
+                "The ids in the path must be valid UUIDs.",
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,13 +12,16 @@ mod extract;
 pub mod http;
 pub mod idempotency;
 pub mod ingester;
+pub mod outbound;
 pub mod quota;
 pub mod rate_limit;
+pub mod secrets_at_rest;
 pub mod sending;
 pub mod serve;
 pub mod setup;
 pub mod startup_checks;
 pub mod state;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use state::{AppState, StateError};

@@ -15,7 +15,7 @@ use crate::{api, ingester};
 pub struct Roles {
     pub api: bool,
     pub ingester: bool,
-    /// The delivery worker.
+    /// The delivery worker and the webhook dispatcher.
     pub worker: bool,
 }
 
@@ -105,6 +105,13 @@ pub async fn start(state: AppState, roles: Roles) -> std::io::Result<Running> {
         let stopped = stopped.clone();
         tasks.spawn(async move {
             worker.run(stopped).await;
+            Ok(())
+        });
+        let client = state.outbound.client(state.config.webhooks.timeout);
+        let dispatcher = crate::webhooks::dispatcher::Dispatcher::new(state.clone(), client);
+        let stopped_dispatcher = stop.subscribe();
+        tasks.spawn(async move {
+            dispatcher.run(stopped_dispatcher).await;
             Ok(())
         });
     }

@@ -14,14 +14,17 @@ use crate::rate_limit::RateLimiter;
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
-    /// Seals secrets at rest (DKIM private keys, later webhook secrets) under `WEBHOOK_SECRET_ENCRYPTION_KEY`.
+    /// Seals secrets at rest (DKIM private keys, webhook signing secrets) under `WEBHOOK_SECRET_ENCRYPTION_KEY`.
     pub secrets: Arc<SecretBox>,
     /// Checks sending domains' DNS records.
     pub dns: DnsChecker,
     /// Rung when work for the delivery worker was queued, so an in-process worker starts at once instead
     /// of at its next poll.
     pub delivery_wakeup: Arc<Notify>,
+    /// Rung when webhook deliveries were queued by this process, so an in-process dispatcher starts at once.
+    pub webhook_wakeup: Arc<Notify>,
     pub rate_limiter: RateLimiter,
+    pub outbound: crate::outbound::OutboundPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +35,8 @@ pub enum StateError {
     MissingEncryptionKey,
     #[error("WEBHOOK_SECRET_ENCRYPTION_KEY: {0}")]
     EncryptionKey(opensend_core::secret_box::SecretBoxError),
+    #[error("WEBHOOK_SECRET_ENCRYPTION_KEY_PREVIOUS: {0}")]
+    PreviousEncryptionKey(opensend_core::secret_box::SecretBoxError),
     #[error(transparent)]
     Dns(#[from] opensend_mail::dns::DnsSetupError),
     #[error("rate limiting: {0}")]
@@ -41,13 +46,7 @@ pub enum StateError {
 impl AppState {
     /// Builds the shared state once, at startup, after the startup checks have run on `config`.
     pub fn new(store: Store, config: Config) -> Result<Self, StateError> {
-        let key = config
-            .secrets
-            .webhook_secret_encryption_key
-            .as_ref()
-            .ok_or(StateError::MissingEncryptionKey)?;
-        let secrets =
-            SecretBox::from_hex(key.expose_secret()).map_err(StateError::EncryptionKey)?;
+        let secrets = secret_box(&config)?;
         let dns = DnsChecker::new(config.domains.dns_resolver, config.domains.dns_timeout)?;
         let rate_limiter =
             RateLimiter::from_config(&config).map_err(|e| StateError::RateLimiter(e.0))?;
@@ -58,7 +57,27 @@ impl AppState {
             secrets: Arc::new(secrets),
             dns,
             delivery_wakeup: Arc::new(Notify::new()),
+            webhook_wakeup: Arc::new(Notify::new()),
             rate_limiter,
+            outbound: crate::outbound::OutboundPolicy,
         })
     }
+}
+
+/// The box that seals and opens secrets at rest: `WEBHOOK_SECRET_ENCRYPTION_KEY`, plus
+/// `WEBHOOK_SECRET_ENCRYPTION_KEY_PREVIOUS` during a key rotation.
+pub fn secret_box(config: &Config) -> Result<SecretBox, StateError> {
+    let key = config
+        .secrets
+        .webhook_secret_encryption_key
+        .as_ref()
+        .ok_or(StateError::MissingEncryptionKey)?;
+    let mut secrets =
+        SecretBox::from_hex(key.expose_secret()).map_err(StateError::EncryptionKey)?;
+    if let Some(previous) = &config.secrets.webhook_secret_encryption_key_previous {
+        secrets = secrets
+            .with_previous(previous.expose_secret())
+            .map_err(StateError::PreviousEncryptionKey)?;
+    }
+    Ok(secrets)
 }

@@ -12,6 +12,7 @@ use crate::StoreError;
 use crate::migrations::Migrator;
 use crate::repos::{
     ApiKeys, DeliveryQueue, Domains, EmailQuotas, Emails, Idempotency, Organizations, Suppressions,
+    WebhookQueue, Webhooks,
 };
 
 /// How long a SQLite writer waits for another process's write lock before giving up.
@@ -182,6 +183,14 @@ impl Store {
 
     pub fn domains(&self) -> Domains<'_> {
         Domains::new(&self.read, &self.write)
+    }
+
+    pub fn webhooks(&self) -> Webhooks<'_> {
+        Webhooks::new(&self.read, &self.write)
+    }
+
+    pub fn webhook_queue(&self) -> WebhookQueue<'_> {
+        WebhookQueue::new(&self.read, &self.write)
     }
 
     pub fn email_quotas(&self) -> EmailQuotas<'_> {

@@ -7,6 +7,7 @@
 
 pub mod dns;
 pub mod peers;
+pub mod webhook_receiver;
 
 use std::path::{Path, PathBuf};
 

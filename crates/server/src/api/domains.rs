@@ -179,6 +179,7 @@ async fn create(
                 allow_subdomains: body.allow_subdomains.unwrap_or(false),
             },
             keys,
+            &webhook_data(&state),
         )
         .await
         .map_err(|e| match e {
@@ -296,6 +297,33 @@ impl DomainView {
             allow_subdomains: domain.allow_subdomains,
             last_checked_at: domain.last_checked_at.map(timestamp),
         })
+    }
+}
+
+/// The `data` of `domain.created|updated|deleted` webhook events: Resend's `DomainEventData` (id, name,
+/// status, created_at, region, records), built from the same view the API returns.
+pub(crate) fn webhook_data(
+    state: &AppState,
+) -> impl Fn(&domain::Model, &[opensend_store::entities::dkim_key::Model]) -> Value + Send + Sync + '_
+{
+    move |domain, keys| match DomainView::build(state, domain.clone(), keys) {
+        Ok(view) => json!({
+            "id": view.id,
+            "name": view.name,
+            "status": view.status,
+            "created_at": view.created_at,
+            "region": view.region,
+            "records": view.records,
+        }),
+        // Records could not be derived (a key failed to parse): announce the domain without them.
+        Err(_) => json!({
+            "id": domain.id,
+            "name": domain.name,
+            "status": domain.status,
+            "created_at": timestamp(domain.created_at),
+            "region": domain.region,
+            "records": [],
+        }),
     }
 }
 
@@ -433,6 +461,7 @@ async fn update(
                 receiving_enabled: receiving,
                 allow_subdomains: body.allow_subdomains,
             },
+            &webhook_data(&state),
         )
         .await?;
     if updated.is_none() {
@@ -449,7 +478,7 @@ async fn remove(
     if !state
         .store
         .domains()
-        .delete(caller.organization_id, id)
+        .delete(caller.organization_id, id, &webhook_data(&state))
         .await?
     {
         return Err(ApiError::not_found("Domain"));

@@ -2,10 +2,11 @@
 //! and under `/api` (`/api/api-keys`, as OpenSend's own clients do).
 
 mod api_keys;
-mod domains;
+pub(crate) mod domains;
 pub mod emails;
 pub(crate) mod health;
 pub mod list;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -22,6 +23,7 @@ fn resources() -> Router<AppState> {
         .merge(api_keys::routes())
         .merge(emails::routes())
         .merge(domains::routes())
+        .merge(webhooks::routes())
 }
 
 /// The public API router with every cross-cutting layer applied.

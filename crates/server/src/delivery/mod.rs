@@ -181,6 +181,8 @@ impl DeliveryWorker {
             // Store errors: the lease runs out and another attempt follows.
             tracing::error!(email_id = %email_id, error = %e, "delivery bookkeeping failed");
         }
+        // The outcome may have queued webhook deliveries (`email.sent`, `email.failed`…).
+        self.state.webhook_wakeup.notify_one();
     }
 
     async fn try_deliver(
@@ -353,7 +355,11 @@ impl DeliveryWorker {
 /// failed together do not return together.
 pub fn retry_delay(attempt: u32) -> Duration {
     let index = (attempt.max(1) as usize - 1).min(RETRY_DELAYS.len() - 1);
-    let base = RETRY_DELAYS[index];
+    jittered(RETRY_DELAYS[index])
+}
+
+/// `base` ±10 %, so retries of many items that failed together do not arrive together.
+pub(crate) fn jittered(base: Duration) -> Duration {
     let jitter = opensend_core::random::os_random::<2>()
         .map(|b| f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX))
         .unwrap_or(0.5);
@@ -361,7 +367,7 @@ pub fn retry_delay(attempt: u32) -> Duration {
 }
 
 /// A name unique to this worker, for leases and logs: host, process and a random suffix.
-fn worker_name() -> String {
+pub(crate) fn worker_name() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|h| h.trim().to_owned())

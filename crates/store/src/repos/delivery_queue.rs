@@ -166,7 +166,8 @@ impl<'a> DeliveryQueue<'a> {
         Ok(true)
     }
 
-    /// A temporary failure: the job waits until `retry_at` and the email stays queued with the error noted.
+    /// A temporary failure: the job waits until `retry_at`, the email stays queued with the error noted, and
+    /// `email.delivery_delayed` is recorded.
     pub async fn record_retry(
         &self,
         job: &delivery_job::Model,
@@ -206,6 +207,15 @@ impl<'a> DeliveryQueue<'a> {
             .filter(email::Column::Id.eq(job.email_id))
             .exec(&txn)
             .await?;
+        insert_event(
+            &txn,
+            job.organization_id,
+            job.email_id,
+            "email.delivery_delayed",
+            json!({"delivery_delayed": {"reason": error, "next_attempt_at": retry_at}}),
+            now(),
+        )
+        .await?;
         txn.commit().await?;
         Ok(true)
     }

@@ -6,10 +6,48 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use opensend_core::webhook::EventType;
+
 use crate::entities::{dkim_key, domain, organization};
 use crate::pagination::paginate;
 use crate::repos::now;
+use crate::repos::webhook_outbox;
 use crate::{Page, PageRequest, StoreError};
+
+/// Shapes the `data` of a `domain.*` webhook event from the domain and its keys (the records a domain
+/// needs depend on configuration the store does not know). Called inside the transaction of the change,
+/// only when an endpoint subscribes.
+pub type DomainEventData<'a> =
+    &'a (dyn Fn(&domain::Model, &[dkim_key::Model]) -> serde_json::Value + Send + Sync);
+
+/// Announces a domain event in the caller's transaction.
+async fn announce<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    event: EventType,
+    domain: &domain::Model,
+    data: DomainEventData<'_>,
+) -> Result<(), StoreError> {
+    let subscribers = webhook_outbox::subscribers(db, domain.organization_id, event).await?;
+    if subscribers.is_empty() {
+        return Ok(());
+    }
+    let keys = dkim_key::Entity::find()
+        .filter(dkim_key::Column::DomainId.eq(domain.id))
+        .filter(dkim_key::Column::State.ne(KEY_RETIRED))
+        .order_by_asc(dkim_key::Column::Id)
+        .all(db)
+        .await?;
+    webhook_outbox::insert_message(
+        db,
+        domain.organization_id,
+        event,
+        &subscribers,
+        data(domain, &keys),
+        now(),
+    )
+    .await?;
+    Ok(())
+}
 
 /// Key states.
 pub const KEY_ACTIVE: &str = "active";
@@ -78,6 +116,7 @@ impl<'a> Domains<'a> {
         &self,
         new: NewDomain,
         keys: Vec<NewDkimKey>,
+        event_data: DomainEventData<'_>,
     ) -> Result<(domain::Model, Vec<dkim_key::Model>), StoreError> {
         let transaction = self.write.begin().await?;
         if organization::Entity::find_by_id(new.organization_id)
@@ -126,6 +165,7 @@ impl<'a> Domains<'a> {
                 insert_key(&transaction, new.organization_id, id, key, KEY_ACTIVE, at).await?,
             );
         }
+        announce(&transaction, EventType::DomainCreated, &domain, event_data).await?;
         transaction.commit().await.map_err(duplicate)?;
         Ok((domain, stored))
     }
@@ -185,8 +225,14 @@ impl<'a> Domains<'a> {
         organization_id: Uuid,
         id: Uuid,
         changes: DomainChanges,
+        event_data: DomainEventData<'_>,
     ) -> Result<Option<domain::Model>, StoreError> {
-        let Some(existing) = self.get_for_write(organization_id, id).await? else {
+        let transaction = self.write.begin().await?;
+        let Some(existing) = domain::Entity::find_by_id(id)
+            .filter(domain::Column::OrganizationId.eq(organization_id))
+            .one(&transaction)
+            .await?
+        else {
             return Ok(None);
         };
         let mut model: domain::ActiveModel = existing.into();
@@ -212,12 +258,35 @@ impl<'a> Domains<'a> {
             model.allow_subdomains = Set(v);
         }
         model.updated_at = Set(now());
-        Ok(Some(model.update(self.write).await?))
+        let updated = model.update(&transaction).await?;
+        announce(&transaction, EventType::DomainUpdated, &updated, event_data).await?;
+        transaction.commit().await?;
+        Ok(Some(updated))
     }
 
     /// Deletes the domain and its keys; `false` when the organization has no such domain.
-    pub async fn delete(&self, organization_id: Uuid, id: Uuid) -> Result<bool, StoreError> {
+    pub async fn delete(
+        &self,
+        organization_id: Uuid,
+        id: Uuid,
+        event_data: DomainEventData<'_>,
+    ) -> Result<bool, StoreError> {
         let transaction = self.write.begin().await?;
+        let Some(existing) = domain::Entity::find_by_id(id)
+            .filter(domain::Column::OrganizationId.eq(organization_id))
+            .one(&transaction)
+            .await?
+        else {
+            return Ok(false);
+        };
+        // Announced before the rows go, so the payload can describe what was deleted.
+        announce(
+            &transaction,
+            EventType::DomainDeleted,
+            &existing,
+            event_data,
+        )
+        .await?;
         dkim_key::Entity::delete_many()
             .filter(dkim_key::Column::OrganizationId.eq(organization_id))
             .filter(dkim_key::Column::DomainId.eq(id))
@@ -268,14 +337,21 @@ impl<'a> Domains<'a> {
         Ok(stored)
     }
 
-    /// Records a check and promotes verified `next` keys, in one transaction.
+    /// Records a check and promotes verified `next` keys, in one transaction. A change of status is
+    /// announced as `domain.updated`.
     pub async fn record_check(
         &self,
         organization_id: Uuid,
         id: Uuid,
         outcome: CheckOutcome,
+        event_data: DomainEventData<'_>,
     ) -> Result<Option<domain::Model>, StoreError> {
         let transaction = self.write.begin().await?;
+        let previous_status = domain::Entity::find_by_id(id)
+            .filter(domain::Column::OrganizationId.eq(organization_id))
+            .one(&transaction)
+            .await?
+            .map(|d| d.status);
         let result = domain::Entity::update_many()
             .col_expr(domain::Column::Status, Expr::value(outcome.status))
             .col_expr(
@@ -320,8 +396,36 @@ impl<'a> Domains<'a> {
                 .await?;
         }
         let domain = domain::Entity::find_by_id(id).one(&transaction).await?;
+        if let Some(domain) = &domain
+            && previous_status.as_deref() != Some(domain.status.as_str())
+        {
+            announce(&transaction, EventType::DomainUpdated, domain, event_data).await?;
+        }
         transaction.commit().await?;
         Ok(domain)
+    }
+
+    /// Every DKIM key's id and sealed private key (retired ones too), for re-sealing under a new
+    /// encryption key.
+    pub async fn all_sealed_keys(&self) -> Result<Vec<(Uuid, Vec<u8>)>, StoreError> {
+        Ok(dkim_key::Entity::find()
+            .select_only()
+            .column(dkim_key::Column::Id)
+            .column(dkim_key::Column::PrivateKeySealed)
+            .order_by_asc(dkim_key::Column::Id)
+            .into_tuple()
+            .all(self.read)
+            .await?)
+    }
+
+    /// Replaces a key's sealed private key with a re-sealed copy of the same key.
+    pub async fn reseal_key(&self, id: Uuid, sealed: Vec<u8>) -> Result<(), StoreError> {
+        dkim_key::Entity::update_many()
+            .col_expr(dkim_key::Column::PrivateKeySealed, Expr::value(sealed))
+            .filter(dkim_key::Column::Id.eq(id))
+            .exec(self.write)
+            .await?;
+        Ok(())
     }
 
     /// Claims up to `limit` domains whose next check is due, for `lease`: each row is taken with a conditional
@@ -359,17 +463,6 @@ impl<'a> Domains<'a> {
             }
         }
         Ok(claimed)
-    }
-
-    async fn get_for_write(
-        &self,
-        organization_id: Uuid,
-        id: Uuid,
-    ) -> Result<Option<domain::Model>, StoreError> {
-        Ok(domain::Entity::find_by_id(id)
-            .filter(domain::Column::OrganizationId.eq(organization_id))
-            .one(self.write)
-            .await?)
     }
 }
 

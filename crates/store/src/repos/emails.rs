@@ -488,6 +488,8 @@ async fn insert_email(
     Ok(Accepted { id: new.id, status })
 }
 
+/// Records an event in the email's history and, in the same transaction, announces it to the
+/// organization's webhook endpoints that subscribe to it.
 pub(crate) async fn insert_event<C: sea_orm::ConnectionTrait>(
     db: &C,
     organization_id: Uuid,
@@ -496,6 +498,15 @@ pub(crate) async fn insert_event<C: sea_orm::ConnectionTrait>(
     data: serde_json::Value,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    crate::repos::webhook_outbox::enqueue_email_event(
+        db,
+        organization_id,
+        email_id,
+        event_type,
+        &data,
+        at,
+    )
+    .await?;
     email_event::ActiveModel {
         id: Set(opensend_core::new_id()),
         organization_id: Set(organization_id),

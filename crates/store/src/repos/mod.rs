@@ -8,6 +8,8 @@ pub mod emails;
 pub mod idempotency;
 mod organizations;
 mod suppressions;
+pub mod webhook_outbox;
+mod webhooks;
 
 pub use api_keys::{ApiKeys, NewApiKey};
 pub use delivery_queue::DeliveryQueue;
@@ -19,6 +21,8 @@ pub use emails::Emails;
 pub use idempotency::Idempotency;
 pub use organizations::Organizations;
 pub use suppressions::Suppressions;
+pub use webhook_outbox::WebhookQueue;
+pub use webhooks::{NewWebhook, ReplayOutcome, WebhookChanges, Webhooks};
 
 use chrono::{DateTime, SubsecRound, Utc};
 

@@ -104,6 +104,7 @@ async fn send(
     )
     .await;
     state.delivery_wakeup.notify_one();
+    state.webhook_wakeup.notify_one();
     Ok(response)
 }
 
@@ -231,6 +232,7 @@ async fn send_batch(
     )
     .await;
     state.delivery_wakeup.notify_one();
+    state.webhook_wakeup.notify_one();
     Ok(response)
 }
 
@@ -290,6 +292,7 @@ async fn reschedule(
         .await?;
     change_result(outcome, "rescheduled")?;
     state.delivery_wakeup.notify_one();
+    state.webhook_wakeup.notify_one();
     Ok(Json(json!({
         "object": "email",
         "id": id,

@@ -1,0 +1,665 @@
+//! The webhook outbox: events written in the same transaction as the change that caused them, and the
+//! queue dispatchers claim deliveries from.
+//!
+//! [`enqueue`] runs inside the caller's transaction: if any enabled endpoint of the organization subscribes
+//! to the event, it writes one message (the exact body to send) and one pending delivery per endpoint. A
+//! rolled-back change therefore never announces anything, and a committed one is never lost.
+//!
+//! Dispatchers claim due deliveries with a lease ([`WebhookQueue::claim`]), the way delivery workers claim
+//! emails: `FOR UPDATE SKIP LOCKED` on PostgreSQL, the single writer on SQLite. The claim counts as an
+//! attempt, so a dispatcher that crashes mid-request still moves the delivery towards its attempt limit; the
+//! delivery itself is retried once the lease runs out. Outcomes are recorded in batches, each only while the
+//! reporting dispatcher still holds the lease.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use opensend_core::webhook::EventType;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    QueryFilter, Set, Statement, TransactionTrait, Value as DbValue,
+};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::StoreError;
+use crate::entities::{
+    email, organization_event, suppression, webhook, webhook_attempt, webhook_delivery,
+    webhook_message,
+};
+use crate::repos::emails::{read_list, read_pairs};
+use crate::repos::now;
+
+/// Values of `webhooks.status`.
+pub mod endpoint_status {
+    pub const ENABLED: &str = "enabled";
+    pub const DISABLED: &str = "disabled";
+}
+
+/// Values of `webhook_deliveries.status`.
+pub mod delivery_status {
+    pub const PENDING: &str = "pending";
+    pub const SUCCEEDED: &str = "succeeded";
+    pub const FAILED: &str = "failed";
+}
+
+/// Timestamps inside payloads: RFC 3339, UTC, milliseconds.
+pub fn payload_timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The enabled endpoints of `organization_id` that subscribe to `event`.
+pub(crate) async fn subscribers<C: ConnectionTrait>(
+    db: &C,
+    organization_id: Uuid,
+    event: EventType,
+) -> Result<Vec<Uuid>, StoreError> {
+    let endpoints = webhook::Entity::find()
+        .filter(webhook::Column::OrganizationId.eq(organization_id))
+        .filter(webhook::Column::Status.eq(endpoint_status::ENABLED))
+        .all(db)
+        .await?;
+    Ok(endpoints
+        .into_iter()
+        .filter(|w| {
+            read_list(&w.event_types)
+                .iter()
+                .any(|t| t == event.as_str())
+        })
+        .map(|w| w.id)
+        .collect())
+}
+
+/// Writes `{"type", "created_at", "data"}` as one message and a pending delivery to each of `endpoints`.
+pub(crate) async fn insert_message<C: ConnectionTrait>(
+    db: &C,
+    organization_id: Uuid,
+    event: EventType,
+    endpoints: &[Uuid],
+    data: Value,
+    at: DateTime<Utc>,
+) -> Result<Uuid, StoreError> {
+    let id = opensend_core::new_id();
+    let payload = json!({
+        "type": event.as_str(),
+        "created_at": payload_timestamp(at),
+        "data": data,
+    })
+    .to_string();
+    webhook_message::ActiveModel {
+        id: Set(id),
+        organization_id: Set(organization_id),
+        event_type: Set(event.as_str().to_owned()),
+        payload: Set(payload),
+        created_at: Set(at),
+    }
+    .insert(db)
+    .await?;
+    let deliveries = endpoints
+        .iter()
+        .map(|webhook_id| webhook_delivery::ActiveModel {
+            id: Set(opensend_core::new_id()),
+            organization_id: Set(organization_id),
+            webhook_id: Set(*webhook_id),
+            message_id: Set(id),
+            status: Set(delivery_status::PENDING.to_owned()),
+            attempts: Set(0),
+            next_attempt_at: Set(Some(at)),
+            lease_owner: Set(None),
+            lease_expires_at: Set(None),
+            last_status_code: Set(None),
+            last_error: Set(None),
+            last_attempt_at: Set(None),
+            replay_of: Set(None),
+            created_at: Set(at),
+            updated_at: Set(at),
+        });
+    webhook_delivery::Entity::insert_many(deliveries)
+        .exec(db)
+        .await?;
+    Ok(id)
+}
+
+/// Announces `event` with `data` to the organization's subscribed endpoints, inside the caller's
+/// transaction. Nothing is written when no endpoint subscribes. `data` is only built when needed.
+pub async fn enqueue<C: ConnectionTrait>(
+    db: &C,
+    organization_id: Uuid,
+    event: EventType,
+    data: impl FnOnce() -> Value,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let endpoints = subscribers(db, organization_id, event).await?;
+    if endpoints.is_empty() {
+        return Ok(());
+    }
+    insert_message(db, organization_id, event, &endpoints, data(), at).await?;
+    Ok(())
+}
+
+/// Resend's `OutboundEmailEventData`: the email's id, creation time, sender, recipients, subject, tags
+/// (as an object) and custom headers (omitted when there are none).
+pub fn email_event_data(email: &email::Model, to: Option<Vec<String>>) -> Map<String, Value> {
+    let mut data = Map::new();
+    data.insert("email_id".into(), json!(email.id));
+    data.insert(
+        "created_at".into(),
+        json!(payload_timestamp(email.created_at)),
+    );
+    data.insert("from".into(), json!(email.from_address));
+    data.insert(
+        "to".into(),
+        json!(to.unwrap_or_else(|| read_list(&email.to_addresses))),
+    );
+    data.insert("subject".into(), json!(email.subject));
+    let tags: Map<String, Value> = read_pairs(&email.tags)
+        .into_iter()
+        .map(|(name, value)| (name, Value::String(value)))
+        .collect();
+    data.insert("tags".into(), Value::Object(tags));
+    let headers = read_pairs(&email.headers);
+    if !headers.is_empty() {
+        data.insert(
+            "headers".into(),
+            Value::Array(
+                headers
+                    .into_iter()
+                    .map(|(name, value)| json!({"name": name, "value": value}))
+                    .collect(),
+            ),
+        );
+    }
+    data
+}
+
+/// The webhook side of an email event recorded in `email_events`: `event_type` and the internal `data`
+/// become a Resend-shaped payload when the type is one endpoints can subscribe to (`email.queued` and
+/// `email.canceled` are not).
+pub(crate) async fn enqueue_email_event<C: ConnectionTrait>(
+    db: &C,
+    organization_id: Uuid,
+    email_id: Uuid,
+    event_type: &str,
+    data: &Value,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Ok(event) = event_type.parse::<EventType>() else {
+        return Ok(());
+    };
+    let endpoints = subscribers(db, organization_id, event).await?;
+    if endpoints.is_empty() {
+        return Ok(());
+    }
+    let Some(email) = email::Entity::find_by_id(email_id).one(db).await? else {
+        return Ok(());
+    };
+    let recipients = data.get("recipients").and_then(|r| {
+        r.as_array().map(|list| {
+            list.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+        })
+    });
+    let mut payload = email_event_data(&email, recipients.clone());
+    match event {
+        EventType::EmailSent => {}
+        EventType::EmailFailed => {
+            let reason = data.get("error").cloned().unwrap_or(Value::Null);
+            payload.insert("failed".into(), json!({ "reason": reason }));
+        }
+        EventType::EmailSuppressed => {
+            let listed = suppression::Entity::find()
+                .filter(suppression::Column::OrganizationId.eq(organization_id))
+                .filter(suppression::Column::Address.is_in(recipients.unwrap_or_default()))
+                .all(db)
+                .await?;
+            let reason = match listed.first().map(|s| s.reason.as_str()) {
+                Some("bounce") => "previous_bounce",
+                Some("complaint") => "previous_complaint",
+                Some(other) => other,
+                None => "manual",
+            };
+            payload.insert(
+                "suppressed".into(),
+                json!({
+                    "type": "OnAccountSuppressionList",
+                    "reason": reason,
+                    "message": "The recipient is on the organization's suppression list.",
+                    "diagnosticCode": [],
+                }),
+            );
+        }
+        _ => {
+            // Other events carry their details (`scheduled_at`, `bounce`, `click`…) as the caller shaped them.
+            if let Some(fields) = data.as_object() {
+                for (key, value) in fields {
+                    if key != "recipients" {
+                        payload.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+    }
+    insert_message(
+        db,
+        organization_id,
+        event,
+        &endpoints,
+        Value::Object(payload),
+        at,
+    )
+    .await?;
+    Ok(())
+}
+
+/// A claimed delivery with everything needed to send it.
+#[derive(Clone, Debug)]
+pub struct ClaimedDelivery {
+    pub delivery: webhook_delivery::Model,
+    pub webhook: webhook::Model,
+    pub message: webhook_message::Model,
+}
+
+/// What one attempt came to.
+#[derive(Clone, Debug)]
+pub struct AttemptOutcome {
+    pub delivery: webhook_delivery::Model,
+    pub succeeded: bool,
+    pub status_code: Option<u16>,
+    /// At most 1 KiB of the response body.
+    pub response: Option<String>,
+    pub error: Option<String>,
+    pub duration_ms: u32,
+    pub attempted_at: DateTime<Utc>,
+    /// When to try again; `None` ends the delivery (succeeded, or failed for good).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Disable the endpoint now, for this reason (`410 Gone`).
+    pub disable_endpoint: Option<String>,
+}
+
+pub struct WebhookQueue<'a> {
+    read: &'a DatabaseConnection,
+    write: &'a DatabaseConnection,
+}
+
+impl<'a> WebhookQueue<'a> {
+    pub(crate) fn new(read: &'a DatabaseConnection, write: &'a DatabaseConnection) -> Self {
+        Self { read, write }
+    }
+
+    /// Leases up to `limit` due deliveries to `owner`. At most `room(webhook_id)` deliveries of any one
+    /// endpoint are taken, and endpoints with no room are not even scanned, so a slow endpoint's backlog
+    /// cannot crowd out the others.
+    pub async fn claim(
+        &self,
+        owner: &str,
+        lease: std::time::Duration,
+        limit: usize,
+        room: impl Fn(Uuid) -> usize,
+        full: &[Uuid],
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let at = now();
+        let until = at + TimeDelta::from_std(lease).unwrap_or(TimeDelta::minutes(1));
+        let backend = self.write.get_database_backend();
+        let txn = self.write.begin().await?;
+
+        let mut values: Vec<DbValue> = vec![at.into()];
+        let mut excluded = String::new();
+        if !full.is_empty() {
+            let placeholders: Vec<String> = full
+                .iter()
+                .enumerate()
+                .map(|(i, _)| format!("${}", i + 2))
+                .collect();
+            excluded = format!(" AND webhook_id NOT IN ({})", placeholders.join(", "));
+            values.extend(full.iter().map(|id| DbValue::from(*id)));
+        }
+        // Scan more than `limit`, so the per-endpoint cap can skip rows and still fill the batch.
+        let scan = i64::try_from(limit.saturating_mul(4)).unwrap_or(i64::MAX);
+        values.push(scan.into());
+        let lock = match backend {
+            DbBackend::Postgres => " FOR UPDATE SKIP LOCKED",
+            _ => "",
+        };
+        let sql = format!(
+            "SELECT * FROM webhook_deliveries \
+             WHERE next_attempt_at <= $1 AND (lease_expires_at IS NULL OR lease_expires_at < $1){excluded} \
+             ORDER BY next_attempt_at LIMIT ${}{lock}",
+            values.len()
+        );
+        let candidates = webhook_delivery::Entity::find()
+            .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+            .all(&txn)
+            .await?;
+
+        let mut taken: HashMap<Uuid, usize> = HashMap::new();
+        let mut chosen = Vec::new();
+        for candidate in candidates {
+            if chosen.len() >= limit {
+                break;
+            }
+            let count = taken.entry(candidate.webhook_id).or_default();
+            if *count >= room(candidate.webhook_id) {
+                continue;
+            }
+            *count += 1;
+            chosen.push(candidate.id);
+        }
+        if chosen.is_empty() {
+            txn.commit().await?;
+            return Ok(Vec::new());
+        }
+
+        webhook_delivery::Entity::update_many()
+            .col_expr(
+                webhook_delivery::Column::LeaseOwner,
+                Expr::value(Some(owner.to_owned())),
+            )
+            .col_expr(
+                webhook_delivery::Column::LeaseExpiresAt,
+                Expr::value(Some(until)),
+            )
+            .col_expr(
+                webhook_delivery::Column::Attempts,
+                Expr::col(webhook_delivery::Column::Attempts).add(1),
+            )
+            .filter(webhook_delivery::Column::Id.is_in(chosen.clone()))
+            .exec(&txn)
+            .await?;
+        let deliveries = webhook_delivery::Entity::find()
+            .filter(webhook_delivery::Column::Id.is_in(chosen))
+            .all(&txn)
+            .await?;
+        let webhook_ids: HashSet<Uuid> = deliveries.iter().map(|d| d.webhook_id).collect();
+        let message_ids: HashSet<Uuid> = deliveries.iter().map(|d| d.message_id).collect();
+        let webhooks: HashMap<Uuid, webhook::Model> = webhook::Entity::find()
+            .filter(webhook::Column::Id.is_in(webhook_ids))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|w| (w.id, w))
+            .collect();
+        let messages: HashMap<Uuid, webhook_message::Model> = webhook_message::Entity::find()
+            .filter(webhook_message::Column::Id.is_in(message_ids))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect();
+        txn.commit().await?;
+
+        Ok(deliveries
+            .into_iter()
+            .filter_map(|delivery| {
+                let webhook = webhooks.get(&delivery.webhook_id)?.clone();
+                let message = messages.get(&delivery.message_id)?.clone();
+                Some(ClaimedDelivery {
+                    delivery,
+                    webhook,
+                    message,
+                })
+            })
+            .collect())
+    }
+
+    /// Records `outcomes` in one transaction. Each is applied only if its dispatcher (`owner`) still holds
+    /// the lease it claimed with; the result says which were. An endpoint whose failures have run for
+    /// `disable_after` without a success is disabled, its pending deliveries fail, and the organization's
+    /// event log says so.
+    pub async fn record(
+        &self,
+        owner: &str,
+        outcomes: Vec<AttemptOutcome>,
+        disable_after: TimeDelta,
+    ) -> Result<Vec<bool>, StoreError> {
+        let txn = self.write.begin().await?;
+        let mut applied = Vec::with_capacity(outcomes.len());
+        let mut succeeded_endpoints = HashSet::new();
+        let mut failed_endpoints: HashMap<Uuid, (Uuid, DateTime<Utc>)> = HashMap::new();
+        let mut disable_now: HashMap<Uuid, (Uuid, String)> = HashMap::new();
+        for outcome in outcomes {
+            let d = &outcome.delivery;
+            let status = match (outcome.succeeded, outcome.next_attempt_at) {
+                (true, _) => delivery_status::SUCCEEDED,
+                (false, Some(_)) => delivery_status::PENDING,
+                (false, None) => delivery_status::FAILED,
+            };
+            let updated = webhook_delivery::Entity::update_many()
+                .col_expr(webhook_delivery::Column::Status, Expr::value(status))
+                .col_expr(
+                    webhook_delivery::Column::NextAttemptAt,
+                    Expr::value(outcome.next_attempt_at),
+                )
+                .col_expr(
+                    webhook_delivery::Column::LeaseOwner,
+                    Expr::value(Option::<String>::None),
+                )
+                .col_expr(
+                    webhook_delivery::Column::LeaseExpiresAt,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(
+                    webhook_delivery::Column::LastStatusCode,
+                    Expr::value(outcome.status_code.map(i32::from)),
+                )
+                .col_expr(
+                    webhook_delivery::Column::LastError,
+                    Expr::value(outcome.error.clone()),
+                )
+                .col_expr(
+                    webhook_delivery::Column::LastAttemptAt,
+                    Expr::value(Some(outcome.attempted_at)),
+                )
+                .col_expr(
+                    webhook_delivery::Column::UpdatedAt,
+                    Expr::value(outcome.attempted_at),
+                )
+                .filter(webhook_delivery::Column::Id.eq(d.id))
+                .filter(webhook_delivery::Column::LeaseOwner.eq(owner))
+                .filter(webhook_delivery::Column::LeaseExpiresAt.eq(d.lease_expires_at))
+                .exec(&txn)
+                .await?;
+            let held = updated.rows_affected == 1;
+            applied.push(held);
+            if !held {
+                continue;
+            }
+            webhook_attempt::ActiveModel {
+                id: Set(opensend_core::new_id()),
+                organization_id: Set(d.organization_id),
+                delivery_id: Set(d.id),
+                attempt: Set(d.attempts),
+                succeeded: Set(outcome.succeeded),
+                status_code: Set(outcome.status_code.map(i32::from)),
+                response: Set(outcome.response),
+                error: Set(outcome.error),
+                duration_ms: Set(i32::try_from(outcome.duration_ms).unwrap_or(i32::MAX)),
+                next_attempt_at: Set(outcome.next_attempt_at),
+                created_at: Set(outcome.attempted_at),
+            }
+            .insert(&txn)
+            .await?;
+            if outcome.succeeded {
+                succeeded_endpoints.insert(d.webhook_id);
+                failed_endpoints.remove(&d.webhook_id);
+            } else if !succeeded_endpoints.contains(&d.webhook_id) {
+                failed_endpoints
+                    .entry(d.webhook_id)
+                    .or_insert((d.organization_id, outcome.attempted_at));
+            }
+            if let Some(reason) = outcome.disable_endpoint {
+                disable_now.insert(d.webhook_id, (d.organization_id, reason));
+            }
+        }
+
+        if !succeeded_endpoints.is_empty() {
+            webhook::Entity::update_many()
+                .col_expr(
+                    webhook::Column::FailingSince,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .filter(webhook::Column::Id.is_in(succeeded_endpoints))
+                .filter(webhook::Column::FailingSince.is_not_null())
+                .exec(&txn)
+                .await?;
+        }
+        for (webhook_id, (organization_id, at)) in failed_endpoints {
+            webhook::Entity::update_many()
+                .col_expr(webhook::Column::FailingSince, Expr::value(Some(at)))
+                .filter(webhook::Column::Id.eq(webhook_id))
+                .filter(webhook::Column::FailingSince.is_null())
+                .exec(&txn)
+                .await?;
+            let failing_for_too_long = webhook::Entity::find_by_id(webhook_id)
+                .one(&txn)
+                .await?
+                .and_then(|w| w.failing_since)
+                .is_some_and(|since| at - since >= disable_after);
+            if failing_for_too_long && !disable_now.contains_key(&webhook_id) {
+                let days = disable_after.num_hours() as f64 / 24.0;
+                disable_now.insert(
+                    webhook_id,
+                    (
+                        organization_id,
+                        format!("every delivery attempt failed for {days} days"),
+                    ),
+                );
+            }
+        }
+        for (webhook_id, (organization_id, reason)) in disable_now {
+            disable_endpoint(&txn, organization_id, webhook_id, &reason).await?;
+        }
+        txn.commit().await?;
+        Ok(applied)
+    }
+
+    /// Announces `event` with each of `data` to the organization's subscribed endpoints, in one transaction
+    /// of its own (for events no other change carries, and for load tests). Returns the messages written.
+    pub async fn publish(
+        &self,
+        organization_id: Uuid,
+        event: EventType,
+        data: Vec<Value>,
+    ) -> Result<usize, StoreError> {
+        let txn = self.write.begin().await?;
+        let endpoints = subscribers(&txn, organization_id, event).await?;
+        if endpoints.is_empty() {
+            return Ok(0);
+        }
+        let count = data.len();
+        let at = now();
+        for data in data {
+            insert_message(&txn, organization_id, event, &endpoints, data, at).await?;
+        }
+        txn.commit().await?;
+        Ok(count)
+    }
+
+    /// Deliveries not finished yet (waiting, or in flight).
+    pub async fn pending(&self) -> Result<u64, StoreError> {
+        use sea_orm::PaginatorTrait;
+        Ok(webhook_delivery::Entity::find()
+            .filter(webhook_delivery::Column::Status.eq(delivery_status::PENDING))
+            .count(self.read)
+            .await?)
+    }
+
+    /// When the next delivery becomes due, if any is waiting.
+    pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        use sea_orm::{QueryOrder, QuerySelect};
+        let next = webhook_delivery::Entity::find()
+            .filter(webhook_delivery::Column::NextAttemptAt.is_not_null())
+            .order_by_asc(webhook_delivery::Column::NextAttemptAt)
+            .limit(16)
+            .all(self.read)
+            .await?;
+        Ok(next
+            .into_iter()
+            .filter_map(|d| match (d.next_attempt_at, d.lease_expires_at) {
+                (Some(due), Some(until)) if until > due => Some(until),
+                (due, _) => due,
+            })
+            .min())
+    }
+}
+
+/// Disables an endpoint, fails its pending deliveries and tells the organization why.
+pub(crate) async fn disable_endpoint<C: ConnectionTrait>(
+    db: &C,
+    organization_id: Uuid,
+    webhook_id: Uuid,
+    reason: &str,
+) -> Result<(), StoreError> {
+    let at = now();
+    let changed = webhook::Entity::update_many()
+        .col_expr(
+            webhook::Column::Status,
+            Expr::value(endpoint_status::DISABLED),
+        )
+        .col_expr(
+            webhook::Column::DisabledReason,
+            Expr::value(Some(reason.to_owned())),
+        )
+        .col_expr(webhook::Column::UpdatedAt, Expr::value(at))
+        .filter(webhook::Column::Id.eq(webhook_id))
+        .filter(webhook::Column::Status.eq(endpoint_status::ENABLED))
+        .exec(db)
+        .await?;
+    if changed.rows_affected != 1 {
+        return Ok(());
+    }
+    fail_pending(db, webhook_id, "the endpoint is disabled").await?;
+    organization_event::ActiveModel {
+        id: Set(opensend_core::new_id()),
+        organization_id: Set(organization_id),
+        kind: Set("webhook.disabled".to_owned()),
+        message: Set(format!(
+            "Webhook endpoint {webhook_id} was disabled: {reason}."
+        )),
+        data: Set(json!({"webhook_id": webhook_id, "reason": reason}).to_string()),
+        created_at: Set(at),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Ends every pending delivery of an endpoint that was disabled. Leases are dropped too: a request in
+/// flight to the endpoint finishes, but its outcome is not recorded and nothing is retried.
+pub(crate) async fn fail_pending<C: ConnectionTrait>(
+    db: &C,
+    webhook_id: Uuid,
+    why: &str,
+) -> Result<(), StoreError> {
+    webhook_delivery::Entity::update_many()
+        .col_expr(
+            webhook_delivery::Column::Status,
+            Expr::value(delivery_status::FAILED),
+        )
+        .col_expr(
+            webhook_delivery::Column::NextAttemptAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            webhook_delivery::Column::LastError,
+            Expr::value(Some(why.to_owned())),
+        )
+        .col_expr(
+            webhook_delivery::Column::LeaseOwner,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            webhook_delivery::Column::LeaseExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(now()))
+        .filter(webhook_delivery::Column::WebhookId.eq(webhook_id))
+        .filter(webhook_delivery::Column::Status.eq(delivery_status::PENDING))
+        .exec(db)
+        .await?;
+    Ok(())
+}

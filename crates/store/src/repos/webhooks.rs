@@ -1,0 +1,387 @@
+//! Webhook endpoints: registration, changes, secret rotation, and reading their deliveries and attempts.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::entities::{
+    organization, organization_event, webhook, webhook_attempt, webhook_delivery, webhook_message,
+};
+use crate::pagination::paginate;
+use crate::repos::now;
+use crate::repos::webhook_outbox::{delivery_status, endpoint_status, fail_pending};
+use crate::{Page, PageRequest, StoreError};
+
+pub struct Webhooks<'a> {
+    read: &'a DatabaseConnection,
+    write: &'a DatabaseConnection,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewWebhook {
+    pub organization_id: Uuid,
+    pub endpoint: String,
+    pub event_types: Vec<String>,
+    pub secret_sealed: Vec<u8>,
+}
+
+/// A `PATCH`: each `Some` replaces the stored value.
+#[derive(Clone, Debug, Default)]
+pub struct WebhookChanges {
+    pub endpoint: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    /// `enabled` or `disabled`.
+    pub status: Option<String>,
+}
+
+/// Why a replay was not created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplayOutcome {
+    Created(Uuid),
+    NotFound,
+    EndpointDisabled,
+}
+
+impl<'a> Webhooks<'a> {
+    pub(crate) fn new(read: &'a DatabaseConnection, write: &'a DatabaseConnection) -> Self {
+        Self { read, write }
+    }
+
+    pub async fn create(&self, new: NewWebhook) -> Result<webhook::Model, StoreError> {
+        let txn = self.write.begin().await?;
+        if organization::Entity::find_by_id(new.organization_id)
+            .one(&txn)
+            .await?
+            .is_none()
+        {
+            return Err(StoreError::MissingReference("organization"));
+        }
+        let at = now();
+        let model = webhook::ActiveModel {
+            id: Set(opensend_core::new_id()),
+            organization_id: Set(new.organization_id),
+            endpoint: Set(new.endpoint),
+            event_types: Set(json_list(&new.event_types)),
+            status: Set(endpoint_status::ENABLED.to_owned()),
+            disabled_reason: Set(None),
+            secret_sealed: Set(new.secret_sealed),
+            previous_secret_sealed: Set(None),
+            previous_secret_expires_at: Set(None),
+            failing_since: Set(None),
+            created_at: Set(at),
+            updated_at: Set(at),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(model)
+    }
+
+    pub async fn list(
+        &self,
+        organization_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<webhook::Model>, StoreError> {
+        let select =
+            webhook::Entity::find().filter(webhook::Column::OrganizationId.eq(organization_id));
+        paginate(self.read, select, webhook::Column::Id, page).await
+    }
+
+    pub async fn get(
+        &self,
+        organization_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<webhook::Model>, StoreError> {
+        Ok(webhook::Entity::find_by_id(id)
+            .filter(webhook::Column::OrganizationId.eq(organization_id))
+            .one(self.read)
+            .await?)
+    }
+
+    /// Applies `changes`; `None` when the organization has no such endpoint. Disabling fails the endpoint's
+    /// pending deliveries; enabling clears the reason it was disabled and its failure streak.
+    pub async fn update(
+        &self,
+        organization_id: Uuid,
+        id: Uuid,
+        changes: WebhookChanges,
+    ) -> Result<Option<webhook::Model>, StoreError> {
+        let txn = self.write.begin().await?;
+        let Some(existing) = webhook::Entity::find_by_id(id)
+            .filter(webhook::Column::OrganizationId.eq(organization_id))
+            .one(&txn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let was = existing.status.clone();
+        let mut model: webhook::ActiveModel = existing.into();
+        if let Some(endpoint) = changes.endpoint {
+            model.endpoint = Set(endpoint);
+        }
+        if let Some(types) = changes.event_types {
+            model.event_types = Set(json_list(&types));
+        }
+        let mut disabling = false;
+        if let Some(status) = changes.status {
+            if status == endpoint_status::ENABLED && was != status {
+                model.disabled_reason = Set(None);
+                model.failing_since = Set(None);
+            }
+            if status == endpoint_status::DISABLED && was != status {
+                model.disabled_reason = Set(Some("disabled through the API".to_owned()));
+                disabling = true;
+            }
+            model.status = Set(status);
+        }
+        model.updated_at = Set(now());
+        let updated = model.update(&txn).await?;
+        if disabling {
+            fail_pending(&txn, id, "the endpoint is disabled").await?;
+        }
+        txn.commit().await?;
+        Ok(Some(updated))
+    }
+
+    /// Deletes the endpoint with its deliveries and attempts; `false` when there is no such endpoint.
+    pub async fn delete(&self, organization_id: Uuid, id: Uuid) -> Result<bool, StoreError> {
+        let txn = self.write.begin().await?;
+        let deliveries: Vec<Uuid> = webhook_delivery::Entity::find()
+            .filter(webhook_delivery::Column::OrganizationId.eq(organization_id))
+            .filter(webhook_delivery::Column::WebhookId.eq(id))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+        // SQLite enforces foreign keys only when asked, so the cascade is spelled out.
+        for chunk in deliveries.chunks(500) {
+            webhook_attempt::Entity::delete_many()
+                .filter(webhook_attempt::Column::DeliveryId.is_in(chunk.to_vec()))
+                .exec(&txn)
+                .await?;
+        }
+        webhook_delivery::Entity::delete_many()
+            .filter(webhook_delivery::Column::OrganizationId.eq(organization_id))
+            .filter(webhook_delivery::Column::WebhookId.eq(id))
+            .exec(&txn)
+            .await?;
+        let deleted = webhook::Entity::delete_many()
+            .filter(webhook::Column::OrganizationId.eq(organization_id))
+            .filter(webhook::Column::Id.eq(id))
+            .exec(&txn)
+            .await?
+            .rows_affected
+            == 1;
+        txn.commit().await?;
+        Ok(deleted)
+    }
+
+    /// Installs a new secret; the current one keeps signing beside it until `previous_until`.
+    pub async fn rotate_secret(
+        &self,
+        organization_id: Uuid,
+        id: Uuid,
+        new_sealed: Vec<u8>,
+        previous_until: DateTime<Utc>,
+    ) -> Result<Option<webhook::Model>, StoreError> {
+        let txn = self.write.begin().await?;
+        let Some(existing) = webhook::Entity::find_by_id(id)
+            .filter(webhook::Column::OrganizationId.eq(organization_id))
+            .one(&txn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let current = existing.secret_sealed.clone();
+        let mut model: webhook::ActiveModel = existing.into();
+        model.previous_secret_sealed = Set(Some(current));
+        model.previous_secret_expires_at = Set(Some(previous_until));
+        model.secret_sealed = Set(new_sealed);
+        model.updated_at = Set(now());
+        let updated = model.update(&txn).await?;
+        txn.commit().await?;
+        Ok(Some(updated))
+    }
+
+    /// The endpoint's deliveries, newest first.
+    pub async fn deliveries(
+        &self,
+        organization_id: Uuid,
+        webhook_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<webhook_delivery::Model>, StoreError> {
+        let select = webhook_delivery::Entity::find()
+            .filter(webhook_delivery::Column::OrganizationId.eq(organization_id))
+            .filter(webhook_delivery::Column::WebhookId.eq(webhook_id));
+        paginate(self.read, select, webhook_delivery::Column::Id, page).await
+    }
+
+    pub async fn delivery(
+        &self,
+        organization_id: Uuid,
+        webhook_id: Uuid,
+        delivery_id: Uuid,
+    ) -> Result<Option<webhook_delivery::Model>, StoreError> {
+        Ok(webhook_delivery::Entity::find_by_id(delivery_id)
+            .filter(webhook_delivery::Column::OrganizationId.eq(organization_id))
+            .filter(webhook_delivery::Column::WebhookId.eq(webhook_id))
+            .one(self.read)
+            .await?)
+    }
+
+    /// The attempts of some deliveries, oldest first.
+    pub async fn attempts(
+        &self,
+        organization_id: Uuid,
+        delivery_ids: Vec<Uuid>,
+    ) -> Result<Vec<webhook_attempt::Model>, StoreError> {
+        if delivery_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(webhook_attempt::Entity::find()
+            .filter(webhook_attempt::Column::OrganizationId.eq(organization_id))
+            .filter(webhook_attempt::Column::DeliveryId.is_in(delivery_ids))
+            .order_by_asc(webhook_attempt::Column::Id)
+            .all(self.read)
+            .await?)
+    }
+
+    pub async fn message(
+        &self,
+        organization_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<webhook_message::Model>, StoreError> {
+        Ok(webhook_message::Entity::find_by_id(id)
+            .filter(webhook_message::Column::OrganizationId.eq(organization_id))
+            .one(self.read)
+            .await?)
+    }
+
+    /// The event type of each of `message_ids`.
+    pub async fn message_types(
+        &self,
+        organization_id: Uuid,
+        message_ids: Vec<Uuid>,
+    ) -> Result<Vec<(Uuid, String)>, StoreError> {
+        if message_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(webhook_message::Entity::find()
+            .select_only()
+            .column(webhook_message::Column::Id)
+            .column(webhook_message::Column::EventType)
+            .filter(webhook_message::Column::OrganizationId.eq(organization_id))
+            .filter(webhook_message::Column::Id.is_in(message_ids))
+            .into_tuple()
+            .all(self.read)
+            .await?)
+    }
+
+    /// Queues the message of a delivery again, as a new delivery due now: same message, so the same
+    /// `webhook-id`, which lets receivers recognise it.
+    pub async fn replay(
+        &self,
+        organization_id: Uuid,
+        webhook_id: Uuid,
+        delivery_id: Uuid,
+    ) -> Result<ReplayOutcome, StoreError> {
+        let txn = self.write.begin().await?;
+        let Some(endpoint) = webhook::Entity::find_by_id(webhook_id)
+            .filter(webhook::Column::OrganizationId.eq(organization_id))
+            .one(&txn)
+            .await?
+        else {
+            return Ok(ReplayOutcome::NotFound);
+        };
+        let Some(original) = webhook_delivery::Entity::find_by_id(delivery_id)
+            .filter(webhook_delivery::Column::OrganizationId.eq(organization_id))
+            .filter(webhook_delivery::Column::WebhookId.eq(webhook_id))
+            .one(&txn)
+            .await?
+        else {
+            return Ok(ReplayOutcome::NotFound);
+        };
+        if endpoint.status != endpoint_status::ENABLED {
+            return Ok(ReplayOutcome::EndpointDisabled);
+        }
+        let at = now();
+        let id = opensend_core::new_id();
+        webhook_delivery::ActiveModel {
+            id: Set(id),
+            organization_id: Set(organization_id),
+            webhook_id: Set(webhook_id),
+            message_id: Set(original.message_id),
+            status: Set(delivery_status::PENDING.to_owned()),
+            attempts: Set(0),
+            next_attempt_at: Set(Some(at)),
+            lease_owner: Set(None),
+            lease_expires_at: Set(None),
+            last_status_code: Set(None),
+            last_error: Set(None),
+            last_attempt_at: Set(None),
+            replay_of: Set(Some(original.id)),
+            created_at: Set(at),
+            updated_at: Set(at),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(ReplayOutcome::Created(id))
+    }
+
+    /// The organization's event log, newest first.
+    pub async fn organization_events(
+        &self,
+        organization_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<organization_event::Model>, StoreError> {
+        let select = organization_event::Entity::find()
+            .filter(organization_event::Column::OrganizationId.eq(organization_id));
+        paginate(self.read, select, organization_event::Column::Id, page).await
+    }
+
+    /// One endpoint's sealed secret, if any endpoint exists (the start-up key check).
+    pub async fn first_sealed(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(webhook::Entity::find()
+            .order_by_asc(webhook::Column::Id)
+            .one(self.read)
+            .await?
+            .map(|w| w.secret_sealed))
+    }
+
+    /// Every endpoint's sealed secrets, for re-sealing under a new encryption key.
+    pub async fn all_sealed(&self) -> Result<Vec<webhook::Model>, StoreError> {
+        Ok(webhook::Entity::find()
+            .order_by_asc(webhook::Column::Id)
+            .all(self.read)
+            .await?)
+    }
+
+    /// Replaces an endpoint's sealed secrets with re-sealed copies of the same secrets.
+    pub async fn reseal(
+        &self,
+        id: Uuid,
+        secret_sealed: Vec<u8>,
+        previous_secret_sealed: Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        webhook::Entity::update_many()
+            .col_expr(webhook::Column::SecretSealed, Expr::value(secret_sealed))
+            .col_expr(
+                webhook::Column::PreviousSecretSealed,
+                Expr::value(previous_secret_sealed),
+            )
+            .filter(webhook::Column::Id.eq(id))
+            .exec(self.write)
+            .await?;
+        Ok(())
+    }
+}
+
+fn json_list(values: &[String]) -> String {
+    serde_json::to_string(values).unwrap_or_else(|_| "[]".to_owned())
+}
