@@ -22,6 +22,8 @@ pub enum ErrorCode {
     InvalidAttachment,
     InvalidIdempotencyKey,
     MissingApiKey,
+    /// A machine route (`/jobs/*`, `/events/inbound`) without its bearer token, or with a wrong one.
+    Unauthorized,
     RestrictedApiKey,
     InvalidApiKey,
     NotFound,
@@ -50,6 +52,7 @@ impl ErrorCode {
             ErrorCode::InvalidAttachment => "invalid_attachment",
             ErrorCode::InvalidIdempotencyKey => "invalid_idempotency_key",
             ErrorCode::MissingApiKey => "missing_api_key",
+            ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::RestrictedApiKey => "restricted_api_key",
             ErrorCode::InvalidApiKey => "invalid_api_key",
             ErrorCode::NotFound => "not_found",
@@ -71,7 +74,7 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         match self {
             ErrorCode::InvalidJson | ErrorCode::InvalidIdempotencyKey => 400,
-            ErrorCode::MissingApiKey | ErrorCode::RestrictedApiKey => 401,
+            ErrorCode::MissingApiKey | ErrorCode::RestrictedApiKey | ErrorCode::Unauthorized => 401,
             ErrorCode::InvalidApiKey => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,

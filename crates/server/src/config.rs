@@ -69,6 +69,10 @@ pub mod names {
     pub const WEBHOOK_LEASE_SECONDS: &[&str] = &["WEBHOOK_LEASE_SECONDS"];
     pub const WEBHOOK_DISABLE_AFTER_HOURS: &[&str] = &["WEBHOOK_DISABLE_AFTER_HOURS"];
     pub const WEBHOOK_RETRY_DELAYS_SECONDS: &[&str] = &["WEBHOOK_RETRY_DELAYS_SECONDS"];
+    pub const RETENTION_DAYS: &[&str] = &["RETENTION_DAYS"];
+    pub const INGESTER_SCHEDULER_INTERVAL_SECONDS: &[&str] =
+        &["INGESTER_SCHEDULER_INTERVAL_SECONDS"];
+    pub const INGESTER_URL: &[&str] = &["INGESTER_URL"];
     pub const INGESTER_JOB_TOKEN: &[&str] = &["INGESTER_JOB_TOKEN"];
     pub const INGESTER_INBOUND_TOKEN: &[&str] = &["INGESTER_INBOUND_TOKEN"];
     pub const RATE_LIMIT_BACKEND: &[&str] = &["RATE_LIMIT_BACKEND"];
@@ -268,6 +272,15 @@ pub struct Config {
     pub delivery_max_attempts: u32,
     pub domains: DomainSettings,
     pub webhooks: WebhookSettings,
+    /// `RETENTION_DAYS`: emails, webhook messages and event logs older than this are deleted by the
+    /// `cleanup` job; `None` keeps everything.
+    pub retention_days: Option<u32>,
+    /// `INGESTER_SCHEDULER_INTERVAL_SECONDS`: how often `opensend scheduler` (and `serve`, in process)
+    /// runs the background jobs.
+    pub scheduler_interval: Duration,
+    /// `INGESTER_URL`: where `opensend scheduler` reaches the ingester; by default this host's
+    /// `INGESTER_PORT`.
+    pub ingester_url: Option<Url>,
 }
 
 /// How webhook deliveries are dispatched (see `docs/configuration.md`).
@@ -617,6 +630,25 @@ impl Config {
                 parse_retry_delays,
             ),
         };
+        let retention_days = setting(p, vars, names::RETENTION_DAYS, None, |v| {
+            whole_number(v, 1, 36_500).map(|n| Some(n as u32))
+        });
+        let scheduler_interval = setting(
+            p,
+            vars,
+            names::INGESTER_SCHEDULER_INTERVAL_SECONDS,
+            Duration::from_secs(60),
+            |v| whole_number(v, 10, 86_400).map(Duration::from_secs),
+        );
+        let ingester_url = setting(p, vars, names::INGESTER_URL, None, |v| {
+            Url::parse(v)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                .map(Some)
+                .ok_or_else(|| {
+                    format!("must be an http(s) URL such as http://10.0.0.5:3016, not `{v}`")
+                })
+        });
         if webhooks.lease <= webhooks.timeout {
             p.push(format!(
                 "WEBHOOK_LEASE_SECONDS: must be longer than WEBHOOK_TIMEOUT_SECONDS ({} s), so a delivery is not claimed twice while its request is still running",
@@ -674,6 +706,9 @@ impl Config {
                 tracking_cname_target,
             },
             webhooks,
+            retention_days,
+            scheduler_interval,
+            ingester_url,
         })
     }
 

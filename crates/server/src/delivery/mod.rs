@@ -163,6 +163,28 @@ impl DeliveryWorker {
         tracing::info!(worker = %worker.owner, "delivery worker stopped");
     }
 
+    /// One pass, for the `dispatch-scheduled` job: claims up to `limit` due jobs (scheduled emails that
+    /// fell due, retries whose time came) and delivers them before returning how many it took.
+    pub async fn run_once(&self, limit: usize) -> Result<usize, opensend_store::StoreError> {
+        let jobs = self
+            .store
+            .delivery_queue()
+            .claim(&self.owner, self.settings.lease, limit as u64)
+            .await?;
+        let count = jobs.len();
+        let slots = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
+        let mut deliveries = Vec::with_capacity(count);
+        for job in jobs {
+            let slots = slots.clone();
+            deliveries.push(async move {
+                let _permit = slots.acquire().await;
+                self.deliver(job).await;
+            });
+        }
+        futures::future::join_all(deliveries).await;
+        Ok(count)
+    }
+
     /// Until the next job is due, but never longer than the poll interval.
     async fn idle_sleep(&self) -> Duration {
         let poll = self.settings.poll_interval;

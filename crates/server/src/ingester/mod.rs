@@ -1,10 +1,15 @@
 //! The ingester: routes for machines (provider events, inbound mail, job triggers), on its own port
 //! (`INGESTER_PORT`) so the public API port never serves them. Every route is rate limited per source
 //! address (`RATE_LIMIT_INGESTER_PER_SECOND`).
+//!
+//! - `POST /jobs/{name}`: background jobs, see [`jobs`].
+
+pub mod jobs;
+pub mod tokens;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::api::health;
 use crate::http::{self, BODY_LIMIT_DEFAULT, Limiting};
@@ -13,6 +18,7 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/health", get(health::health))
+        .route("/jobs/{name}", post(jobs::run_job))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_DEFAULT));
     http::finish(routes, state, Limiting::Ingester)
 }

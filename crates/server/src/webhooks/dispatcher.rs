@@ -127,6 +127,34 @@ impl Dispatcher {
         tracing::info!(dispatcher = %dispatcher.owner, "webhook dispatcher stopped");
     }
 
+    /// One pass, for the `retry-webhooks` job: claims up to `limit` due deliveries, attempts them (at most
+    /// `WEBHOOK_CONCURRENCY` at once) and records the outcomes before returning how many it attempted.
+    pub async fn run_once(&self, limit: usize) -> Result<usize, opensend_store::StoreError> {
+        let claimed = self.claim(limit).await;
+        let count = claimed.len();
+        let slots = Semaphore::new(self.settings.concurrency.max(1));
+        let attempts = claimed.into_iter().map(|claim| {
+            let slots = &slots;
+            async move {
+                let _permit = slots.acquire().await;
+                let endpoint = claim.webhook.id;
+                let outcome = self.attempt(claim).await;
+                self.release(endpoint);
+                outcome
+            }
+        });
+        let outcomes = futures::future::join_all(attempts).await;
+        if !outcomes.is_empty() {
+            let disable_after =
+                TimeDelta::from_std(self.settings.disable_after).unwrap_or(TimeDelta::days(5));
+            self.store
+                .webhook_queue()
+                .record(&self.owner, outcomes, disable_after)
+                .await?;
+        }
+        Ok(count)
+    }
+
     async fn claim(&self, free: usize) -> Vec<ClaimedDelivery> {
         let cap = self.settings.endpoint_concurrency;
         let (full, counts) = {

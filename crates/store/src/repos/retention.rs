@@ -1,0 +1,86 @@
+//! Deleting what is older than the retention period (`RETENTION_DAYS`): finished emails with everything
+//! hanging off them (recipients, attachments, events, raw message), webhook messages with their deliveries
+//! and attempts, and the organizations' event logs.
+//!
+//! Rows go in chunks of [`CHUNK`], each chunk its own short transaction, so a large backlog never holds the
+//! writer for long and an interrupted run simply continues next time. Emails still waiting to be sent are
+//! kept whatever their age. Child rows go with their parents through `ON DELETE CASCADE`.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use crate::StoreError;
+use crate::entities::{email, organization_event, webhook_message};
+use crate::repos::emails::status;
+
+/// Rows deleted per transaction.
+pub const CHUNK: u64 = 500;
+
+/// What a purge removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PurgeReport {
+    pub emails: u64,
+    pub webhook_messages: u64,
+    pub organization_events: u64,
+}
+
+pub struct Retention<'a> {
+    write: &'a DatabaseConnection,
+}
+
+impl<'a> Retention<'a> {
+    pub(crate) fn new(write: &'a DatabaseConnection) -> Self {
+        Self { write }
+    }
+
+    /// Deletes what was created before `cutoff`.
+    pub async fn purge_before(&self, cutoff: DateTime<Utc>) -> Result<PurgeReport, StoreError> {
+        let mut report = PurgeReport::default();
+        loop {
+            let ids: Vec<Uuid> = email::Entity::find()
+                .select_only()
+                .column(email::Column::Id)
+                .filter(email::Column::CreatedAt.lt(cutoff))
+                .filter(email::Column::Status.is_not_in([status::QUEUED, status::SCHEDULED]))
+                .order_by_asc(email::Column::Id)
+                .limit(CHUNK)
+                .into_tuple()
+                .all(self.write)
+                .await?;
+            if ids.is_empty() {
+                break;
+            }
+            report.emails += email::Entity::delete_many()
+                .filter(email::Column::Id.is_in(ids))
+                .exec(self.write)
+                .await?
+                .rows_affected;
+        }
+        loop {
+            let ids: Vec<Uuid> = webhook_message::Entity::find()
+                .select_only()
+                .column(webhook_message::Column::Id)
+                .filter(webhook_message::Column::CreatedAt.lt(cutoff))
+                .order_by_asc(webhook_message::Column::Id)
+                .limit(CHUNK)
+                .into_tuple()
+                .all(self.write)
+                .await?;
+            if ids.is_empty() {
+                break;
+            }
+            report.webhook_messages += webhook_message::Entity::delete_many()
+                .filter(webhook_message::Column::Id.is_in(ids))
+                .exec(self.write)
+                .await?
+                .rows_affected;
+        }
+        report.organization_events = organization_event::Entity::delete_many()
+            .filter(organization_event::Column::CreatedAt.lt(cutoff))
+            .exec(self.write)
+            .await?
+            .rows_affected;
+        Ok(report)
+    }
+}
