@@ -9,6 +9,7 @@ mod m20261127_000001_organizations_and_api_keys;
 mod m20261127_000002_domains;
 mod m20261127_000003_rate_limits_and_quotas;
 mod m20261127_000004_emails;
+mod m20261127_000006_suppressions_source;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_domains::Migration),
             Box::new(m20261127_000003_rate_limits_and_quotas::Migration),
             Box::new(m20261127_000004_emails::Migration),
+            Box::new(m20261127_000006_suppressions_source::Migration),
         ]
     }
 }

@@ -7,7 +7,7 @@ mod email_quotas;
 pub mod emails;
 pub mod idempotency;
 mod organizations;
-mod suppressions;
+pub mod suppressions;
 
 pub use api_keys::{ApiKeys, NewApiKey};
 pub use delivery_queue::DeliveryQueue;
