@@ -6,6 +6,7 @@ mod domains;
 pub mod emails;
 pub(crate) mod health;
 pub mod list;
+mod suppressions;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -22,6 +23,7 @@ fn resources() -> Router<AppState> {
         .merge(api_keys::routes())
         .merge(emails::routes())
         .merge(domains::routes())
+        .merge(suppressions::routes())
 }
 
 /// The public API router with every cross-cutting layer applied.
