@@ -6,6 +6,7 @@
 pub mod dkim;
 pub mod dns;
 mod html_text;
+pub mod inbound;
 pub mod mime;
 pub mod records;
 pub mod ses_events;

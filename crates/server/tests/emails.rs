@@ -3,7 +3,8 @@
 mod common;
 
 use common::{TestApp, expect_error, json};
-use opensend_core::Permission;
+use opensend_core::{EmailAddress, Permission};
+use opensend_store::repos::suppressions::Reason;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -413,7 +414,12 @@ async fn suppressed_recipients_are_not_sent_to() {
     let (org, token) = app.tenant().await;
     app.store
         .suppressions()
-        .add(org, "bounced@example.com", "bounce")
+        .add(
+            org,
+            &EmailAddress::parse("bounced@example.com").unwrap(),
+            Reason::Bounce,
+            None,
+        )
         .await
         .unwrap();
     // The address is matched after normalising the domain's case.

@@ -7,6 +7,7 @@ pub mod emails;
 pub(crate) mod health;
 pub mod list;
 mod webhooks;
+mod suppressions;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -24,6 +25,7 @@ fn resources() -> Router<AppState> {
         .merge(emails::routes())
         .merge(domains::routes())
         .merge(webhooks::routes())
+        .merge(suppressions::routes())
 }
 
 /// The public API router with every cross-cutting layer applied.

@@ -7,11 +7,13 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub organization_id: Uuid,
-    /// Normalised as `EmailAddress` does: domain lower-cased.
+    /// Normalised as `EmailAddress` does: domain lower-cased, local part as written.
     pub address: String,
-    /// `bounce`, `complaint`, `manual` or `unsubscribe`.
+    /// `bounce`, `complaint`, `manual` or `unsubscribe` (see `repos::suppressions::Reason`).
     pub reason: String,
     pub created_at: DateTimeUtc,
+    /// The email whose bounce or complaint put the address on the list, when there is one.
+    pub source_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

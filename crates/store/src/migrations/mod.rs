@@ -10,6 +10,7 @@ mod m20261127_000002_domains;
 mod m20261127_000003_rate_limits_and_quotas;
 mod m20261127_000004_emails;
 mod m20261127_000005_webhooks;
+mod m20261127_000006_suppressions_source;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_rate_limits_and_quotas::Migration),
             Box::new(m20261127_000004_emails::Migration),
             Box::new(m20261127_000005_webhooks::Migration),
+            Box::new(m20261127_000006_suppressions_source::Migration),
         ]
     }
 }

@@ -8,7 +8,7 @@ pub mod emails;
 pub mod idempotency;
 mod organizations;
 pub mod retention;
-mod suppressions;
+pub mod suppressions;
 pub mod webhook_outbox;
 mod webhooks;
 
