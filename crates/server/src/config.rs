@@ -90,6 +90,7 @@ pub mod names {
     pub const RETURN_PATH_MX: &[&str] = &["RETURN_PATH_MX"];
     pub const DMARC_RUA: &[&str] = &["DMARC_RUA"];
     pub const TRACKING_CNAME_TARGET: &[&str] = &["TRACKING_CNAME_TARGET"];
+    pub const ALLOW_PRIVATE_WEBHOOK_URLS: &[&str] = &["ALLOW_PRIVATE_WEBHOOK_URLS"];
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/opensend.db";
@@ -249,6 +250,9 @@ pub struct Config {
     pub worker_poll_interval: Duration,
     pub delivery_max_attempts: u32,
     pub domains: DomainSettings,
+    /// `ALLOW_PRIVATE_WEBHOOK_URLS`: let URLs fetched on a user's behalf (webhooks, attachments by `path`)
+    /// reach loopback and private addresses. Local development and tests only; production refuses it.
+    pub allow_private_webhook_urls: bool,
 }
 
 /// What sending domains need from the deployment: where DNS questions go, and the values that depend on the
@@ -526,6 +530,13 @@ impl Config {
                 )),
             }
         });
+        let allow_private_webhook_urls = setting(
+            p,
+            vars,
+            names::ALLOW_PRIVATE_WEBHOOK_URLS,
+            false,
+            parse_bool,
+        );
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -573,6 +584,7 @@ impl Config {
                 dmarc_rua,
                 tracking_cname_target,
             },
+            allow_private_webhook_urls,
         })
     }
 
@@ -627,6 +639,14 @@ fn parse_rate_number(v: &str) -> Result<u32, String> {
         _ => Err(format!(
             "must be a whole number from 1 to {MAX_RATE}, not `{v}`"
         )),
+    }
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("must be `true` or `false`, not `{v}`")),
     }
 }
 
@@ -693,6 +713,12 @@ mod tests {
         assert_eq!(config.rate_limit_backend, RateLimitBackend::Memory);
         assert_eq!(config.log_format, LogFormat::Text);
         assert!(!config.is_production());
+        assert!(!config.allow_private_webhook_urls);
+        for (value, expected) in [("true", true), ("1", true), ("FALSE", false), ("no", false)] {
+            let vars = Vars::from_pairs([("ALLOW_PRIVATE_WEBHOOK_URLS", value)]);
+            let config = Config::from_vars(&vars).unwrap();
+            assert_eq!(config.allow_private_webhook_urls, expected, "{value}");
+        }
     }
 
     #[test]
@@ -737,9 +763,10 @@ mod tests {
             ("SPF_INCLUDE", "v=spf1 -all"),
             ("RETURN_PATH_MX", "http://x"),
             ("DMARC_RUA", "nobody"),
+            ("ALLOW_PRIVATE_WEBHOOK_URLS", "maybe"),
         ]);
         let ConfigError(problems) = Config::from_vars(&vars).unwrap_err();
-        assert_eq!(problems.len(), 11, "{problems:#?}");
+        assert_eq!(problems.len(), 12, "{problems:#?}");
     }
 
     #[test]

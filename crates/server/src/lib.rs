@@ -12,6 +12,7 @@ mod extract;
 pub mod http;
 pub mod idempotency;
 pub mod ingester;
+pub mod outbound;
 pub mod quota;
 pub mod rate_limit;
 pub mod sending;

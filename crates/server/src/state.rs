@@ -7,6 +7,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 
 use crate::config::Config;
+use crate::outbound::OutboundPolicy;
 use crate::rate_limit::RateLimiter;
 
 /// What every handler can reach. Cheap to clone.
@@ -22,6 +23,8 @@ pub struct AppState {
     /// of at its next poll.
     pub delivery_wakeup: Arc<Notify>,
     pub rate_limiter: RateLimiter,
+    /// Guards and makes the requests sent to URLs users give us (webhooks, attachments by `path`).
+    pub outbound: OutboundPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +39,8 @@ pub enum StateError {
     Dns(#[from] opensend_mail::dns::DnsSetupError),
     #[error("rate limiting: {0}")]
     RateLimiter(String),
+    #[error(transparent)]
+    Outbound(#[from] crate::outbound::OutboundSetupError),
 }
 
 impl AppState {
@@ -49,6 +54,7 @@ impl AppState {
         let secrets =
             SecretBox::from_hex(key.expose_secret()).map_err(StateError::EncryptionKey)?;
         let dns = DnsChecker::new(config.domains.dns_resolver, config.domains.dns_timeout)?;
+        let outbound = OutboundPolicy::from_config(&config)?;
         let rate_limiter =
             RateLimiter::from_config(&config).map_err(|e| StateError::RateLimiter(e.0))?;
         rate_limiter.spawn_housekeeping();
@@ -59,6 +65,7 @@ impl AppState {
             dns,
             delivery_wakeup: Arc::new(Notify::new()),
             rate_limiter,
+            outbound,
         })
     }
 }
