@@ -179,7 +179,7 @@ pub enum UrlRefusal {
     TooLong,
     #[error("is not a valid URL ({0})")]
     Invalid(url::ParseError),
-    #[error("must be an http:// or https:// URL, not {0}:")]
+    #[error("must be an http:// or https:// URL, not `{0}:`")]
     Scheme(String),
     #[error("must not contain a user name or password")]
     Credentials,
