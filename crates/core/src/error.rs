@@ -18,7 +18,7 @@ pub enum ErrorCode {
     InvalidParameter,
     /// The From address may not be used by this organization or key.
     InvalidFromAddress,
-    /// An attachment cannot be used (bad base64, too large, unsupported `path`).
+    /// An attachment cannot be used (bad base64, too large, a `path` that cannot be fetched).
     InvalidAttachment,
     InvalidIdempotencyKey,
     MissingApiKey,

@@ -36,26 +36,34 @@ pub struct DnsChecker {
     resolver: TokioResolver,
 }
 
+/// Where DNS questions go: `server` (from `DNS_RESOLVER`) alone when given, otherwise the system's nameservers
+/// (`/etc/resolv.conf`). Options start at hickory's defaults; each user sets its own timeouts and caching.
+pub fn resolver_config(
+    server: Option<SocketAddr>,
+) -> Result<(ResolverConfig, ResolverOpts), DnsSetupError> {
+    match server {
+        Some(addr) => {
+            let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
+            for connection in &mut ns.connections {
+                connection.port = addr.port();
+            }
+            Ok((
+                ResolverConfig::from_parts(None, vec![], vec![ns]),
+                ResolverOpts::default(),
+            ))
+        }
+        None => hickory_resolver::system_conf::read_system_conf().map_err(|e| {
+            DnsSetupError(format!(
+                "cannot read the system's nameservers ({e}); set DNS_RESOLVER to one, e.g. 127.0.0.1:53"
+            ))
+        }),
+    }
+}
+
 impl DnsChecker {
     /// `server`: one nameserver to ask instead of the system's. `timeout` applies per query attempt.
     pub fn new(server: Option<SocketAddr>, timeout: Duration) -> Result<Self, DnsSetupError> {
-        let (config, mut options) = match server {
-            Some(addr) => {
-                let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
-                for connection in &mut ns.connections {
-                    connection.port = addr.port();
-                }
-                (
-                    ResolverConfig::from_parts(None, vec![], vec![ns]),
-                    ResolverOpts::default(),
-                )
-            }
-            None => hickory_resolver::system_conf::read_system_conf().map_err(|e| {
-                DnsSetupError(format!(
-                    "cannot read the system's nameservers ({e}); set DNS_RESOLVER to one, e.g. 127.0.0.1:53"
-                ))
-            })?,
-        };
+        let (config, mut options) = resolver_config(server)?;
         options.timeout = timeout;
         options.attempts = 1;
         options.cache_size = 0;

@@ -109,7 +109,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("{count} deliveries queued on {backend}; dispatching");
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let client = state.outbound.client(state.config.webhooks.timeout);
+    let client = state.outbound.shared_client().clone();
     let started = Instant::now();
     let dispatcher = tokio::spawn(Dispatcher::new(state.clone(), client).run(stopped));
     loop {

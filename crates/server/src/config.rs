@@ -102,6 +102,7 @@ pub mod names {
     pub const RETURN_PATH_MX: &[&str] = &["RETURN_PATH_MX"];
     pub const DMARC_RUA: &[&str] = &["DMARC_RUA"];
     pub const TRACKING_CNAME_TARGET: &[&str] = &["TRACKING_CNAME_TARGET"];
+    pub const ALLOW_PRIVATE_WEBHOOK_URLS: &[&str] = &["ALLOW_PRIVATE_WEBHOOK_URLS"];
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/opensend.db";
@@ -281,6 +282,9 @@ pub struct Config {
     /// `INGESTER_URL`: where `opensend scheduler` reaches the ingester; by default this host's
     /// `INGESTER_PORT`.
     pub ingester_url: Option<Url>,
+    /// `ALLOW_PRIVATE_WEBHOOK_URLS`: let URLs fetched on a user's behalf (webhooks, attachments by `path`)
+    /// reach loopback and private addresses. Local development and tests only; production refuses it.
+    pub allow_private_webhook_urls: bool,
 }
 
 /// How webhook deliveries are dispatched (see `docs/configuration.md`).
@@ -655,6 +659,13 @@ impl Config {
                 webhooks.timeout.as_secs()
             ));
         }
+        let allow_private_webhook_urls = setting(
+            p,
+            vars,
+            names::ALLOW_PRIVATE_WEBHOOK_URLS,
+            false,
+            parse_bool,
+        );
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -709,6 +720,7 @@ impl Config {
             retention_days,
             scheduler_interval,
             ingester_url,
+            allow_private_webhook_urls,
         })
     }
 
@@ -763,6 +775,14 @@ fn parse_rate_number(v: &str) -> Result<u32, String> {
         _ => Err(format!(
             "must be a whole number from 1 to {MAX_RATE}, not `{v}`"
         )),
+    }
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("must be `true` or `false`, not `{v}`")),
     }
 }
 
@@ -829,6 +849,12 @@ mod tests {
         assert_eq!(config.rate_limit_backend, RateLimitBackend::Memory);
         assert_eq!(config.log_format, LogFormat::Text);
         assert!(!config.is_production());
+        assert!(!config.allow_private_webhook_urls);
+        for (value, expected) in [("true", true), ("1", true), ("FALSE", false), ("no", false)] {
+            let vars = Vars::from_pairs([("ALLOW_PRIVATE_WEBHOOK_URLS", value)]);
+            let config = Config::from_vars(&vars).unwrap();
+            assert_eq!(config.allow_private_webhook_urls, expected, "{value}");
+        }
     }
 
     #[test]
@@ -873,9 +899,10 @@ mod tests {
             ("SPF_INCLUDE", "v=spf1 -all"),
             ("RETURN_PATH_MX", "http://x"),
             ("DMARC_RUA", "nobody"),
+            ("ALLOW_PRIVATE_WEBHOOK_URLS", "maybe"),
         ]);
         let ConfigError(problems) = Config::from_vars(&vars).unwrap_err();
-        assert_eq!(problems.len(), 11, "{problems:#?}");
+        assert_eq!(problems.len(), 12, "{problems:#?}");
     }
 
     #[test]

@@ -107,7 +107,7 @@ pub async fn start(state: AppState, roles: Roles) -> std::io::Result<Running> {
             worker.run(stopped).await;
             Ok(())
         });
-        let client = state.outbound.client(state.config.webhooks.timeout);
+        let client = state.outbound.shared_client().clone();
         let dispatcher = crate::webhooks::dispatcher::Dispatcher::new(state.clone(), client);
         let stopped_dispatcher = stop.subscribe();
         tasks.spawn(async move {

@@ -74,7 +74,8 @@ pub struct LocalFindings {
 /// Runs the checks on `config`, filling in generated secrets on a local deployment.
 pub fn run(config: &mut Config) -> Result<LocalFindings, StartupError> {
     if config.is_production() {
-        let problems = secret_problems(&config.secrets);
+        let mut problems = secret_problems(&config.secrets);
+        problems.extend(production_setting_problems(config));
         if problems.is_empty() {
             return Ok(LocalFindings {
                 advisories: production_advisories(config),
@@ -93,6 +94,19 @@ pub fn run(config: &mut Config) -> Result<LocalFindings, StartupError> {
         generated,
         advisories: Vec::new(),
     })
+}
+
+/// Settings that are for local development only and so stop a production start.
+pub fn production_setting_problems(config: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    if config.allow_private_webhook_urls {
+        problems.push(
+            "ALLOW_PRIVATE_WEBHOOK_URLS=true lets users make this server fetch loopback and private \
+             addresses (webhooks, attachments by URL); it is for local development and tests only"
+                .to_owned(),
+        );
+    }
+    problems
 }
 
 /// Production settings that work but deserve the operator's attention.
@@ -370,6 +384,20 @@ mod tests {
             ),
         ]);
         assert!(run(&mut local).unwrap().advisories.is_empty());
+    }
+
+    #[test]
+    fn private_outbound_urls_are_refused_in_production_only() {
+        let problems = refusal(production(&[("ALLOW_PRIVATE_WEBHOOK_URLS", "true")]));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("ALLOW_PRIVATE_WEBHOOK_URLS=true"));
+        assert!(run(&mut production(&[("ALLOW_PRIVATE_WEBHOOK_URLS", "false")])).is_ok());
+        let dir = tempfile::tempdir().unwrap();
+        let mut local = config(&[
+            ("ALLOW_PRIVATE_WEBHOOK_URLS", "true"),
+            ("DATA_DIR", dir.path().to_str().unwrap()),
+        ]);
+        assert!(run(&mut local).is_ok());
     }
 
     #[test]

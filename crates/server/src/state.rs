@@ -7,6 +7,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 
 use crate::config::Config;
+use crate::outbound::OutboundPolicy;
 use crate::rate_limit::RateLimiter;
 
 /// What every handler can reach. Cheap to clone.
@@ -24,7 +25,8 @@ pub struct AppState {
     /// Rung when webhook deliveries were queued by this process, so an in-process dispatcher starts at once.
     pub webhook_wakeup: Arc<Notify>,
     pub rate_limiter: RateLimiter,
-    pub outbound: crate::outbound::OutboundPolicy,
+    /// Guards and makes the requests sent to URLs users give us (webhooks, attachments by `path`).
+    pub outbound: OutboundPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +43,8 @@ pub enum StateError {
     Dns(#[from] opensend_mail::dns::DnsSetupError),
     #[error("rate limiting: {0}")]
     RateLimiter(String),
+    #[error(transparent)]
+    Outbound(#[from] crate::outbound::OutboundSetupError),
 }
 
 impl AppState {
@@ -48,6 +52,7 @@ impl AppState {
     pub fn new(store: Store, config: Config) -> Result<Self, StateError> {
         let secrets = secret_box(&config)?;
         let dns = DnsChecker::new(config.domains.dns_resolver, config.domains.dns_timeout)?;
+        let outbound = OutboundPolicy::from_config(&config)?;
         let rate_limiter =
             RateLimiter::from_config(&config).map_err(|e| StateError::RateLimiter(e.0))?;
         rate_limiter.spawn_housekeeping();
@@ -59,7 +64,7 @@ impl AppState {
             delivery_wakeup: Arc::new(Notify::new()),
             webhook_wakeup: Arc::new(Notify::new()),
             rate_limiter,
-            outbound: crate::outbound::OutboundPolicy,
+            outbound,
         })
     }
 }

@@ -189,22 +189,22 @@ async fn bad_registrations_are_refused_and_nothing_is_written() {
             "missing_required_field",
         ),
         (
-            json!({"endpoint": "https://example.com/hook"}),
+            json!({"endpoint": "http://127.0.0.1:9/hook"}),
             422,
             "missing_required_field",
         ),
         (
-            json!({"endpoint": "https://example.com/hook", "events": []}),
+            json!({"endpoint": "http://127.0.0.1:9/hook", "events": []}),
             422,
             "validation_error",
         ),
         (
-            json!({"endpoint": "https://example.com/hook", "events": ["email.queued"]}),
+            json!({"endpoint": "http://127.0.0.1:9/hook", "events": ["email.queued"]}),
             422,
             "validation_error",
         ),
         (
-            json!({"endpoint": "https://example.com/hook", "events": ["EMAIL.SENT"]}),
+            json!({"endpoint": "http://127.0.0.1:9/hook", "events": ["EMAIL.SENT"]}),
             422,
             "validation_error",
         ),
@@ -219,7 +219,7 @@ async fn bad_registrations_are_refused_and_nothing_is_written() {
             "validation_error",
         ),
         (
-            json!({"endpoint": format!("https://example.com/{}", "a".repeat(3000)), "events": ["email.sent"]}),
+            json!({"endpoint": format!("http://127.0.0.1:9/{}", "a".repeat(3000)), "events": ["email.sent"]}),
             422,
             "validation_error",
         ),
@@ -244,7 +244,7 @@ async fn bad_registrations_are_refused_and_nothing_is_written() {
     }
     let error = expect_error(
         app.authed(Method::POST, "/webhooks", &token)
-            .json(&json!({"endpoint": "https://example.com/hook", "events": ["email.sent", "email.nope"]}))
+            .json(&json!({"endpoint": "http://127.0.0.1:9/hook", "events": ["email.sent", "email.nope"]}))
             .send()
             .await
             .unwrap(),
@@ -622,13 +622,8 @@ async fn after_a_rotation_both_secrets_sign_until_the_old_one_expires() {
 async fn the_database_holds_no_plaintext_secret() {
     let app = app_with(&[]).await;
     let (_, token) = app.tenant().await;
-    let (webhook_id, whsec) = register(
-        &app,
-        &token,
-        "https://hooks.example.com/in",
-        &["email.sent"],
-    )
-    .await;
+    let (webhook_id, whsec) =
+        register(&app, &token, "http://127.0.0.1:9/in", &["email.sent"]).await;
     let raw = STANDARD.decode(&whsec[6..]).unwrap();
     let stored = webhook::Entity::find_by_id(webhook_id.parse::<uuid::Uuid>().unwrap())
         .one(&Database::connect(app.db.url()).await.unwrap())
@@ -652,13 +647,7 @@ async fn other_organizations_cannot_see_or_touch_an_endpoint() {
     let app = app_with(&[]).await;
     let (_, token) = app.tenant().await;
     let (_, intruder) = app.tenant().await;
-    let (webhook_id, _) = register(
-        &app,
-        &token,
-        "https://hooks.example.com/in",
-        &["email.sent"],
-    )
-    .await;
+    let (webhook_id, _) = register(&app, &token, "http://127.0.0.1:9/in", &["email.sent"]).await;
     let delivery = uuid::Uuid::now_v7();
     for (method, path) in [
         (Method::GET, format!("/webhooks/{webhook_id}")),
@@ -758,4 +747,43 @@ async fn domain_changes_are_announced() {
     assert_eq!(created["data"]["status"], "not_started");
     assert!(created["data"]["records"].as_array().unwrap().len() >= 3);
     assert!(created["data"]["records"][0]["record"].is_string());
+}
+
+#[tokio::test]
+async fn endpoints_on_private_addresses_are_refused_with_the_reason() {
+    let dns = opensend_test_support::dns::TestDns::start().await;
+    dns.set_a("internal.example.com", "10.1.2.3".parse().unwrap());
+    dns.set_a("metadata.example.com", "169.254.169.254".parse().unwrap());
+    let resolver = dns.addr().to_string();
+    let app = TestApp::spawn_with(&[
+        ("DNS_RESOLVER", resolver.as_str()),
+        ("DNS_TIMEOUT_SECONDS", "1"),
+    ])
+    .await;
+    let (_, token) = app.tenant().await;
+    for (endpoint, why) in [
+        ("http://127.0.0.1/hook", "loopback"),
+        ("http://[::1]/hook", "loopback"),
+        ("https://10.0.0.8/hook", "private"),
+        ("http://169.254.169.254/latest/meta-data", "link-local"),
+        ("http://[::ffff:127.0.0.1]/hook", "loopback"),
+        ("https://internal.example.com/hook", "private"),
+        ("https://metadata.example.com/hook", "link-local"),
+        ("https://user:pw@hooks.example.com/hook", "password"),
+    ] {
+        let error = expect_error(
+            app.authed(Method::POST, "/webhooks", &token)
+                .json(&json!({"endpoint": endpoint, "events": ["email.sent"]}))
+                .send()
+                .await
+                .unwrap(),
+            422,
+            "validation_error",
+        )
+        .await;
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(why), "{endpoint}: {message}");
+        assert!(message.starts_with("`endpoint`"), "{endpoint}: {message}");
+    }
+    assert_eq!(get(&app, &token, "/webhooks").await["data"], json!([]));
 }

@@ -71,6 +71,14 @@ impl TestDns {
     }
 
     /// One TXT record per value, each split into 255-byte strings as a DNS provider publishes it.
+    pub fn set_a(&self, name: &str, ip: std::net::Ipv4Addr) {
+        self.set(
+            name,
+            RecordType::A,
+            Answer::Records(vec![RData::A(hickory_proto::rr::rdata::A(ip))]),
+        );
+    }
+
     pub fn set_txt(&self, name: &str, values: &[&str]) {
         let records = values
             .iter()

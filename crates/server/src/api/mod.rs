@@ -6,8 +6,8 @@ pub(crate) mod domains;
 pub mod emails;
 pub(crate) mod health;
 pub mod list;
-mod webhooks;
 mod suppressions;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

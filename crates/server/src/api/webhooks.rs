@@ -120,15 +120,12 @@ async fn parse_endpoint(state: &AppState, raw: &str) -> Result<String, ApiError>
             "`endpoint` must be an http or https URL of at most {MAX_ENDPOINT_LEN} bytes."
         )));
     }
-    let url = state
-        .outbound
-        .check_url(raw)
-        .map_err(|e| ApiError::validation(format!("`endpoint` {e}")))?;
-    state
-        .outbound
-        .check_resolved(&url)
-        .await
-        .map_err(|e| ApiError::validation(format!("`endpoint` {e}")))?;
+    let url = state.outbound.check(raw).await.map_err(|refusal| {
+        ApiError::validation(refusal.describe(
+            "endpoint",
+            "webhooks can only be delivered to public addresses",
+        ))
+    })?;
     Ok(url.to_string())
 }
 

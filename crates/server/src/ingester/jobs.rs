@@ -60,7 +60,7 @@ pub async fn run(state: &AppState, name: &str) -> Result<Value, ApiError> {
             Ok(json!({"claimed": delivered}))
         }
         "retry-webhooks" => {
-            let client = state.outbound.client(state.config.webhooks.timeout);
+            let client = state.outbound.shared_client().clone();
             let attempted = Dispatcher::new(state.clone(), client)
                 .run_once(BATCH)
                 .await?;

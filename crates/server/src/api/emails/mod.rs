@@ -1,5 +1,6 @@
 //! `/emails`: send one, send a batch, read, list, reschedule, cancel.
 
+mod remote;
 mod request;
 mod view;
 
@@ -80,7 +81,6 @@ async fn send(
     let request: SendEmailBody = parse_json(or_empty_object(&body))?;
     let parsed = request::parse(request, Context::Single, Utc::now())?;
     let identity = sending::identity_for(&state, &caller, request::from_address(&parsed)).await?;
-    let email = prepare(&caller, parsed, identity);
     let fingerprint = idempotency::fingerprint("POST /emails", &body);
     let (state_ref, caller_ref) = (&state, &caller);
     let response = idempotency::run(
@@ -89,6 +89,12 @@ async fn send(
         key,
         fingerprint,
         |record: Option<IdempotentRecord>| async move {
+            // Files given by `path` are fetched only once the key is claimed: a replay answers from the record
+            // without fetching again, and a failed fetch leaves the key unused.
+            let parsed = remote::fetch_attachments(&state_ref.outbound, parsed)
+                .await
+                .map_err(IntoResponse::into_response)?;
+            let email = prepare(caller_ref, parsed, identity);
             // Counted toward the quotas only when it is really sent, not on a replay.
             quota::reserve_emails(state_ref, caller_ref, 1).await?;
             let body = json!({ "id": email.id }).to_string();
@@ -162,7 +168,9 @@ async fn send_batch(
     let mut errors = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
         let outcome = match serde_json::from_value::<SendEmailBody>(item) {
-            Ok(request) => match request::parse(request, Context::BatchItem, now) {
+            Ok(request) => match request::parse(request, Context::BatchItem, now)
+                .and_then(ParsedEmail::into_ready)
+            {
                 Ok(parsed) => {
                     // A batch usually sends from one address: check each sender once.
                     let from = request::from_address(&parsed).as_str().to_owned();

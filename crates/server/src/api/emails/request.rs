@@ -110,9 +110,10 @@ pub enum AttachmentContent {
     Buffer { data: Vec<u8> },
 }
 
-/// The parsed email, before ids are assigned.
+/// The parsed email, before ids are assigned. `A` is [`Attachment`] straight out of [`parse`] (files given by
+/// `path` are still to be fetched, see `remote.rs`), [`NewAttachment`] once every file is in hand.
 #[derive(Debug)]
-pub struct ParsedEmail {
+pub struct ParsedEmail<A = NewAttachment> {
     pub from: Mailbox,
     pub to: Vec<Mailbox>,
     pub cc: Vec<Mailbox>,
@@ -123,11 +124,73 @@ pub struct ParsedEmail {
     pub text: Option<String>,
     pub headers: Vec<(String, String)>,
     pub tags: Vec<(String, String)>,
-    pub attachments: Vec<NewAttachment>,
+    pub attachments: Vec<A>,
     pub scheduled_at: Option<DateTime<Utc>>,
 }
 
-impl ParsedEmail {
+/// An attachment as the request gives it: its bytes, or a URL to fetch them from.
+#[derive(Debug)]
+pub enum Attachment {
+    Ready(NewAttachment),
+    Remote(RemoteAttachment),
+}
+
+/// An attachment given by `path`, checked as far as it can be without fetching it.
+#[derive(Debug)]
+pub struct RemoteAttachment {
+    /// Its position in `attachments`, for error messages.
+    pub index: usize,
+    pub path: String,
+    /// The request's `filename`, already checked; when absent, the last segment of the URL's path.
+    pub filename: Option<String>,
+    /// The request's `content_type`, already checked and lowercased; when absent, the response's.
+    pub content_type: Option<String>,
+    pub content_id: Option<String>,
+}
+
+impl ParsedEmail<Attachment> {
+    /// The email as it is, when no attachment waits to be fetched (batch items, which cannot attach).
+    pub fn into_ready(mut self) -> Result<ParsedEmail, ApiError> {
+        let mut ready = Vec::with_capacity(self.attachments.len());
+        for (index, attachment) in std::mem::take(&mut self.attachments)
+            .into_iter()
+            .enumerate()
+        {
+            match attachment {
+                Attachment::Ready(a) => ready.push(a),
+                Attachment::Remote(_) => {
+                    return Err(bad_attachment(index, "`path` cannot be used here."));
+                }
+            }
+        }
+        Ok(self.with_attachments(ready))
+    }
+}
+
+impl<A> ParsedEmail<A> {
+    /// The same email with other attachments.
+    pub fn with_attachments<B>(self, attachments: Vec<B>) -> ParsedEmail<B> {
+        ParsedEmail {
+            from: self.from,
+            to: self.to,
+            cc: self.cc,
+            bcc: self.bcc,
+            reply_to: self.reply_to,
+            subject: self.subject,
+            html: self.html,
+            text: self.text,
+            headers: self.headers,
+            tags: self.tags,
+            attachments,
+            scheduled_at: self.scheduled_at,
+        }
+    }
+
+    /// Bytes of the html and text bodies.
+    pub fn body_bytes(&self) -> usize {
+        self.html.as_ref().map_or(0, String::len) + self.text.as_ref().map_or(0, String::len)
+    }
+
     /// Envelope recipients, each address once (the first kind it appears under wins).
     pub fn recipients(&self) -> Vec<(String, RecipientKind)> {
         let mut seen = std::collections::HashSet::new();
@@ -171,7 +234,7 @@ pub fn parse(
     body: SendEmailBody,
     context: Context,
     now: DateTime<Utc>,
-) -> Result<ParsedEmail, ApiError> {
+) -> Result<ParsedEmail<Attachment>, ApiError> {
     if body.template.is_some() {
         return Err(invalid(
             "`template` is not supported: send `html` or `text`.",
@@ -262,7 +325,22 @@ pub fn parse(
         attachments,
         scheduled_at,
     };
-    let estimate = estimated_message_bytes(&parsed);
+    let attached: usize = parsed
+        .attachments
+        .iter()
+        .map(|a| match a {
+            Attachment::Ready(ready) => ready.content.len(),
+            Attachment::Remote(_) => 0,
+        })
+        .sum();
+    check_message_size(parsed.body_bytes() + attached)?;
+    Ok(parsed)
+}
+
+/// The 422 for a message whose bodies and attachments (`raw_bytes`, before encoding) would be over
+/// `MESSAGE_BYTES` once encoded.
+pub fn check_message_size(raw_bytes: usize) -> Result<(), ApiError> {
+    let estimate = estimated_message_bytes(raw_bytes);
     if estimate > limits::MESSAGE_BYTES {
         return Err(invalid(format!(
             "The message would be about {} MiB once encoded; the limit is {} MiB.",
@@ -270,7 +348,7 @@ pub fn parse(
             limits::MESSAGE_BYTES / (1024 * 1024)
         )));
     }
-    Ok(parsed)
+    Ok(())
 }
 
 /// `scheduled_at`: an RFC 3339 / ISO 8601 time with an offset, in the future and at most
@@ -383,79 +461,118 @@ fn tags(raw: Vec<TagBody>) -> Result<Vec<(String, String)>, ApiError> {
         .collect()
 }
 
-fn attachments_of(raw: Vec<AttachmentBody>) -> Result<Vec<NewAttachment>, ApiError> {
+fn attachments_of(raw: Vec<AttachmentBody>) -> Result<Vec<Attachment>, ApiError> {
     if raw.len() > limits::ATTACHMENTS {
         return Err(ApiError::new(
             ErrorCode::InvalidAttachment,
             format!("At most {} attachments per email.", limits::ATTACHMENTS),
         ));
     }
-    let bad = |i: usize, m: &str| {
-        ApiError::new(
-            ErrorCode::InvalidAttachment,
-            format!("attachments[{i}]: {m}"),
-        )
-    };
     raw.into_iter()
         .enumerate()
         .map(|(i, a)| {
-            if a.path.is_some() && a.content.is_none() {
-                return Err(bad(
-                    i,
-                    "`path` (fetching the file from a URL) is not supported; send the file as base64 `content`.",
-                ));
-            }
-            let content = match a.content {
-                None => return Err(bad(i, "`content` is required.")),
-                Some(AttachmentContent::Base64(b64)) => base64::engine::general_purpose::STANDARD
-                    .decode(b64.trim())
-                    .map_err(|_| bad(i, "`content` is not valid base64."))?,
-                Some(AttachmentContent::Bytes(bytes)) => bytes,
-                Some(AttachmentContent::Buffer { data }) => data,
-            };
-            let filename = a.filename.unwrap_or_default();
-            let filename_ok = !filename.trim().is_empty()
-                && filename.chars().count() <= limits::FILENAME_CHARS
-                && !filename.chars().any(|c| c.is_control() || c == '/' || c == '\\' || c == '"');
-            if !filename_ok {
-                return Err(bad(
-                    i,
-                    "`filename` is required: 1 to 255 characters, no control characters, slashes or quotes.",
-                ));
-            }
             let content_type = match a.content_type {
                 Some(ct) => {
                     if !is_media_type(&ct) {
-                        return Err(bad(i, "`content_type` must look like `type/subtype`."));
+                        return Err(bad_attachment(
+                            i,
+                            "`content_type` must look like `type/subtype`.",
+                        ));
                     }
-                    ct.to_ascii_lowercase()
+                    Some(ct.to_ascii_lowercase())
                 }
-                None => media_type_for(&filename).to_owned(),
+                None => None,
             };
             let content_id = match a.content_id {
                 None => None,
                 Some(cid) => {
-                    let cid = cid.trim().trim_start_matches('<').trim_end_matches('>').to_owned();
+                    let cid = cid
+                        .trim()
+                        .trim_start_matches('<')
+                        .trim_end_matches('>')
+                        .to_owned();
                     let ok = !cid.is_empty()
                         && cid.len() <= limits::CONTENT_ID_CHARS
-                        && cid.bytes().all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>');
+                        && cid
+                            .bytes()
+                            .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>');
                     if !ok {
-                        return Err(bad(i, "`content_id` must be 1 to 128 printable ASCII characters."));
+                        return Err(bad_attachment(
+                            i,
+                            "`content_id` must be 1 to 128 printable ASCII characters.",
+                        ));
                     }
                     Some(cid)
                 }
             };
-            Ok(NewAttachment {
+            let path = a.path.filter(|p| !p.trim().is_empty());
+            let content = match (a.content, path) {
+                (Some(AttachmentContent::Base64(b64)), _) => {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b64.trim())
+                        .map_err(|_| bad_attachment(i, "`content` is not valid base64."))?
+                }
+                (Some(AttachmentContent::Bytes(bytes)), _) => bytes,
+                (Some(AttachmentContent::Buffer { data }), _) => data,
+                (None, Some(path)) => {
+                    let filename = a
+                        .filename
+                        .map(|name| checked_filename(i, name))
+                        .transpose()?;
+                    return Ok(Attachment::Remote(RemoteAttachment {
+                        index: i,
+                        path,
+                        filename,
+                        content_type,
+                        content_id,
+                    }));
+                }
+                (None, None) => {
+                    return Err(bad_attachment(
+                        i,
+                        "`content` (the file, base64) or `path` (a URL to fetch it from) is required.",
+                    ));
+                }
+            };
+            let filename = checked_filename(i, a.filename.unwrap_or_default())?;
+            let content_type =
+                content_type.unwrap_or_else(|| media_type_for(&filename).to_owned());
+            Ok(Attachment::Ready(NewAttachment {
                 filename,
                 content_type,
                 content_id,
                 content,
-            })
+            }))
         })
         .collect()
 }
 
-fn is_media_type(value: &str) -> bool {
+/// A 422 `invalid_attachment` about `attachments[index]`.
+pub fn bad_attachment(index: usize, message: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidAttachment,
+        format!("attachments[{index}]: {message}"),
+    )
+}
+
+/// An attachment's file name: 1 to 255 characters, no control characters, slashes or quotes.
+pub fn checked_filename(index: usize, filename: String) -> Result<String, ApiError> {
+    let ok = !filename.trim().is_empty()
+        && filename.chars().count() <= limits::FILENAME_CHARS
+        && !filename
+            .chars()
+            .any(|c| c.is_control() || c == '/' || c == '\\' || c == '"');
+    if ok {
+        Ok(filename)
+    } else {
+        Err(bad_attachment(
+            index,
+            "`filename` is required: 1 to 255 characters, no control characters, slashes or quotes.",
+        ))
+    }
+}
+
+pub fn is_media_type(value: &str) -> bool {
     let token = |s: &str| {
         !s.is_empty()
             && s.len() <= 127
@@ -466,7 +583,7 @@ fn is_media_type(value: &str) -> bool {
 }
 
 /// A media type from the file extension, for attachments sent without `content_type`.
-fn media_type_for(filename: &str) -> &'static str {
+pub fn media_type_for(filename: &str) -> &'static str {
     let extension = filename
         .rsplit_once('.')
         .map(|(_, e)| e.to_ascii_lowercase())
@@ -492,13 +609,20 @@ fn media_type_for(filename: &str) -> &'static str {
     }
 }
 
-/// Upper bound of the encoded message: every part base64-encoded (4/3, plus line breaks) and room for
-/// the headers. Quoted-printable text is never larger than that for the bodies mail-builder writes.
-fn estimated_message_bytes(email: &ParsedEmail) -> usize {
-    let bodies =
-        email.html.as_ref().map_or(0, String::len) + email.text.as_ref().map_or(0, String::len);
-    let attachments: usize = email.attachments.iter().map(|a| a.content.len()).sum();
-    (bodies + attachments).saturating_mul(138) / 100 + 64 * 1024
+/// Upper bound of the encoded message, from the bytes of its bodies and attachments: every part
+/// base64-encoded (4/3, plus line breaks) and room for the headers. Quoted-printable text is never larger
+/// than that for the bodies mail-builder writes.
+fn estimated_message_bytes(raw_bytes: usize) -> usize {
+    raw_bytes.saturating_mul(138) / 100 + HEADER_ALLOWANCE
+}
+
+/// Room left for the headers in the message-size estimate.
+const HEADER_ALLOWANCE: usize = 64 * 1024;
+
+/// The most bytes bodies and attachments together may have: the largest `raw_bytes` that
+/// [`check_message_size`] accepts.
+pub fn max_raw_message_bytes() -> usize {
+    (limits::MESSAGE_BYTES - HEADER_ALLOWANCE) * 100 / 138
 }
 
 /// Normalised addresses of a parsed list, as stored.
@@ -507,6 +631,6 @@ pub fn display_list(mailboxes: &[Mailbox]) -> Vec<String> {
 }
 
 /// The address part only, for the sending-domain check.
-pub fn from_address(email: &ParsedEmail) -> &EmailAddress {
+pub fn from_address<A>(email: &ParsedEmail<A>) -> &EmailAddress {
     &email.from.address
 }
