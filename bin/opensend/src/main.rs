@@ -47,6 +47,10 @@ enum Command {
     /// Run only the delivery worker: takes queued emails from the database and delivers them. Run as many
     /// as you like, on as many machines as you like, against one PostgreSQL.
     Worker,
+    /// Trigger the ingester's background jobs (POST /jobs/*) every INGESTER_SCHEDULER_INTERVAL_SECONDS, for
+    /// deployments that split roles (`serve` runs them itself). Needs INGESTER_JOB_TOKEN, and INGESTER_URL
+    /// when the ingester is on another host.
+    Scheduler,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Write a .env file with fresh random secrets. Never replaces an existing file without --force.
@@ -209,6 +213,7 @@ async fn run(command: Command, config: Config) -> ExitCode {
         Command::Api => run_server(config, Roles::API).await,
         Command::Ingester => run_server(config, Roles::INGESTER).await,
         Command::Worker => run_server(config, Roles::WORKER).await,
+        Command::Scheduler => run_scheduler(config).await,
         Command::Migrate => match connect(&config).await {
             Ok(store) => match store.migrate().await {
                 Ok(()) => {
@@ -397,6 +402,26 @@ async fn run_admin(store: &Store, config: &Config, command: AdminCommand) -> Exi
             }
             Err(e) => fail(e),
         },
+    }
+}
+
+async fn run_scheduler(config: Config) -> ExitCode {
+    let shutdown = match serve::shutdown_signal() {
+        Ok(shutdown) => shutdown,
+        Err(e) => return fail(format!("cannot install signal handlers: {e}")),
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    match opensend_server::scheduler::run_over_http(&config, stopped).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ opensend_server::scheduler::SchedulerError::NoToken) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(e) => fail(e),
     }
 }
 

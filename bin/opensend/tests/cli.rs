@@ -47,7 +47,16 @@ fn last_line(output: &Output) -> String {
 fn help_explains_every_command() {
     let dir = tempfile::tempdir().unwrap();
     let top = stdout(&run(dir.path(), &[], &["--help"]));
-    for command in ["serve", "api", "ingester", "migrate", "setup", "admin"] {
+    for command in [
+        "serve",
+        "api",
+        "ingester",
+        "worker",
+        "scheduler",
+        "migrate",
+        "setup",
+        "admin",
+    ] {
         assert!(top.contains(command), "{command} missing from:\n{top}");
     }
     let admin = stdout(&run(dir.path(), &[], &["admin", "--help"]));
@@ -57,6 +66,7 @@ fn help_explains_every_command() {
         "revoke-key",
         "set-rate-limit",
         "set-quota",
+        "rotate-encryption-key",
     ] {
         assert!(admin.contains(command), "{command} missing from:\n{admin}");
     }
@@ -1035,4 +1045,87 @@ async fn a_wrong_encryption_key_stops_the_start_and_rotation_moves_to_a_new_one(
     let (server, _) = Server::start(dir, &new_only);
     let (code, log) = server.terminate();
     assert_eq!(code, Some(0), "{}", log.join("\n"));
+}
+
+/// Roles split across processes, with no worker: the scheduler triggers the ingester's jobs, and the
+/// `dispatch-scheduled` job delivers what the API accepted. A scheduler with the wrong token gets nothing
+/// done.
+#[tokio::test]
+async fn the_scheduler_drives_the_jobs_through_the_ingester() {
+    let db = TestDatabase::new().await;
+    let dir = db.dir();
+    let data = db.path("data").display().to_string();
+    let port = opensend_test_support::peers::free_port().to_string();
+    let token = "a-job-token-that-is-long-enough-0123456789";
+    let vars = [
+        ("DATABASE_URL", db.url()),
+        ("DATA_DIR", data.as_str()),
+        ("PORT", "0"),
+        ("INGESTER_PORT", port.as_str()),
+        ("INGESTER_JOB_TOKEN", token),
+        ("INGESTER_SCHEDULER_INTERVAL_SECONDS", "10"),
+    ];
+    let org = last_line(&run(dir, &vars, &["admin", "create-org", "Jobs"]));
+    let key = last_line(&run(
+        dir,
+        &vars,
+        &["admin", "create-key", "--org", &org, "--name", "k"],
+    ));
+    let mut api = Server::spawn(dir, &vars, "api");
+    let base = listening_url(&mut api);
+    let mut ingester = Server::spawn(dir, &vars, "ingester");
+    ingester.wait_for("ingester listening");
+    let client = reqwest::Client::new();
+    let sent: Value = client
+        .post(format!("{base}/emails"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"from": "a@acme.test", "to": "r@example.com", "subject": "s", "text": "t"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = sent["id"].as_str().unwrap().to_owned();
+    let status = || async {
+        let email: Value = client
+            .get(format!("{base}/emails/{id}"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        email["last_event"].as_str().unwrap_or_default().to_owned()
+    };
+
+    // A scheduler holding the wrong token is refused; the email stays queued.
+    let mut wrong_vars = vars.to_vec();
+    wrong_vars.retain(|(k, _)| *k != "INGESTER_JOB_TOKEN");
+    wrong_vars.push((
+        "INGESTER_JOB_TOKEN",
+        "not-the-token-but-just-as-long-0123456789",
+    ));
+    let mut wrong = Server::spawn(dir, &wrong_vars, "scheduler");
+    let refused = wrong.wait_for("refused or failed");
+    assert!(refused.contains("401"), "{refused}");
+    let _ = wrong.terminate();
+    assert_eq!(status().await, "queued");
+
+    let mut scheduler = Server::spawn(dir, &vars, "scheduler");
+    scheduler.wait_for("job dispatch-scheduled ran");
+    let mut last = String::new();
+    for _ in 0..200 {
+        last = status().await;
+        if last == "sent" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(last, "sent");
+    let (code, _) = scheduler.terminate();
+    assert_eq!(code, Some(0));
+    let _ = ingester.terminate();
+    let _ = api.terminate();
 }

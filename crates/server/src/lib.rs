@@ -15,6 +15,7 @@ pub mod ingester;
 pub mod outbound;
 pub mod quota;
 pub mod rate_limit;
+pub mod scheduler;
 pub mod secrets_at_rest;
 pub mod sending;
 pub mod serve;

@@ -115,13 +115,19 @@ pub async fn start(state: AppState, roles: Roles) -> std::io::Result<Running> {
             Ok(())
         });
     }
-    // The full process (`opensend serve`) also re-verifies sending domains in the background. Claims make it
-    // safe when several such processes share one database.
+    // The full process (`opensend serve`) also re-verifies sending domains and runs the hourly cleanup in the
+    // background. Claims make it safe when several such processes share one database.
     if roles == Roles::ALL {
-        let state = state.clone();
-        let stopped = stopped.clone();
+        let domains_state = state.clone();
+        let stopped_domains = stopped.clone();
         tasks.spawn(async move {
-            crate::domains::check_periodically(state, stopped).await;
+            crate::domains::check_periodically(domains_state, stopped_domains).await;
+            Ok(())
+        });
+        let cleanup_state = state.clone();
+        let stopped_cleanup = stopped.clone();
+        tasks.spawn(async move {
+            crate::scheduler::run_in_process(cleanup_state, stopped_cleanup).await;
             Ok(())
         });
     }

@@ -1,0 +1,111 @@
+//! Triggering the background jobs on a timer.
+//!
+//! `opensend scheduler` POSTs each job of [`JOBS`] to the ingester (`INGESTER_URL`, by default this host's
+//! `INGESTER_PORT`) with `INGESTER_JOB_TOKEN`, one after the other, every `INGESTER_SCHEDULER_INTERVAL_SECONDS`
+//! (`cleanup` at most once an hour). Runs never overlap: the next round starts an interval after the last
+//! one ended. Several schedulers may run at once — jobs claim their work — but one is enough.
+//!
+//! `opensend serve` needs no scheduler: its delivery worker, webhook dispatcher and domain checks run
+//! continuously in process, and [`run_in_process`] adds the hourly `cleanup`.
+
+use std::time::{Duration, Instant};
+
+use secrecy::ExposeSecret;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::ingester::jobs::{self, JOBS};
+use crate::state::AppState;
+
+/// Least time between two `cleanup` runs.
+pub const CLEANUP_EVERY: Duration = Duration::from_secs(3600);
+/// How long one job request may take.
+pub const JOB_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("INGESTER_JOB_TOKEN is not set: the scheduler needs the token the ingester expects")]
+    NoToken,
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+/// Where the scheduler reaches the ingester.
+pub fn ingester_url(config: &Config) -> String {
+    match &config.ingester_url {
+        Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+        None => format!("http://127.0.0.1:{}", config.ingester_port),
+    }
+}
+
+/// Runs until `stop` turns true.
+pub async fn run_over_http(
+    config: &Config,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), SchedulerError> {
+    let token = config
+        .secrets
+        .ingester_job_token
+        .as_ref()
+        .ok_or(SchedulerError::NoToken)?;
+    let client = reqwest::Client::builder()
+        .timeout(JOB_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| SchedulerError::Client(e.to_string()))?;
+    let base = ingester_url(config);
+    tracing::info!(ingester = %base, every = ?config.scheduler_interval, "scheduler started");
+    let mut last_cleanup: Option<Instant> = None;
+    while !*stop.borrow() {
+        for job in JOBS {
+            if job == "cleanup" && last_cleanup.is_some_and(|at| at.elapsed() < CLEANUP_EVERY) {
+                continue;
+            }
+            let started = Instant::now();
+            let result = client
+                .post(format!("{base}/jobs/{job}"))
+                .bearer_auth(token.expose_secret())
+                .send()
+                .await;
+            match result {
+                Ok(response) if response.status().is_success() => {
+                    let body = response.text().await.unwrap_or_default();
+                    let took_ms = started.elapsed().as_millis();
+                    tracing::info!("job {job} ran in {took_ms} ms: {body}");
+                    if job == "cleanup" {
+                        last_cleanup = Some(Instant::now());
+                    }
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    let body = response.text().await.unwrap_or_default();
+                    let answer: String = body.chars().take(500).collect();
+                    tracing::warn!("job {job} refused or failed: {status} {answer}");
+                }
+                Err(e) => {
+                    tracing::warn!("job {job}: cannot reach the ingester: {}", e.without_url())
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(config.scheduler_interval) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    tracing::info!("scheduler stopped");
+    Ok(())
+}
+
+/// The part of the schedule `serve` does not already run continuously: `cleanup`, hourly.
+pub async fn run_in_process(state: AppState, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        match jobs::run(&state, "cleanup").await {
+            Ok(result) => tracing::debug!(%result, "cleanup ran"),
+            Err(e) => tracing::warn!(error = ?e, "cleanup failed; trying again in an hour"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(CLEANUP_EVERY) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
