@@ -3,14 +3,15 @@
 //!
 //! ```sh
 //! cargo build --release -p opensend-server --example webhook_throughput
-//! $CARGO_TARGET_DIR/release/examples/webhook_throughput sqlite 20000
-//! $CARGO_TARGET_DIR/release/examples/webhook_throughput postgres://postgres@127.0.0.1:5432/postgres 20000
+//! $CARGO_TARGET_DIR/release/examples/webhook_throughput sqlite 20000 16
+//! $CARGO_TARGET_DIR/release/examples/webhook_throughput postgres://postgres@127.0.0.1:5432/postgres 20000 16
 //! ```
 //!
 //! The first argument is `sqlite` (a fresh file in a temporary directory) or a PostgreSQL server URL (a fresh
-//! database is created on it and dropped afterwards); the second is how many events to deliver. The receiver is
-//! an HTTP server in the same process answering `204` at once; the dispatcher runs with its defaults
-//! (`WEBHOOK_CONCURRENCY=128`) unless the environment says otherwise.
+//! database is created on it and dropped afterwards); the second is how many deliveries to make; the third
+//! (default 1) across how many endpoints (each event goes to all of them). The receiver is an HTTP server in the
+//! same process answering `204` at once; the dispatcher runs with its defaults (`WEBHOOK_CONCURRENCY=128`,
+//! `WEBHOOK_ENDPOINT_CONCURRENCY=16`) unless the environment says otherwise.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,6 +33,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let backend = args.next().unwrap_or_else(|| "sqlite".to_owned());
     let count: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(20_000);
+    let endpoints: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1).max(1);
+    let events = count.div_ceil(endpoints);
+    let count = events * endpoints;
 
     let dir = tempfile::tempdir()?;
     let (url, cleanup) = if backend == "sqlite" {
@@ -78,16 +82,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let state = AppState::new(store.clone(), config)?;
 
     let org = store.organizations().create("Bench").await?;
-    let secret = WebhookSecret::generate()?;
-    store
-        .webhooks()
-        .create(NewWebhook {
-            organization_id: org.id,
-            endpoint,
-            event_types: vec!["email.sent".to_owned()],
-            secret_sealed: webhooks::seal(&state.secrets, &secret)?,
-        })
-        .await?;
+    for n in 0..endpoints {
+        let secret = WebhookSecret::generate()?;
+        store
+            .webhooks()
+            .create(NewWebhook {
+                organization_id: org.id,
+                endpoint: format!("{endpoint}/{n}"),
+                event_types: vec!["email.sent".to_owned()],
+                secret_sealed: webhooks::seal(&state.secrets, &secret)?,
+            })
+            .await?;
+    }
     let payload = json!({
         "email_id": "01000182-a1b2-c3d4-e5f6-0718901234ab",
         "created_at": "2026-05-29T09:59:58.000Z",
@@ -96,7 +102,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "subject": "Welcome to OpenSend",
         "tags": {"campaign": "onboarding-2026-q2", "user_id": "usr_abc123def456"},
     });
-    for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {
+    for chunk in (0..events).collect::<Vec<_>>().chunks(1000) {
         store
             .webhook_queue()
             .publish(
@@ -106,7 +112,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             )
             .await?;
     }
-    eprintln!("{count} deliveries queued on {backend}; dispatching");
+    eprintln!(
+        "{count} deliveries ({events} events to {endpoints} endpoints) queued on {backend}; dispatching"
+    );
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let client = state.outbound.shared_client().clone();
@@ -123,7 +131,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = stop.send(true);
     let _ = dispatcher.await;
     println!(
-        "{backend}: {count} signed deliveries in {:.2} s = {:.0} deliveries/s (requests received: {})",
+        "{backend}, {endpoints} endpoints: {count} signed deliveries in {:.2} s = {:.0} deliveries/s (requests received: {})",
         elapsed.as_secs_f64(),
         count as f64 / elapsed.as_secs_f64(),
         received.load(Ordering::Relaxed)

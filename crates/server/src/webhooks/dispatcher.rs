@@ -38,6 +38,8 @@ pub const RESPONSE_EXCERPT_BYTES: usize = 1024;
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// Outcomes written per transaction, at most.
 const RECORD_BATCH: usize = 512;
+/// While busy, how long to wait for more free slots before claiming again.
+const CLAIM_GATHER: Duration = Duration::from_millis(5);
 
 pub struct Dispatcher {
     state: AppState,
@@ -107,9 +109,16 @@ impl Dispatcher {
                 });
             }
             if filled {
-                tokio::select! {
-                    _ = in_flight.join_next(), if !in_flight.is_empty() => {}
-                    _ = stop.changed() => {}
+                // More is due: claim again once a quarter of the slots are free (or soon after the first
+                // frees up), so claims stay batched instead of one transaction per finished request.
+                let batch = (dispatcher.settings.concurrency / 4).max(1);
+                let deadline = tokio::time::Instant::now() + CLAIM_GATHER;
+                while slots.available_permits() < batch && !in_flight.is_empty() {
+                    tokio::select! {
+                        _ = in_flight.join_next() => {}
+                        _ = tokio::time::sleep_until(deadline), if slots.available_permits() > 0 => break,
+                        _ = stop.changed() => break,
+                    }
                 }
                 continue;
             }
