@@ -253,6 +253,9 @@ pub(crate) async fn enqueue_email_event<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Attempt rows per insert statement (12 columns each, well under every backend's parameter limit).
+const ATTEMPT_INSERT_CHUNK: usize = 256;
+
 /// A claimed delivery with everything needed to send it.
 #[derive(Clone, Debug)]
 pub struct ClaimedDelivery {
@@ -421,6 +424,7 @@ impl<'a> WebhookQueue<'a> {
         let mut succeeded_endpoints = HashSet::new();
         let mut failed_endpoints: HashMap<Uuid, (Uuid, DateTime<Utc>)> = HashMap::new();
         let mut disable_now: HashMap<Uuid, (Uuid, String)> = HashMap::new();
+        let mut attempts = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
             let d = &outcome.delivery;
             let status = match (outcome.succeeded, outcome.next_attempt_at) {
@@ -468,7 +472,7 @@ impl<'a> WebhookQueue<'a> {
             if !held {
                 continue;
             }
-            webhook_attempt::ActiveModel {
+            attempts.push(webhook_attempt::ActiveModel {
                 id: Set(opensend_core::new_id()),
                 organization_id: Set(d.organization_id),
                 delivery_id: Set(d.id),
@@ -480,9 +484,7 @@ impl<'a> WebhookQueue<'a> {
                 duration_ms: Set(i32::try_from(outcome.duration_ms).unwrap_or(i32::MAX)),
                 next_attempt_at: Set(outcome.next_attempt_at),
                 created_at: Set(outcome.attempted_at),
-            }
-            .insert(&txn)
-            .await?;
+            });
             if outcome.succeeded {
                 succeeded_endpoints.insert(d.webhook_id);
                 failed_endpoints.remove(&d.webhook_id);
@@ -496,6 +498,13 @@ impl<'a> WebhookQueue<'a> {
             }
         }
 
+        // One multi-row insert per chunk rather than a statement per attempt.
+        while !attempts.is_empty() {
+            let rest = attempts.split_off(attempts.len().min(ATTEMPT_INSERT_CHUNK));
+            webhook_attempt::Entity::insert_many(std::mem::replace(&mut attempts, rest))
+                .exec(&txn)
+                .await?;
+        }
         if !succeeded_endpoints.is_empty() {
             webhook::Entity::update_many()
                 .col_expr(
