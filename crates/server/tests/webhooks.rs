@@ -442,7 +442,7 @@ async fn an_endpoint_failing_for_too_long_is_disabled_and_the_organization_is_to
         ("WEBHOOK_RETRY_DELAYS_SECONDS", "0,0,0,0,0,0,0,0,0,0"),
     ])
     .await;
-    let (org, token) = app.tenant().await;
+    let (_, token) = app.tenant().await;
     let receiver = WebhookReceiver::start((0..20).map(|_| Reply::status(503)).collect()).await;
     let (webhook_id, _) = register(&app, &token, &receiver.url(), &["email.sent"]).await;
     // As if every attempt had been failing for two hours already.
@@ -464,15 +464,20 @@ async fn an_endpoint_failing_for_too_long_is_disabled_and_the_organization_is_to
             .contains("failed"),
         "{shown}"
     );
-    let events = app
-        .store
-        .webhooks()
-        .organization_events(org, opensend_store::PageRequest::default())
-        .await
-        .unwrap();
-    assert_eq!(events.items.len(), 1);
-    assert_eq!(events.items[0].kind, "webhook.disabled");
-    assert!(events.items[0].message.contains(&webhook_id));
+    let log = get(&app, &token, "/event-log").await;
+    let entries = log["data"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{log}");
+    assert_eq!(entries[0]["kind"], "webhook.disabled");
+    assert_eq!(entries[0]["data"]["webhook_id"], webhook_id.as_str());
+    assert!(
+        entries[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&webhook_id)
+    );
+    // Another organization's log does not show it.
+    let (_, other) = app.tenant().await;
+    assert_eq!(get(&app, &other, "/event-log").await["data"], json!([]));
 }
 
 /// Moves a timestamp of an endpoint, as time passing would.

@@ -4,6 +4,7 @@
 mod api_keys;
 pub(crate) mod domains;
 pub mod emails;
+mod event_log;
 pub(crate) mod health;
 pub mod list;
 mod suppressions;
@@ -25,6 +26,7 @@ fn resources() -> Router<AppState> {
         .merge(emails::routes())
         .merge(domains::routes())
         .merge(webhooks::routes())
+        .merge(event_log::routes())
         .merge(suppressions::routes())
 }
 
