@@ -6,6 +6,7 @@ pub(crate) mod domains;
 pub mod emails;
 pub(crate) mod health;
 pub mod list;
+mod receiving;
 mod suppressions;
 mod webhooks;
 
@@ -23,6 +24,7 @@ fn resources() -> Router<AppState> {
         .route("/health", get(health::health))
         .merge(api_keys::routes())
         .merge(emails::routes())
+        .merge(receiving::routes())
         .merge(domains::routes())
         .merge(webhooks::routes())
         .merge(suppressions::routes())
