@@ -273,8 +273,8 @@ pub struct Config {
     pub delivery_max_attempts: u32,
     pub domains: DomainSettings,
     pub webhooks: WebhookSettings,
-    /// `RETENTION_DAYS`: emails, webhook messages and event logs older than this are deleted by the
-    /// `cleanup` job; `None` keeps everything.
+    /// `RETENTION_DAYS`: emails, webhook messages, event logs and received emails older than this are
+    /// deleted by the `cleanup` job; `None` keeps everything.
     pub retention_days: Option<u32>,
     /// `INGESTER_SCHEDULER_INTERVAL_SECONDS`: how often `opensend scheduler` (and `serve`, in process)
     /// runs the background jobs.

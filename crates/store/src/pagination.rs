@@ -42,6 +42,10 @@ impl PageRequest {
     pub fn limit(&self) -> u64 {
         self.limit
     }
+
+    pub fn cursor(&self) -> Option<Cursor> {
+        self.cursor
+    }
 }
 
 impl Default for PageRequest {

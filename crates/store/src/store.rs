@@ -200,6 +200,10 @@ impl Store {
     pub fn email_quotas(&self) -> EmailQuotas<'_> {
         EmailQuotas::new(&self.write)
     }
+
+    pub fn received_emails(&self) -> crate::repos::ReceivedEmails<'_> {
+        crate::repos::ReceivedEmails::new(&self.read, &self.write)
+    }
 }
 
 /// `sqlite://./data/opensend.db?mode=rwc` → creates `./data`.

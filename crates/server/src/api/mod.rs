@@ -7,6 +7,7 @@ pub mod emails;
 mod event_log;
 pub(crate) mod health;
 pub mod list;
+mod receiving;
 mod suppressions;
 mod webhooks;
 
@@ -24,6 +25,7 @@ fn resources() -> Router<AppState> {
         .route("/health", get(health::health))
         .merge(api_keys::routes())
         .merge(emails::routes())
+        .merge(receiving::routes())
         .merge(domains::routes())
         .merge(webhooks::routes())
         .merge(event_log::routes())

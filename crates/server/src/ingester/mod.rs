@@ -3,7 +3,9 @@
 //! address (`RATE_LIMIT_INGESTER_PER_SECOND`).
 //!
 //! - `POST /jobs/{name}`: background jobs, see [`jobs`].
+//! - `POST /events/inbound`: received mail, see [`inbound`].
 
+pub mod inbound;
 pub mod jobs;
 pub mod tokens;
 
@@ -19,6 +21,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/health", get(health::health))
         .route("/jobs/{name}", post(jobs::run_job))
+        .merge(inbound::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT_DEFAULT));
     http::finish(routes, state, Limiting::Ingester)
 }

@@ -59,3 +59,16 @@ impl FromRequestParts<AppState> for JobToken {
         Ok(JobToken)
     }
 }
+
+/// Proof that the request carried `INGESTER_INBOUND_TOKEN`. A deployment without one (production may leave
+/// it unset) refuses every inbound request; a local one always has one (generated at start).
+pub struct InboundToken;
+
+impl FromRequestParts<AppState> for InboundToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        bearer_matches(parts, state.config.secrets.ingester_inbound_token.as_ref())?;
+        Ok(InboundToken)
+    }
+}

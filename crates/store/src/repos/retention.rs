@@ -1,6 +1,6 @@
 //! Deleting what is older than the retention period (`RETENTION_DAYS`): finished emails with everything
 //! hanging off them (recipients, attachments, events, raw message), webhook messages with their deliveries
-//! and attempts, and the organizations' event logs.
+//! and attempts, received emails with their attachments, and the organizations' event logs.
 //!
 //! Rows go in chunks of [`CHUNK`], each chunk its own short transaction, so a large backlog never holds the
 //! writer for long and an interrupted run simply continues next time. Emails still waiting to be sent are
@@ -11,7 +11,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOr
 use uuid::Uuid;
 
 use crate::StoreError;
-use crate::entities::{email, organization_event, webhook_message};
+use crate::entities::{email, organization_event, received_email, webhook_message};
 use crate::repos::emails::status;
 
 /// Rows deleted per transaction.
@@ -23,6 +23,7 @@ pub struct PurgeReport {
     pub emails: u64,
     pub webhook_messages: u64,
     pub organization_events: u64,
+    pub received_emails: u64,
 }
 
 pub struct Retention<'a> {
@@ -72,6 +73,26 @@ impl<'a> Retention<'a> {
             }
             report.webhook_messages += webhook_message::Entity::delete_many()
                 .filter(webhook_message::Column::Id.is_in(ids))
+                .exec(self.write)
+                .await?
+                .rows_affected;
+        }
+        loop {
+            let ids: Vec<Uuid> = received_email::Entity::find()
+                .select_only()
+                .column(received_email::Column::Id)
+                .filter(received_email::Column::CreatedAt.lt(cutoff))
+                .order_by_asc(received_email::Column::Id)
+                .limit(CHUNK)
+                .into_tuple()
+                .all(self.write)
+                .await?;
+            if ids.is_empty() {
+                break;
+            }
+            // Attachments go with their email (`ON DELETE CASCADE`).
+            report.received_emails += received_email::Entity::delete_many()
+                .filter(received_email::Column::Id.is_in(ids))
                 .exec(self.write)
                 .await?
                 .rows_affected;

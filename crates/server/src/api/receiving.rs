@@ -1,0 +1,285 @@
+//! `/emails/receiving`: the organization's received emails and their attachments (Resend's "Receiving
+//! Emails" routes). Mail arrives through the ingester's `POST /events/inbound`.
+//!
+//! Shapes follow Resend's OpenAPI (`ListReceivedEmailsResponse`, `GetReceivedEmailResponse`,
+//! `ListAttachmentsResponse`, `RetrievedAttachment`). Extensions: `envelope_recipients` (the addresses of
+//! this organization the message was delivered to) and, on one attachment, its `content` in base64 (no
+//! signed `download_url`). In `headers`, a field that occurs once is a string and a repeated one
+//! (`Received`) an array of its values in order.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use opensend_store::entities::received_email;
+use opensend_store::repos::emails::{read_list, read_pairs};
+use opensend_store::repos::received_emails::{AttachmentSummary, bracketed_message_id};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::api::list::{ListQuery, ListResponse};
+use crate::api::timestamp;
+use crate::auth::FullAccess;
+use crate::error::ApiError;
+use crate::extract::{ApiQuery, PathId, PathIds};
+use crate::state::AppState;
+
+/// Registered next to `/emails/{id}`: axum matches the static `receiving` segment first, so these paths
+/// never reach the sent-email routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/emails/receiving", get(list))
+        .route("/emails/receiving/{id}", get(show))
+        .route("/emails/receiving/{id}/attachments", get(attachments))
+        .route(
+            "/emails/receiving/{id}/attachments/{attachment_id}",
+            get(attachment),
+        )
+}
+
+#[derive(Debug, Serialize)]
+struct AttachmentView {
+    id: Uuid,
+    filename: Option<String>,
+    content_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_id: Option<String>,
+    content_disposition: &'static str,
+    size: i64,
+}
+
+impl From<&AttachmentSummary> for AttachmentView {
+    fn from(a: &AttachmentSummary) -> Self {
+        Self {
+            id: a.id,
+            filename: a.filename.clone(),
+            content_type: a.content_type.clone(),
+            content_id: a.content_id.clone(),
+            content_disposition: a.disposition(),
+            size: a.size,
+        }
+    }
+}
+
+/// A received email in a list: everything but bodies and headers.
+#[derive(Debug, Serialize)]
+struct SummaryView {
+    object: &'static str,
+    id: Uuid,
+    to: Vec<String>,
+    from: String,
+    subject: String,
+    message_id: String,
+    bcc: Vec<String>,
+    cc: Vec<String>,
+    reply_to: Vec<String>,
+    created_at: String,
+    attachments: Vec<AttachmentView>,
+    /// Extension: the envelope recipients of this organization the message was delivered to.
+    envelope_recipients: Vec<String>,
+}
+
+impl SummaryView {
+    fn new(email: &received_email::Model, attachments: &[&AttachmentSummary]) -> Self {
+        Self {
+            object: "email",
+            id: email.id,
+            to: read_list(&email.to_addresses),
+            from: email.from_address.clone(),
+            subject: email.subject.clone().unwrap_or_default(),
+            message_id: bracketed_message_id(email.message_id.as_deref()),
+            bcc: read_list(&email.bcc_addresses),
+            cc: read_list(&email.cc_addresses),
+            reply_to: read_list(&email.reply_to),
+            created_at: timestamp(email.created_at),
+            attachments: attachments
+                .iter()
+                .map(|a| AttachmentView::from(*a))
+                .collect(),
+            envelope_recipients: read_list(&email.envelope_recipients),
+        }
+    }
+}
+
+/// One received email in full.
+#[derive(Debug, Serialize)]
+struct EmailView {
+    #[serde(flatten)]
+    summary: SummaryView,
+    html: Option<String>,
+    text: Option<String>,
+    headers: Map<String, Value>,
+}
+
+/// `GET /emails/receiving`: newest first, without bodies.
+async fn list(
+    State(state): State<AppState>,
+    FullAccess(caller): FullAccess,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<ListResponse<SummaryView>>, ApiError> {
+    let repo = state.store.received_emails();
+    let page = repo.list(caller.organization_id, query.page()?).await?;
+    let ids: Vec<Uuid> = page.items.iter().map(|e| e.id).collect();
+    let summaries = repo
+        .attachment_summaries(caller.organization_id, &ids)
+        .await?;
+    let mut by_email: HashMap<Uuid, Vec<&AttachmentSummary>> = HashMap::new();
+    for summary in &summaries {
+        by_email
+            .entry(summary.received_email_id)
+            .or_default()
+            .push(summary);
+    }
+    let data = page
+        .items
+        .iter()
+        .map(|email| {
+            SummaryView::new(
+                email,
+                by_email.get(&email.id).map(Vec::as_slice).unwrap_or(&[]),
+            )
+        })
+        .collect();
+    Ok(Json(ListResponse::new(data, page.has_more)))
+}
+
+async fn find(
+    state: &AppState,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<received_email::Model, ApiError> {
+    state
+        .store
+        .received_emails()
+        .get(organization_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Received email"))
+}
+
+/// `GET /emails/receiving/{id}`
+async fn show(
+    State(state): State<AppState>,
+    FullAccess(caller): FullAccess,
+    PathId(id): PathId,
+) -> Result<Json<EmailView>, ApiError> {
+    let email = find(&state, caller.organization_id, id).await?;
+    let summaries = state
+        .store
+        .received_emails()
+        .attachment_summaries(caller.organization_id, &[id])
+        .await?;
+    let refs: Vec<&AttachmentSummary> = summaries.iter().collect();
+    Ok(Json(EmailView {
+        summary: SummaryView::new(&email, &refs),
+        headers: headers_object(read_pairs(&email.headers)),
+        html: email.html,
+        text: email.text_body,
+    }))
+}
+
+/// Header fields as an object: a name that occurs once maps to its value, a repeated one to the list of
+/// its values in order. Names compare without case; the first spelling is the key.
+fn headers_object(pairs: Vec<(String, String)>) -> Map<String, Value> {
+    let mut object = Map::new();
+    let mut keys: HashMap<String, String> = HashMap::new();
+    for (name, value) in pairs {
+        let key = keys
+            .entry(name.to_ascii_lowercase())
+            .or_insert_with(|| name.clone())
+            .clone();
+        match object.get_mut(&key) {
+            None => {
+                object.insert(key, Value::String(value));
+            }
+            Some(Value::Array(values)) => values.push(Value::String(value)),
+            Some(existing) => {
+                let first = existing.take();
+                *existing = Value::Array(vec![first, Value::String(value)]);
+            }
+        }
+    }
+    object
+}
+
+/// `GET /emails/receiving/{id}/attachments`: metadata, in the message's order.
+async fn attachments(
+    State(state): State<AppState>,
+    FullAccess(caller): FullAccess,
+    PathId(id): PathId,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<ListResponse<AttachmentView>>, ApiError> {
+    let page_request = query.page()?;
+    find(&state, caller.organization_id, id).await?;
+    let page = state
+        .store
+        .received_emails()
+        .attachments_page(caller.organization_id, id, page_request)
+        .await?;
+    Ok(Json(ListResponse::new(
+        page.items.iter().map(AttachmentView::from).collect(),
+        page.has_more,
+    )))
+}
+
+#[derive(Debug, Serialize)]
+struct RetrievedAttachment {
+    object: &'static str,
+    #[serde(flatten)]
+    attachment: AttachmentView,
+    /// Extension: the decoded content, base64-encoded.
+    content: String,
+}
+
+/// `GET /emails/receiving/{id}/attachments/{attachment_id}`: metadata and content.
+async fn attachment(
+    State(state): State<AppState>,
+    FullAccess(caller): FullAccess,
+    PathIds(email_id, id): PathIds,
+) -> Result<Json<RetrievedAttachment>, ApiError> {
+    let found = state
+        .store
+        .received_emails()
+        .attachment(caller.organization_id, email_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Attachment"))?;
+    let summary = AttachmentSummary {
+        id: found.id,
+        received_email_id: found.received_email_id,
+        position: found.position,
+        filename: found.filename,
+        content_type: found.content_type,
+        content_id: found.content_id,
+        inline: found.inline,
+        size: found.size,
+    };
+    Ok(Json(RetrievedAttachment {
+        object: "attachment",
+        attachment: AttachmentView::from(&summary),
+        content: STANDARD.encode(&found.content),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_headers_become_lists() {
+        let object = headers_object(vec![
+            ("Received".into(), "from a".into()),
+            ("Subject".into(), "Hi".into()),
+            ("received".into(), "from b".into()),
+            ("RECEIVED".into(), "from c".into()),
+        ]);
+        assert_eq!(object["Subject"], "Hi");
+        assert_eq!(
+            object["Received"],
+            serde_json::json!(["from a", "from b", "from c"])
+        );
+        assert_eq!(object.len(), 2);
+    }
+}
