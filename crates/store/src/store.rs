@@ -200,6 +200,10 @@ impl Store {
     pub fn email_quotas(&self) -> EmailQuotas<'_> {
         EmailQuotas::new(&self.write)
     }
+
+    pub fn provider_events(&self) -> crate::repos::ProviderEvents<'_> {
+        crate::repos::ProviderEvents::new(&self.write)
+    }
 }
 
 /// `sqlite://./data/opensend.db?mode=rwc` → creates `./data`.

@@ -11,6 +11,7 @@ pub mod email_recipient;
 pub mod idempotency_key;
 pub mod organization;
 pub mod organization_event;
+pub mod provider_event;
 pub mod suppression;
 pub mod webhook;
 pub mod webhook_attempt;
