@@ -3,8 +3,10 @@
 //! address (`RATE_LIMIT_INGESTER_PER_SECOND`).
 //!
 //! - `POST /jobs/{name}`: background jobs, see [`jobs`].
+//! - `POST /events/ses`: Amazon SES events through SNS, see [`ses`].
 
 pub mod jobs;
+pub mod ses;
 pub mod tokens;
 
 use axum::Router;
@@ -19,6 +21,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/health", get(health::health))
         .route("/jobs/{name}", post(jobs::run_job))
+        .route("/events/ses", post(ses::receive))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_DEFAULT));
     http::finish(routes, state, Limiting::Ingester)
 }
