@@ -106,6 +106,13 @@ pub fn production_setting_problems(config: &Config) -> Vec<String> {
                 .to_owned(),
         );
     }
+    if config.ses_events.sns_test_cert_url_prefix.is_some() {
+        problems.push(
+            "SNS_TEST_CERT_URL_PREFIX is set: it makes /events/ses trust certificates from a URL that is not \
+             Amazon SNS's, so anyone serving it could forge SES events; it is for tests only"
+                .to_owned(),
+        );
+    }
     problems
 }
 
@@ -123,6 +130,13 @@ pub fn production_advisories(config: &Config) -> Vec<String> {
              password cross the network without TLS; use rediss:// (Redis over TLS)",
             url.host_str().unwrap_or("another host")
         ));
+    }
+    if config.delivery == crate::config::Delivery::Ses && config.ses_events.topic_arns.is_empty() {
+        advisories.push(
+            "DELIVERY=ses without SES_EVENTS_SNS_TOPIC_ARN: deliveries, bounces and complaints reported by SES \
+             are refused at /events/ses, so bounced addresses are never suppressed"
+                .to_owned(),
+        );
     }
     advisories
 }
@@ -398,6 +412,46 @@ mod tests {
             ("DATA_DIR", dir.path().to_str().unwrap()),
         ]);
         assert!(run(&mut local).is_ok());
+    }
+
+    #[test]
+    fn sns_test_prefix_is_refused_in_production_only() {
+        let problems = refusal(production(&[(
+            "SNS_TEST_CERT_URL_PREFIX",
+            "http://127.0.0.1:8089/",
+        )]));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("SNS_TEST_CERT_URL_PREFIX is set"));
+        let dir = tempfile::tempdir().unwrap();
+        let mut local = config(&[
+            ("SNS_TEST_CERT_URL_PREFIX", "http://127.0.0.1:8089/"),
+            ("DATA_DIR", dir.path().to_str().unwrap()),
+        ]);
+        assert!(run(&mut local).is_ok());
+    }
+
+    #[test]
+    fn ses_delivery_without_an_event_topic_is_a_production_warning() {
+        let ses = [
+            ("DELIVERY", "ses"),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ];
+        let advisories = run(&mut production(&ses)).unwrap().advisories;
+        assert_eq!(advisories.len(), 1, "{advisories:?}");
+        assert!(advisories[0].contains("SES_EVENTS_SNS_TOPIC_ARN"));
+        let mut with_topic = ses.to_vec();
+        with_topic.push((
+            "SES_EVENTS_SNS_TOPIC_ARN",
+            "arn:aws:sns:eu-west-1:123456789012:opensend-events",
+        ));
+        assert!(
+            run(&mut production(&with_topic))
+                .unwrap()
+                .advisories
+                .is_empty()
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use opensend_core::SecretBox;
 use opensend_mail::DnsChecker;
+use opensend_mail::sns::SnsVerifier;
 use opensend_store::Store;
 use secrecy::ExposeSecret;
 use tokio::sync::Notify;
@@ -27,6 +28,9 @@ pub struct AppState {
     pub rate_limiter: RateLimiter,
     /// Guards and makes the requests sent to URLs users give us (webhooks, attachments by `path`).
     pub outbound: OutboundPolicy,
+    /// Verifies the SNS messages posted to `/events/ses` (one certificate cache for the process); `None`
+    /// when `SES_EVENTS_SNS_TOPIC_ARN` is not set, and the route then refuses everything.
+    pub ses_sns: Option<SnsVerifier>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +49,8 @@ pub enum StateError {
     RateLimiter(String),
     #[error(transparent)]
     Outbound(#[from] crate::outbound::OutboundSetupError),
+    #[error(transparent)]
+    Sns(#[from] opensend_mail::sns::SnsConfigError),
 }
 
 impl AppState {
@@ -56,6 +62,7 @@ impl AppState {
         let rate_limiter =
             RateLimiter::from_config(&config).map_err(|e| StateError::RateLimiter(e.0))?;
         rate_limiter.spawn_housekeeping();
+        let ses_sns = crate::ingester::ses::verifier(&config)?;
         Ok(Self {
             store,
             config: Arc::new(config),
@@ -65,6 +72,7 @@ impl AppState {
             webhook_wakeup: Arc::new(Notify::new()),
             rate_limiter,
             outbound,
+            ses_sns,
         })
     }
 }

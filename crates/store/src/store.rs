@@ -204,6 +204,10 @@ impl Store {
     pub fn received_emails(&self) -> crate::repos::ReceivedEmails<'_> {
         crate::repos::ReceivedEmails::new(&self.read, &self.write)
     }
+
+    pub fn provider_events(&self) -> crate::repos::ProviderEvents<'_> {
+        crate::repos::ProviderEvents::new(&self.write)
+    }
 }
 
 /// `sqlite://./data/opensend.db?mode=rwc` → creates `./data`.

@@ -4,9 +4,11 @@
 //!
 //! - `POST /jobs/{name}`: background jobs, see [`jobs`].
 //! - `POST /events/inbound`: received mail, see [`inbound`].
+//! - `POST /events/ses`: Amazon SES events through SNS, see [`ses`].
 
 pub mod inbound;
 pub mod jobs;
+pub mod ses;
 pub mod tokens;
 
 use axum::Router;
@@ -22,6 +24,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/jobs/{name}", post(jobs::run_job))
         .merge(inbound::routes())
+        .route("/events/ses", post(ses::receive))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_DEFAULT));
     http::finish(routes, state, Limiting::Ingester)
 }

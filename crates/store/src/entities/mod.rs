@@ -11,6 +11,7 @@ pub mod email_recipient;
 pub mod idempotency_key;
 pub mod organization;
 pub mod organization_event;
+pub mod provider_event;
 pub mod received_attachment;
 pub mod received_email;
 pub mod suppression;

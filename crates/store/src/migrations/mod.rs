@@ -11,6 +11,7 @@ mod m20261127_000003_rate_limits_and_quotas;
 mod m20261127_000004_emails;
 mod m20261127_000005_webhooks;
 mod m20261127_000006_suppressions_source;
+mod m20261127_000007_provider_events;
 mod m20261127_000008_received_emails;
 
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_emails::Migration),
             Box::new(m20261127_000005_webhooks::Migration),
             Box::new(m20261127_000006_suppressions_source::Migration),
+            Box::new(m20261127_000007_provider_events::Migration),
             Box::new(m20261127_000008_received_emails::Migration),
         ]
     }

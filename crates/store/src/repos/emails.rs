@@ -25,6 +25,13 @@ pub mod status {
     pub const FAILED: &str = "failed";
     pub const CANCELED: &str = "canceled";
     pub const SUPPRESSED: &str = "suppressed";
+    // Reported by the provider after sending (see `repos::provider_events` for their order).
+    pub const DELIVERY_DELAYED: &str = "delivery_delayed";
+    pub const DELIVERED: &str = "delivered";
+    pub const OPENED: &str = "opened";
+    pub const CLICKED: &str = "clicked";
+    pub const BOUNCED: &str = "bounced";
+    pub const COMPLAINED: &str = "complained";
 }
 
 /// Values of `email_recipients.status`.
@@ -33,6 +40,12 @@ pub mod recipient_status {
     pub const ACCEPTED: &str = "accepted";
     pub const REJECTED: &str = "rejected";
     pub const SUPPRESSED: &str = "suppressed";
+    // Reported by the provider after sending (see `repos::provider_events` for their order).
+    pub const DELIVERY_DELAYED: &str = "delivery_delayed";
+    pub const DELIVERED: &str = "delivered";
+    pub const BOUNCED: &str = "bounced";
+    pub const COMPLAINED: &str = "complained";
+    pub const FAILED: &str = "failed";
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,382 @@
+//! Reports from the email provider about emails already sent (Amazon SES events, delivered by SNS): each
+//! applied once, with all of its effects in one transaction.
+//!
+//! [`ProviderEvents::apply`] takes a report already translated into plain data ([`ProviderEvent`]) and, in one
+//! transaction:
+//!
+//! 1. finds the email whose `provider_message_id` the report names (none: nothing is written);
+//! 2. records the report's id in `provider_events` (`INSERT … ON CONFLICT DO NOTHING`). When a row is already
+//!    there the report was applied before and the transaction ends without writing anything. A concurrent
+//!    transaction applying the same report makes PostgreSQL's insert wait for its outcome: if it commits,
+//!    this one finds the row; if it rolls back, this one applies the report. Because the row is written with
+//!    the effects, a failure half-way leaves no row, and the provider's retry applies the report in full;
+//! 3. moves the email's status forward, never back (see [`email_status_rank`]);
+//! 4. records each affected recipient's outcome, also only forward (see [`recipient_status_rank`]);
+//! 5. puts permanently bounced and complaining recipients on the organization's suppression list, with the
+//!    email as the source;
+//! 6. records the email event (`email.bounced`, …) and, through the webhook outbox, announces it to the
+//!    organization's endpoints that subscribe to it.
+//!
+//! Addresses are matched to the email's recipients without regard to case, and only the email's own
+//! recipients are changed or suppressed: a report cannot reach an address the email was not sent to.
+
+use opensend_core::EmailAddress;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::StoreError;
+use crate::entities::{email, email_recipient, provider_event};
+use crate::repos::emails::{insert_event, recipient_status, status};
+use crate::repos::now;
+use crate::repos::suppressions::{Reason, add_in};
+
+/// `provider_events.provider` of Amazon SES.
+pub const SES: &str = "ses";
+
+/// Where an email status stands in the order statuses move in; `None` for a status not in it.
+///
+/// `queued` = `scheduled` < `sent` < `delivery_delayed` < `delivered` < `opened` < `clicked` < `bounced` =
+/// `complained` = `failed` (and `canceled` = `suppressed`, which never reach the provider). A report moves the
+/// status only to a later place: a late `delivered` never overwrites `bounced`, and of two final outcomes the
+/// first one stays.
+pub fn email_status_rank(value: &str) -> Option<u8> {
+    Some(match value {
+        status::QUEUED | status::SCHEDULED => 0,
+        status::SENT => 1,
+        status::DELIVERY_DELAYED => 2,
+        status::DELIVERED => 3,
+        status::OPENED => 4,
+        status::CLICKED => 5,
+        status::BOUNCED
+        | status::COMPLAINED
+        | status::FAILED
+        | status::CANCELED
+        | status::SUPPRESSED => 6,
+        _ => return None,
+    })
+}
+
+/// Where a recipient's status stands: `pending` < `accepted` < `delivery_delayed` < `delivered` <
+/// `bounced` = `complained` = `failed` = `rejected`. `suppressed` recipients were never sent to and are never
+/// changed.
+pub fn recipient_status_rank(value: &str) -> Option<u8> {
+    Some(match value {
+        recipient_status::PENDING => 0,
+        recipient_status::ACCEPTED => 1,
+        recipient_status::DELIVERY_DELAYED => 2,
+        recipient_status::DELIVERED => 3,
+        recipient_status::BOUNCED
+        | recipient_status::COMPLAINED
+        | recipient_status::FAILED
+        | recipient_status::REJECTED => 4,
+        _ => return None,
+    })
+}
+
+const EMAIL_STATUSES: [&str; 12] = [
+    status::QUEUED,
+    status::SCHEDULED,
+    status::SENT,
+    status::DELIVERY_DELAYED,
+    status::DELIVERED,
+    status::OPENED,
+    status::CLICKED,
+    status::BOUNCED,
+    status::COMPLAINED,
+    status::FAILED,
+    status::CANCELED,
+    status::SUPPRESSED,
+];
+
+const RECIPIENT_STATUSES: [&str; 8] = [
+    recipient_status::PENDING,
+    recipient_status::ACCEPTED,
+    recipient_status::DELIVERY_DELAYED,
+    recipient_status::DELIVERED,
+    recipient_status::BOUNCED,
+    recipient_status::COMPLAINED,
+    recipient_status::FAILED,
+    recipient_status::REJECTED,
+];
+
+/// The statuses of `all` that stand before `target` in the order `rank` defines.
+fn earlier_than(
+    all: &[&'static str],
+    rank: fn(&str) -> Option<u8>,
+    target: &str,
+) -> Vec<&'static str> {
+    let Some(target) = rank(target) else {
+        return Vec::new();
+    };
+    all.iter()
+        .copied()
+        .filter(|s| rank(s).is_some_and(|r| r < target))
+        .collect()
+}
+
+/// One provider report, in the store's terms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProviderEvent {
+    /// Who reported it ([`SES`]).
+    pub provider: &'static str,
+    /// The report's own id (SNS `MessageId`): a report whose id was applied before is not applied again.
+    pub event_id: String,
+    /// The provider's name for what happened (`Bounce`), kept with the record.
+    pub kind: String,
+    /// The provider's id of the message (SES `mail.messageId`), recorded at send in
+    /// `emails.provider_message_id`.
+    pub provider_message_id: String,
+    /// The email status the report stands for; the email moves there if that is later in the order.
+    pub status: &'static str,
+    /// The email event recorded and announced (`email.bounced`).
+    pub event_type: &'static str,
+    /// The event's details as webhooks carry them (`{"bounce": {…}}`). A `recipients` list of the
+    /// affected addresses is added from [`ProviderEvent::recipients`].
+    pub data: Value,
+    /// `false`: record and announce the event only if the status moved. (SES's `Send` repeats what the
+    /// delivery worker announced when SES accepted the message.)
+    pub announce_always: bool,
+    /// The recipients the report is about.
+    pub recipients: Vec<RecipientChange>,
+}
+
+/// What a report says about one recipient.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecipientChange {
+    /// As the provider reported it.
+    pub address: String,
+    /// The recipient's new status (moves forward only).
+    pub status: &'static str,
+    /// The receiving server's reply or diagnostic, when the report has one.
+    pub response: Option<String>,
+    /// Put the address on the organization's suppression list for this reason.
+    pub suppress: Option<Reason>,
+}
+
+/// What [`ProviderEvents::apply`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    Applied(Applied),
+    /// The report was applied before: nothing was written.
+    Duplicate,
+    /// No email has the report's provider message id: nothing was written.
+    UnknownEmail,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub organization_id: Uuid,
+    pub email_id: Uuid,
+    /// The email's status afterwards.
+    pub status: String,
+    /// Whether the report moved the status.
+    pub status_changed: bool,
+    /// Whether the email event was recorded (and announced to subscribed endpoints).
+    pub recorded: bool,
+    /// Addresses put on the suppression list by this report (already listed ones included).
+    pub suppressed: Vec<String>,
+    /// Reported addresses that are not recipients of the email (left alone).
+    pub unmatched: Vec<String>,
+}
+
+pub struct ProviderEvents<'a> {
+    write: &'a DatabaseConnection,
+}
+
+impl<'a> ProviderEvents<'a> {
+    pub(crate) fn new(write: &'a DatabaseConnection) -> Self {
+        Self { write }
+    }
+
+    /// Applies `event` once (see the module documentation).
+    pub async fn apply(&self, event: ProviderEvent) -> Result<ApplyOutcome, StoreError> {
+        let txn = self.write.begin().await?;
+        let Some(found) = email::Entity::find()
+            .filter(email::Column::ProviderMessageId.eq(event.provider_message_id.as_str()))
+            .one(&txn)
+            .await?
+        else {
+            txn.rollback().await?;
+            return Ok(ApplyOutcome::UnknownEmail);
+        };
+        let at = now();
+
+        let recorded = provider_event::Entity::insert(provider_event::ActiveModel {
+            id: Set(opensend_core::new_id()),
+            organization_id: Set(found.organization_id),
+            provider: Set(event.provider.to_owned()),
+            event_id: Set(event.event_id.clone()),
+            email_id: Set(found.id),
+            kind: Set(event.kind.clone()),
+            created_at: Set(at),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                provider_event::Column::Provider,
+                provider_event::Column::EventId,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+        if recorded == 0 {
+            txn.rollback().await?;
+            return Ok(ApplyOutcome::Duplicate);
+        }
+
+        let moved = email::Entity::update_many()
+            .col_expr(email::Column::Status, Expr::value(event.status))
+            .col_expr(email::Column::UpdatedAt, Expr::value(at))
+            .filter(email::Column::Id.eq(found.id))
+            .filter(email::Column::Status.is_in(earlier_than(
+                &EMAIL_STATUSES,
+                email_status_rank,
+                event.status,
+            )))
+            .exec(&txn)
+            .await?;
+        let status_changed = moved.rows_affected == 1;
+
+        let recipients = email_recipient::Entity::find()
+            .filter(email_recipient::Column::EmailId.eq(found.id))
+            .all(&txn)
+            .await?;
+        let mut affected: Vec<String> = Vec::new();
+        let mut suppressed = Vec::new();
+        let mut unmatched = Vec::new();
+        for change in &event.recipients {
+            let Some(recipient) = recipients
+                .iter()
+                .find(|r| r.address.eq_ignore_ascii_case(change.address.trim()))
+            else {
+                unmatched.push(change.address.clone());
+                if !affected.contains(&change.address) {
+                    affected.push(change.address.clone());
+                }
+                continue;
+            };
+            if !affected.contains(&recipient.address) {
+                affected.push(recipient.address.clone());
+            }
+            let mut update = email_recipient::Entity::update_many()
+                .col_expr(email_recipient::Column::Status, Expr::value(change.status))
+                .col_expr(email_recipient::Column::UpdatedAt, Expr::value(at));
+            if let Some(response) = &change.response {
+                update = update.col_expr(
+                    email_recipient::Column::Response,
+                    Expr::value(Some(response.clone())),
+                );
+            }
+            update
+                .filter(email_recipient::Column::Id.eq(recipient.id))
+                .filter(email_recipient::Column::Status.is_in(earlier_than(
+                    &RECIPIENT_STATUSES,
+                    recipient_status_rank,
+                    change.status,
+                )))
+                .exec(&txn)
+                .await?;
+            if let Some(reason) = change.suppress
+                && let Ok(address) = EmailAddress::parse(&recipient.address)
+            {
+                add_in(
+                    &txn,
+                    found.organization_id,
+                    &address,
+                    reason,
+                    Some(found.id),
+                )
+                .await?;
+                suppressed.push(recipient.address.clone());
+            }
+        }
+
+        let recorded = event.announce_always || status_changed;
+        if recorded {
+            let mut data = event.data;
+            if !affected.is_empty()
+                && let Some(fields) = data.as_object_mut()
+            {
+                fields.insert("recipients".into(), Value::from(affected.clone()));
+            }
+            insert_event(
+                &txn,
+                found.organization_id,
+                found.id,
+                event.event_type,
+                data,
+                at,
+            )
+            .await?;
+        }
+
+        let current: Option<String> = email::Entity::find_by_id(found.id)
+            .select_only()
+            .column(email::Column::Status)
+            .into_tuple()
+            .one(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(ApplyOutcome::Applied(Applied {
+            organization_id: found.organization_id,
+            email_id: found.id,
+            status: current.unwrap_or(found.status),
+            status_changed,
+            recorded,
+            suppressed,
+            unmatched,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_only_move_forward() {
+        let later = |from: &str, to: &str| {
+            earlier_than(&EMAIL_STATUSES, email_status_rank, to).contains(&from)
+        };
+        assert!(later(status::SENT, status::DELIVERED));
+        assert!(later(status::QUEUED, status::SENT));
+        assert!(later(status::DELIVERED, status::BOUNCED));
+        assert!(later(status::CLICKED, status::COMPLAINED));
+        assert!(later(status::DELIVERY_DELAYED, status::DELIVERED));
+        assert!(!later(status::BOUNCED, status::DELIVERED));
+        assert!(!later(status::BOUNCED, status::COMPLAINED));
+        assert!(!later(status::FAILED, status::BOUNCED));
+        assert!(!later(status::CLICKED, status::OPENED));
+        assert!(!later(status::DELIVERED, status::DELIVERED));
+        assert!(!later(status::CANCELED, status::DELIVERED));
+        assert!(earlier_than(&EMAIL_STATUSES, email_status_rank, "unknown").is_empty());
+        for s in EMAIL_STATUSES {
+            assert!(email_status_rank(s).is_some(), "{s}");
+        }
+
+        let later = |from: &str, to: &str| {
+            earlier_than(&RECIPIENT_STATUSES, recipient_status_rank, to).contains(&from)
+        };
+        assert!(later(
+            recipient_status::ACCEPTED,
+            recipient_status::DELIVERED
+        ));
+        assert!(later(
+            recipient_status::DELIVERED,
+            recipient_status::COMPLAINED
+        ));
+        assert!(!later(
+            recipient_status::BOUNCED,
+            recipient_status::DELIVERED
+        ));
+        assert!(!later(
+            recipient_status::SUPPRESSED,
+            recipient_status::BOUNCED
+        ));
+    }
+}
