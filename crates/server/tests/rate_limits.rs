@@ -780,3 +780,29 @@ async fn redis_stopping_mid_test_gives_the_failure_mode() {
         }
     }
 }
+
+/// Amazon SNS drops a message answered with any 4xx, so a throttled `/events/ses` answers 503 (which SNS
+/// retries), keeping `retry-after`; other ingester routes answer 429.
+#[tokio::test]
+async fn throttled_ses_events_are_503_so_sns_retries_them() {
+    let app = TestApp::spawn_with(&[
+        ("RATE_LIMIT_INGESTER_PER_SECOND", "1"),
+        ("RATE_LIMIT_INGESTER_BURST", "1"),
+    ])
+    .await;
+    let post = |path: &str| {
+        app.client
+            .post(format!("{}{path}", app.ingester))
+            .body("{}")
+            .send()
+    };
+    let first = post("/events/ses").await.unwrap();
+    assert_ne!(first.status(), 429);
+    assert_ne!(first.status(), 503);
+    let throttled = post("/events/ses").await.unwrap();
+    assert_eq!(throttled.status(), 503);
+    assert!(throttled.headers().contains_key("retry-after"));
+    let body: serde_json::Value = throttled.json().await.unwrap();
+    assert_eq!(body["statusCode"], 503);
+    assert_eq!(post("/jobs/cleanup").await.unwrap().status(), 429);
+}

@@ -20,7 +20,7 @@ use std::num::NonZeroU32;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use opensend_core::ErrorCode;
@@ -84,7 +84,24 @@ pub async fn ingester(State(state): State<AppState>, request: Request, next: Nex
         subject: Subject::IngesterIp(source_ip(&request, &state)),
         rate: state.config.rate_limits.ingester_ip,
     };
-    draw_then_run(&state, &[bucket], request, next).await
+    // Amazon SNS retries 5xx answers and drops a message answered with any 4xx, 429 included: a throttled
+    // SES event must be a 503 (same `retry-after`), or it would be lost.
+    let retried_only_on_5xx = request.uri().path() == "/events/ses";
+    let mut response = draw_then_run(&state, &[bucket], request, next).await;
+    if retried_only_on_5xx && response.status() == StatusCode::TOO_MANY_REQUESTS {
+        let headers = std::mem::take(response.headers_mut());
+        response = ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "Too many requests from this address; try again after `retry-after` seconds.",
+        )
+        .into_response();
+        for (name, value) in headers.iter() {
+            if name == RETRY_AFTER || name.as_str().starts_with("ratelimit") {
+                response.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+    }
+    response
 }
 
 /// Draws `cost` more requests from the caller's buckets. The middleware has already counted the request
