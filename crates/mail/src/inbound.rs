@@ -122,6 +122,39 @@ pub fn parse_received_with(
     // refused instead of taking its caller down.
     catch_unwind(AssertUnwindSafe(|| parse_within(raw, limits)))
         .unwrap_or(Err(InboundError::Unparseable))
+        .map(without_nul)
+}
+
+/// Replaces NUL, which decoded headers and bodies may contain (`=?utf-8?B?AA==?=`) and which PostgreSQL text
+/// columns refuse, with U+FFFD in every text field.
+fn without_nul(mut message: ReceivedMessage) -> ReceivedMessage {
+    fn clean(text: &mut String) {
+        if text.contains('\0') {
+            *text = text.replace('\0', "\u{FFFD}");
+        }
+    }
+    fn clean_address(a: &mut ReceivedAddress) {
+        clean(&mut a.address);
+        a.name.iter_mut().for_each(clean);
+    }
+    message.message_id.iter_mut().for_each(clean);
+    message.subject.iter_mut().for_each(clean);
+    message.text.iter_mut().for_each(clean);
+    message.html.iter_mut().for_each(clean);
+    message.from.iter_mut().for_each(clean_address);
+    for list in [&mut message.to, &mut message.cc, &mut message.reply_to] {
+        list.iter_mut().for_each(clean_address);
+    }
+    for (name, value) in &mut message.headers {
+        clean(name);
+        clean(value);
+    }
+    for attachment in &mut message.attachments {
+        attachment.filename.iter_mut().for_each(clean);
+        clean(&mut attachment.content_type);
+        attachment.content_id.iter_mut().for_each(clean);
+    }
+    message
 }
 
 fn parse_within(raw: &[u8], limits: &InboundLimits) -> Result<ReceivedMessage, InboundError> {

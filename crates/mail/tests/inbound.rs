@@ -399,3 +399,14 @@ fn random_damage_never_panics() {
         );
     }
 }
+
+#[test]
+fn nul_in_decoded_text_is_replaced() {
+    let raw = b"From: a@example.com\r\nTo: b@example.org\r\nSubject: =?utf-8?B?YQBi?=\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\naABp\r\n";
+    let message = opensend_mail::inbound::parse_received(raw).expect("parses");
+    assert_eq!(message.subject.as_deref(), Some("a\u{FFFD}b"));
+    assert_eq!(
+        message.text.as_deref().map(str::trim_end),
+        Some("h\u{FFFD}i")
+    );
+}

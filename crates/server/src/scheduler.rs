@@ -19,8 +19,9 @@ use crate::state::AppState;
 
 /// Least time between two `cleanup` runs.
 pub const CLEANUP_EVERY: Duration = Duration::from_secs(3600);
-/// How long one job request may take.
-pub const JOB_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long one job request may take: a run starts no new round after 5 s, and a round lasts at most a
+/// webhook timeout (60 s at most) or a send.
+pub const JOB_TIMEOUT: Duration = Duration::from_secs(90);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {

@@ -74,28 +74,43 @@ pub async fn reseal_all(
             .seal(purpose, opensend_core::secret_box::expose(&opened))
             .map_err(|cause| SealedSecretsError::CannotOpen { what, cause })
     };
-    for endpoint in store.webhooks().all_sealed().await? {
-        let current = secrets.is_current(&endpoint.secret_sealed)
-            && endpoint
+    for listed in store.webhooks().all_sealed().await? {
+        let mut endpoint = Some(listed);
+        // A rotation may land between the read and the write; the write is conditional, so read again.
+        for _ in 0..5 {
+            let Some(current) = endpoint.take() else {
+                break;
+            };
+            let up_to_date = secrets.is_current(&current.secret_sealed)
+                && current
+                    .previous_secret_sealed
+                    .as_deref()
+                    .is_none_or(|p| secrets.is_current(p));
+            if up_to_date {
+                report.already_current += 1;
+                break;
+            }
+            let what = "webhook signing secrets";
+            let secret = reseal(WEBHOOK_PURPOSE, what, &current.secret_sealed)?;
+            let previous = current
                 .previous_secret_sealed
                 .as_deref()
-                .is_none_or(|p| secrets.is_current(p));
-        if current {
-            report.already_current += 1;
-            continue;
+                .map(|p| reseal(WEBHOOK_PURPOSE, what, p))
+                .transpose()?;
+            let seen = (
+                current.secret_sealed.as_slice(),
+                current.previous_secret_sealed.as_deref(),
+            );
+            if store
+                .webhooks()
+                .reseal(current.id, seen, secret, previous)
+                .await?
+            {
+                report.webhook_secrets += 1;
+                break;
+            }
+            endpoint = store.webhooks().get_any(current.id).await?;
         }
-        let what = "webhook signing secrets";
-        let secret = reseal(WEBHOOK_PURPOSE, what, &endpoint.secret_sealed)?;
-        let previous = endpoint
-            .previous_secret_sealed
-            .as_deref()
-            .map(|p| reseal(WEBHOOK_PURPOSE, what, p))
-            .transpose()?;
-        store
-            .webhooks()
-            .reseal(endpoint.id, secret, previous)
-            .await?;
-        report.webhook_secrets += 1;
     }
     for (id, sealed) in store.domains().all_sealed_keys().await? {
         if secrets.is_current(&sealed) {

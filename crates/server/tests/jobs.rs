@@ -138,3 +138,61 @@ async fn every_job_runs_and_unknown_ones_are_not_found() {
         .unwrap();
     assert_eq!(response.status(), 404);
 }
+
+#[tokio::test]
+async fn cleanup_keeps_webhook_messages_still_being_retried() {
+    let app = TestApp::spawn_with(&[
+        ("RETENTION_DAYS", "1"),
+        ("ALLOW_PRIVATE_WEBHOOK_URLS", "true"),
+        ("WEBHOOK_RETRY_DELAYS_SECONDS", "3600"),
+    ])
+    .await;
+    let (_, token) = app.tenant().await;
+    let receiver = opensend_test_support::webhook_receiver::WebhookReceiver::start(vec![
+        opensend_test_support::webhook_receiver::Reply::status(500),
+    ])
+    .await;
+    let (_, created) = json(
+        app.authed(Method::POST, "/webhooks", &token)
+            .json(&json!({"endpoint": receiver.url(), "events": ["email.sent"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let (_, sent) = app
+        .send(
+            &token,
+            &json!({"from": "a@acme.test", "to": "r@example.com", "subject": "s", "text": "t"}),
+        )
+        .await;
+    app.wait_for_status(&token, sent["id"].as_str().unwrap(), "sent")
+        .await;
+    receiver
+        .wait_for(1, std::time::Duration::from_secs(20))
+        .await;
+    let db = Database::connect(app.db.url()).await.unwrap();
+    webhook_message::Entity::update_many()
+        .col_expr(
+            webhook_message::Column::CreatedAt,
+            Expr::value(Utc::now() - TimeDelta::days(3)),
+        )
+        .exec(&db)
+        .await
+        .unwrap();
+    let (_, body) = run_job(&app, "cleanup").await;
+    assert_eq!(body["result"]["deleted"]["webhook_messages"], 0, "{body}");
+    let (_, deliveries) = json(
+        app.authed(
+            Method::GET,
+            &format!("/webhooks/{}/deliveries", created["id"].as_str().unwrap()),
+            &token,
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(deliveries["data"][0]["status"], "pending", "{deliveries}");
+    let _ = db.close().await;
+}

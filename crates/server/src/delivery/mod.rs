@@ -163,26 +163,27 @@ impl DeliveryWorker {
         tracing::info!(worker = %worker.owner, "delivery worker stopped");
     }
 
-    /// One pass, for the `dispatch-scheduled` job: claims up to `limit` due jobs (scheduled emails that
-    /// fell due, retries whose time came) and delivers them before returning how many it took.
+    /// One pass, for the `dispatch-scheduled` job: delivers up to `limit` due jobs (scheduled emails that
+    /// fell due, retries whose time came) and returns how many it took. Rounds of at most
+    /// `WORKER_CONCURRENCY` jobs, each claimed and delivered at once, so no claimed job waits in line while
+    /// its lease runs out; no round starts after [`crate::webhooks::dispatcher::JOB_ROUNDS_FOR`].
     pub async fn run_once(&self, limit: usize) -> Result<usize, opensend_store::StoreError> {
-        let jobs = self
-            .store
-            .delivery_queue()
-            .claim(&self.owner, self.settings.lease, limit as u64)
-            .await?;
-        let count = jobs.len();
-        let slots = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
-        let mut deliveries = Vec::with_capacity(count);
-        for job in jobs {
-            let slots = slots.clone();
-            deliveries.push(async move {
-                let _permit = slots.acquire().await;
-                self.deliver(job).await;
-            });
+        let started = std::time::Instant::now();
+        let mut done = 0;
+        while done < limit && started.elapsed() < crate::webhooks::dispatcher::JOB_ROUNDS_FOR {
+            let round = self.settings.concurrency.max(1).min(limit - done);
+            let jobs = self
+                .store
+                .delivery_queue()
+                .claim(&self.owner, self.settings.lease, round as u64)
+                .await?;
+            if jobs.is_empty() {
+                break;
+            }
+            done += jobs.len();
+            futures::future::join_all(jobs.into_iter().map(|job| self.deliver(job))).await;
         }
-        futures::future::join_all(deliveries).await;
-        Ok(count)
+        Ok(done)
     }
 
     /// Until the next job is due, but never longer than the poll interval.

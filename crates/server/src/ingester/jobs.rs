@@ -1,7 +1,8 @@
 //! `POST /jobs/{name}`: the background jobs, for a cron or `opensend scheduler` to trigger.
 //!
 //! Every job is one bounded pass over work that is claimed with leases, so triggering it from several nodes
-//! at once, or again before the last run finished, is safe: each item is handled by one caller.
+//! at once, or again before the last run finished, is safe: each item is handled by one caller. A run goes
+//! on to the end even if the caller hangs up, so nothing is left half done.
 //!
 //! | job | what one run does |
 //! |---|---|
@@ -40,7 +41,12 @@ pub async fn run_job(
     _token: JobToken,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let result = run(&state, &name).await?;
+    // Detached: a caller that gives up waiting must not cancel work half done (a sent email or webhook not
+    // yet recorded would go out again). The run finishes and records everything either way.
+    let job = name.clone();
+    let result = tokio::spawn(async move { run(&state, &job).await })
+        .await
+        .map_err(ApiError::internal)??;
     Ok(Json(
         json!({"object": "job_run", "job": name, "result": result}),
     ))

@@ -38,6 +38,8 @@ pub const RESPONSE_EXCERPT_BYTES: usize = 1024;
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// Outcomes written per transaction, at most.
 const RECORD_BATCH: usize = 512;
+/// A job run (`run_once`) starts no new round after this long.
+pub const JOB_ROUNDS_FOR: Duration = Duration::from_secs(5);
 /// While busy, how long to wait for more free slots before claiming again.
 const CLAIM_GATHER: Duration = Duration::from_millis(5);
 
@@ -136,32 +138,36 @@ impl Dispatcher {
         tracing::info!(dispatcher = %dispatcher.owner, "webhook dispatcher stopped");
     }
 
-    /// One pass, for the `retry-webhooks` job: claims up to `limit` due deliveries, attempts them (at most
-    /// `WEBHOOK_CONCURRENCY` at once) and records the outcomes before returning how many it attempted.
+    /// One pass, for the `retry-webhooks` job: attempts up to `limit` due deliveries and records them before
+    /// returning how many it attempted. It works in rounds of at most `WEBHOOK_CONCURRENCY` deliveries, each
+    /// claimed, sent at once and recorded, so no claimed delivery waits in line while its lease runs out; no
+    /// round starts after [`JOB_ROUNDS_FOR`].
     pub async fn run_once(&self, limit: usize) -> Result<usize, opensend_store::StoreError> {
-        let claimed = self.claim(limit).await;
-        let count = claimed.len();
-        let slots = Semaphore::new(self.settings.concurrency.max(1));
-        let attempts = claimed.into_iter().map(|claim| {
-            let slots = &slots;
-            async move {
-                let _permit = slots.acquire().await;
+        let started = Instant::now();
+        let disable_after =
+            TimeDelta::from_std(self.settings.disable_after).unwrap_or(TimeDelta::days(5));
+        let mut done = 0;
+        while done < limit && started.elapsed() < JOB_ROUNDS_FOR {
+            let claimed = self
+                .claim(self.settings.concurrency.max(1).min(limit - done))
+                .await;
+            if claimed.is_empty() {
+                break;
+            }
+            done += claimed.len();
+            let attempts = claimed.into_iter().map(|claim| async move {
                 let endpoint = claim.webhook.id;
                 let outcome = self.attempt(claim).await;
                 self.release(endpoint);
                 outcome
-            }
-        });
-        let outcomes = futures::future::join_all(attempts).await;
-        if !outcomes.is_empty() {
-            let disable_after =
-                TimeDelta::from_std(self.settings.disable_after).unwrap_or(TimeDelta::days(5));
+            });
+            let outcomes = futures::future::join_all(attempts).await;
             self.store
                 .webhook_queue()
                 .record(&self.owner, outcomes, disable_after)
                 .await?;
         }
-        Ok(count)
+        Ok(done)
     }
 
     async fn claim(&self, free: usize) -> Vec<ClaimedDelivery> {
@@ -287,7 +293,7 @@ impl Dispatcher {
                 }
             }
             Err(e) => {
-                outcome.error = Some(describe(&e, self.settings.timeout));
+                outcome.error = Some(printable(describe(&e, self.settings.timeout)));
             }
         }
         outcome.duration_ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
@@ -325,13 +331,34 @@ async fn excerpt(response: reqwest::Response) -> String {
         }
     }
     // Cut on a character boundary, so a multi-byte character split at the limit does not garble the text.
-    match std::str::from_utf8(&kept) {
+    let text = match std::str::from_utf8(&kept) {
         Ok(text) => text.to_owned(),
         Err(e) if e.error_len().is_none() => {
             String::from_utf8_lossy(&kept[..e.valid_up_to()]).into_owned()
         }
         Err(_) => String::from_utf8_lossy(&kept).into_owned(),
+    };
+    printable(text)
+}
+
+/// Text an endpoint sent, made safe to store and show: NUL (which PostgreSQL text columns refuse) and the
+/// other control characters but tab and line breaks become U+FFFD.
+fn printable(text: String) -> String {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return text;
     }
+    text.chars()
+        .map(|c| {
+            if c.is_control() && !matches!(c, '\n' | '\r' | '\t') {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// `Retry-After` as seconds or an HTTP date.
@@ -411,8 +438,19 @@ async fn record_outcomes(
                     tokio::time::sleep(Duration::from_millis(200 * tries)).await;
                 }
                 Err(e) => {
-                    // The leases run out and the deliveries are attempted again: nothing is lost.
-                    tracing::error!(error = %e, count = batch.len(), "giving up recording webhook attempts");
+                    // One bad row must not sink the others: record them one by one. Whatever still fails is
+                    // attempted again once its lease runs out, so nothing is lost.
+                    tracing::error!(error = %e, count = batch.len(), "recording a batch of webhook attempts failed; recording them one by one");
+                    for outcome in batch.iter().cloned() {
+                        let id = outcome.delivery.id;
+                        if let Err(e) = store
+                            .webhook_queue()
+                            .record(&owner, vec![outcome], disable_after)
+                            .await
+                        {
+                            tracing::error!(delivery_id = %id, error = %e, "cannot record a webhook attempt");
+                        }
+                    }
                     break;
                 }
             }

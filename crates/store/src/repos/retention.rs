@@ -4,14 +4,16 @@
 //!
 //! Rows go in chunks of [`CHUNK`], each chunk its own short transaction, so a large backlog never holds the
 //! writer for long and an interrupted run simply continues next time. Emails still waiting to be sent are
-//! kept whatever their age. Child rows go with their parents through `ON DELETE CASCADE`.
+//! kept whatever their age, and so are webhook messages with a delivery still pending. Child rows go with their parents through `ON DELETE CASCADE`.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use crate::StoreError;
-use crate::entities::{email, organization_event, received_email, webhook_message};
+use crate::entities::{
+    email, organization_event, received_email, webhook_delivery, webhook_message,
+};
 use crate::repos::emails::status;
 
 /// Rows deleted per transaction.
@@ -63,6 +65,19 @@ impl<'a> Retention<'a> {
                 .select_only()
                 .column(webhook_message::Column::Id)
                 .filter(webhook_message::Column::CreatedAt.lt(cutoff))
+                // A message still being retried stays until its last delivery is finished.
+                .filter(
+                    webhook_message::Column::Id.not_in_subquery(
+                        sea_orm::sea_query::Query::select()
+                            .column(webhook_delivery::Column::MessageId)
+                            .from(webhook_delivery::Entity)
+                            .and_where(
+                                webhook_delivery::Column::Status
+                                    .eq(crate::repos::webhook_outbox::delivery_status::PENDING),
+                            )
+                            .to_owned(),
+                    ),
+                )
                 .order_by_asc(webhook_message::Column::Id)
                 .limit(CHUNK)
                 .into_tuple()

@@ -362,23 +362,36 @@ impl<'a> Webhooks<'a> {
             .await?)
     }
 
-    /// Replaces an endpoint's sealed secrets with re-sealed copies of the same secrets.
+    /// Replaces an endpoint's sealed secrets with re-sealed copies of the same secrets, only if they are still
+    /// the ones that were read (`seen`): a rotation that happened meanwhile is never undone. `false` when the
+    /// row changed; read it again and retry.
     pub async fn reseal(
         &self,
         id: Uuid,
+        seen: (&[u8], Option<&[u8]>),
         secret_sealed: Vec<u8>,
         previous_secret_sealed: Option<Vec<u8>>,
-    ) -> Result<(), StoreError> {
-        webhook::Entity::update_many()
+    ) -> Result<bool, StoreError> {
+        let mut update = webhook::Entity::update_many()
             .col_expr(webhook::Column::SecretSealed, Expr::value(secret_sealed))
             .col_expr(
                 webhook::Column::PreviousSecretSealed,
                 Expr::value(previous_secret_sealed),
             )
             .filter(webhook::Column::Id.eq(id))
-            .exec(self.write)
-            .await?;
-        Ok(())
+            .filter(webhook::Column::SecretSealed.eq(seen.0.to_vec()));
+        update = match seen.1 {
+            Some(previous) => {
+                update.filter(webhook::Column::PreviousSecretSealed.eq(previous.to_vec()))
+            }
+            None => update.filter(webhook::Column::PreviousSecretSealed.is_null()),
+        };
+        Ok(update.exec(self.write).await?.rows_affected == 1)
+    }
+
+    /// One endpoint by id, whatever its organization (operator tasks).
+    pub async fn get_any(&self, id: Uuid) -> Result<Option<webhook::Model>, StoreError> {
+        Ok(webhook::Entity::find_by_id(id).one(self.write).await?)
     }
 }
 
