@@ -334,14 +334,8 @@ struct Server {
 impl Server {
     fn start(dir: &Path, vars: &[(&str, &str)]) -> (Self, String) {
         let mut server = Self::spawn(dir, vars, "serve");
-        let line = server.wait_for("API listening on http://");
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .expect("address")
-            .replace("0.0.0.0", "127.0.0.1");
-        (server, format!("http://{addr}"))
+        let base = listening_url(&mut server);
+        (server, base)
     }
 
     /// `opensend ROLE` with its stderr collected.
@@ -712,15 +706,7 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice() {
 
     // Accept 300 emails through an API-only process: nothing is delivered yet.
     let mut api = Server::spawn(dir, &vars, "api");
-    let line = api.wait_for("API listening on http://");
-    let base = format!(
-        "http://{}",
-        line.split("http://")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap()
-    )
-    .replace("0.0.0.0", "127.0.0.1");
+    let base = listening_url(&mut api);
     let client = reqwest::Client::new();
     for batch in 0..3 {
         let emails: Vec<Value> = (0..100)

@@ -14,7 +14,7 @@ use crate::entities::{
     suppression,
 };
 use crate::pagination::paginate;
-use crate::repos::now;
+use crate::repos::{json_list, now};
 use crate::{Page, PageRequest, StoreError};
 
 /// Values of `emails.status`, which is also Resend's `last_event`.
@@ -358,10 +358,6 @@ async fn changeable(
         return Ok(Err(ChangeOutcome::InProgress));
     }
     Ok(Ok(job.id))
-}
-
-fn json_list(values: &[String]) -> String {
-    serde_json::to_string(values).unwrap_or_else(|_| "[]".to_owned())
 }
 
 fn json_pairs(pairs: &[(String, String)]) -> String {

@@ -55,3 +55,8 @@ impl RateLimitOverride {
 pub(crate) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
+
+/// A list column's JSON text (recipients, event types…); lists of strings always serialise.
+pub(crate) fn json_list(values: &[String]) -> String {
+    serde_json::to_string(values).unwrap_or_else(|_| "[]".to_owned())
+}

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use crate::entities::{domain, received_attachment, received_email};
 use crate::pagination::paginate;
 use crate::repos::emails::read_list;
-use crate::repos::now;
 use crate::repos::webhook_outbox::{self, payload_timestamp};
+use crate::repos::{json_list, now};
 use crate::{Cursor, Page, PageRequest, StoreError};
 
 /// `domains.status` of a domain whose DNS records were found.
@@ -221,10 +221,6 @@ fn summaries() -> sea_orm::Select<received_attachment::Entity> {
         C::Inline,
         C::Size,
     ])
-}
-
-fn json_list(values: &[String]) -> String {
-    serde_json::to_string(values).unwrap_or_else(|_| "[]".to_owned())
 }
 
 async fn insert_copy<C: ConnectionTrait>(

@@ -12,8 +12,8 @@ use crate::entities::{
     organization, organization_event, webhook, webhook_attempt, webhook_delivery, webhook_message,
 };
 use crate::pagination::paginate;
-use crate::repos::now;
 use crate::repos::webhook_outbox::{delivery_status, endpoint_status, fail_pending};
+use crate::repos::{json_list, now};
 use crate::{Page, PageRequest, StoreError};
 
 pub struct Webhooks<'a> {
@@ -393,8 +393,4 @@ impl<'a> Webhooks<'a> {
     pub async fn get_any(&self, id: Uuid) -> Result<Option<webhook::Model>, StoreError> {
         Ok(webhook::Entity::find_by_id(id).one(self.write).await?)
     }
-}
-
-fn json_list(values: &[String]) -> String {
-    serde_json::to_string(values).unwrap_or_else(|_| "[]".to_owned())
 }
