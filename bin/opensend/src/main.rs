@@ -217,7 +217,7 @@ async fn run(command: Command, config: Config) -> ExitCode {
         Command::Migrate => match connect(&config).await {
             Ok(store) => match store.migrate().await {
                 Ok(()) => {
-                    println!("migrations applied to {}", config.database_url.redacted());
+                    println!("migrations applied to {}", config.database.url.redacted());
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(e),
@@ -458,7 +458,7 @@ async fn run_server(mut config: Config, roles: Roles) -> ExitCode {
     if let Err(e) = store.migrate().await {
         return fail(e);
     }
-    if config.delivery == Delivery::Capture {
+    if config.delivery.mode == Delivery::Capture {
         tracing::info!(
             "DELIVERY=capture: messages are stored, not sent; no mail leaves this machine"
         );
@@ -477,10 +477,10 @@ async fn run_server(mut config: Config, roles: Roles) -> ExitCode {
         return ExitCode::from(EXIT_CONFIG);
     }
     tracing::info!(
-        backend = ?state.config.rate_limit_backend,
-        organization = %state.config.rate_limits.organization,
-        client_ip = %state.config.rate_limits.client_ip,
-        trusted_proxy_hops = state.config.trusted_proxy_hops,
+        backend = ?state.config.rate_limits.backend,
+        organization = %state.config.rate_limits.limits.organization,
+        client_ip = %state.config.rate_limits.limits.client_ip,
+        trusted_proxy_hops = state.config.rate_limits.trusted_proxy_hops,
         "rate limiting"
     );
     let running = match serve::start(state.clone(), roles).await {
@@ -496,7 +496,7 @@ async fn run_server(mut config: Config, roles: Roles) -> ExitCode {
     if let Some(addr) = running.ingester_addr {
         tracing::info!("ingester listening on http://{addr}");
     }
-    tracing::info!(database = %state.config.database_url.redacted(), "ready");
+    tracing::info!(database = %state.config.database.url.redacted(), "ready");
     let stop = running.stop_handle();
     tokio::spawn(async move {
         shutdown.await;
@@ -516,14 +516,14 @@ async fn run_server(mut config: Config, roles: Roles) -> ExitCode {
 
 async fn connect(config: &Config) -> Result<Store, ExitCode> {
     Store::connect(
-        config.database_url.expose(),
-        config.database_max_connections,
+        config.database.url.expose(),
+        config.database.max_connections,
     )
     .await
     .map_err(|e| {
         eprintln!(
             "error: cannot open the database {}: {e}",
-            config.database_url.redacted()
+            config.database.url.redacted()
         );
         ExitCode::FAILURE
     })

@@ -10,6 +10,7 @@ pub mod error;
 pub mod id;
 pub mod permission;
 pub mod random;
+pub mod rate;
 pub mod secret_box;
 pub mod webhook;
 
@@ -19,4 +20,5 @@ pub use email_address::{EmailAddress, Mailbox};
 pub use error::ErrorCode;
 pub use id::new_id;
 pub use permission::Permission;
+pub use rate::Rate;
 pub use secret_box::SecretBox;

@@ -81,7 +81,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ));
     let mut config = Config::from_vars(&Vars::from_pairs(vars)).map_err(|e| e.to_string())?;
     opensend_server::startup_checks::run(&mut config).map_err(|e| e.to_string())?;
-    let store = Store::connect(&url, config.database_max_connections).await?;
+    let store = Store::connect(&url, config.database.max_connections).await?;
     store.migrate().await?;
     let state = AppState::new(store.clone(), config)?;
 

@@ -20,7 +20,7 @@ pub enum AdminError {
     NoSuchKey(Uuid),
     #[error("rate and burst must each be a whole number from 1 to {max}", max = crate::rate_limit::MAX_RATE)]
     InvalidRateLimit,
-    #[error("a quota must be a whole number of emails from 1 to {max}", max = crate::config::MAX_EMAIL_QUOTA)]
+    #[error("a quota must be a whole number of emails from 1 to {max}", max = crate::config::quotas::MAX_EMAIL_QUOTA)]
     InvalidQuota,
     #[error("--domain-id applies only to sending_access keys")]
     DomainOnFullAccess,
@@ -144,8 +144,9 @@ pub async fn set_email_quotas(
     daily: Option<i64>,
     monthly: Option<i64>,
 ) -> Result<(), AdminError> {
-    let valid =
-        |q: Option<i64>| q.is_none_or(|n| (1..=crate::config::MAX_EMAIL_QUOTA).contains(&n));
+    let valid = |q: Option<i64>| {
+        q.is_none_or(|n| (1..=crate::config::quotas::MAX_EMAIL_QUOTA).contains(&n))
+    };
     if !valid(daily) || !valid(monthly) {
         return Err(AdminError::InvalidQuota);
     }

@@ -46,12 +46,12 @@ pub fn next_check(status: DomainStatus, attempts: i32, at: DateTime<Utc>) -> Opt
 pub fn record_settings(config: &Config) -> RecordSettings {
     let app_host = config.app_url.host_str().unwrap_or("localhost").to_owned();
     let domains = &config.domains;
-    let spf_default = match config.delivery {
+    let spf_default = match config.delivery.mode {
         Delivery::Ses => "include:amazonses.com",
         // The bounce MX host is the relay that sends for us unless the operator says otherwise.
         Delivery::Smtp | Delivery::Capture => "mx",
     };
-    let bounce_mx = match (&domains.return_path_mx, config.delivery) {
+    let bounce_mx = match (&domains.return_path_mx, config.delivery.mode) {
         (Some(host), _) => BounceMx::Host(host.clone()),
         (None, Delivery::Ses) => BounceMx::SesRegion,
         (None, _) => BounceMx::Host(app_host.clone()),
@@ -366,7 +366,7 @@ pub async fn sending_domain(
     let closest = ancestors
         .iter()
         .find_map(|name| candidates.iter().find(|d| d.name == *name));
-    let capture = state.config.delivery == Delivery::Capture;
+    let capture = state.config.delivery.mode == Delivery::Capture;
     let verdict = match closest {
         None => Err(Refusal::UnknownDomain(host.to_string())),
         Some(d) if d.status != DomainStatus::Verified.as_str() => Err(Refusal::NotVerified {

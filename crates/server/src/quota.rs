@@ -26,10 +26,10 @@ pub async fn reserve_emails(
 ) -> Result<(), Response> {
     let daily = context
         .organization_daily_email_quota
-        .or(state.config.quota_daily_emails);
+        .or(state.config.quotas.daily_emails);
     let monthly = context
         .organization_monthly_email_quota
-        .or(state.config.quota_monthly_emails);
+        .or(state.config.quotas.monthly_emails);
     let limits: Vec<(QuotaWindow, i64)> =
         [(QuotaWindow::Daily, daily), (QuotaWindow::Monthly, monthly)]
             .into_iter()

@@ -33,9 +33,9 @@ pub enum SchedulerError {
 
 /// Where the scheduler reaches the ingester.
 pub fn ingester_url(config: &Config) -> String {
-    match &config.ingester_url {
+    match &config.jobs.ingester_url {
         Some(url) => url.as_str().trim_end_matches('/').to_owned(),
-        None => format!("http://127.0.0.1:{}", config.ingester_port),
+        None => format!("http://127.0.0.1:{}", config.listen.ingester_port),
     }
 }
 
@@ -55,7 +55,7 @@ pub async fn run_over_http(
         .build()
         .map_err(|e| SchedulerError::Client(e.to_string()))?;
     let base = ingester_url(config);
-    tracing::info!(ingester = %base, every = ?config.scheduler_interval, "scheduler started");
+    tracing::info!(ingester = %base, every = ?config.jobs.scheduler_interval, "scheduler started");
     let mut last_cleanup: Option<Instant> = None;
     while !*stop.borrow() {
         for job in JOBS {
@@ -89,7 +89,7 @@ pub async fn run_over_http(
             }
         }
         tokio::select! {
-            _ = tokio::time::sleep(config.scheduler_interval) => {}
+            _ = tokio::time::sleep(config.jobs.scheduler_interval) => {}
             _ = stop.changed() => {}
         }
     }

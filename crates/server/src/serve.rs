@@ -65,7 +65,7 @@ impl StopHandle {
 pub async fn start(state: AppState, roles: Roles) -> std::io::Result<Running> {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    let ip = state.config.bind_address;
+    let ip = state.config.listen.bind_address;
     let mut bind = async |port: u16, router: axum::Router| -> std::io::Result<SocketAddr> {
         let listener = TcpListener::bind(SocketAddr::new(ip, port))
             .await
@@ -87,11 +87,17 @@ pub async fn start(state: AppState, roles: Roles) -> std::io::Result<Running> {
         Ok(addr)
     };
     let api_addr = match roles.api {
-        true => Some(bind(state.config.port, api::router(state.clone())).await?),
+        true => Some(bind(state.config.listen.port, api::router(state.clone())).await?),
         false => None,
     };
     let ingester_addr = match roles.ingester {
-        true => Some(bind(state.config.ingester_port, ingester::router(state.clone())).await?),
+        true => Some(
+            bind(
+                state.config.listen.ingester_port,
+                ingester::router(state.clone()),
+            )
+            .await?,
+        ),
         false => None,
     };
     if roles.worker {

@@ -119,8 +119,8 @@ pub fn production_setting_problems(config: &Config) -> Vec<String> {
 /// Production settings that work but deserve the operator's attention.
 pub fn production_advisories(config: &Config) -> Vec<String> {
     let mut advisories = Vec::new();
-    if config.rate_limit_backend == RateLimitBackend::Redis
-        && let Some(url) = &config.redis_url
+    if config.rate_limits.backend == RateLimitBackend::Redis
+        && let Some(url) = &config.rate_limits.redis_url
         && let Ok(url) = url::Url::parse(url.expose_secret())
         && url.scheme() == "redis"
         && !is_loopback_host(&url)
@@ -131,7 +131,9 @@ pub fn production_advisories(config: &Config) -> Vec<String> {
             url.host_str().unwrap_or("another host")
         ));
     }
-    if config.delivery == crate::config::Delivery::Ses && config.ses_events.topic_arns.is_empty() {
+    if config.delivery.mode == crate::config::Delivery::Ses
+        && config.ses_events.topic_arns.is_empty()
+    {
         advisories.push(
             "DELIVERY=ses without SES_EVENTS_SNS_TOPIC_ARN: deliveries, bounces and complaints reported by SES \
              are refused at /events/ses, so bounced addresses are never suppressed"

@@ -59,18 +59,18 @@ pub struct WorkerSettings {
 impl WorkerSettings {
     pub fn from_config(config: &Config) -> Self {
         Self {
-            concurrency: config.worker_concurrency,
-            lease: config.worker_lease,
-            poll_interval: config.worker_poll_interval,
-            max_attempts: config.delivery_max_attempts,
-            keep_raw: config.delivery == Delivery::Capture,
+            concurrency: config.delivery.worker.concurrency,
+            lease: config.delivery.worker.lease,
+            poll_interval: config.delivery.worker.poll_interval,
+            max_attempts: config.delivery.worker.max_attempts,
+            keep_raw: config.delivery.mode == Delivery::Capture,
         }
     }
 }
 
 /// The transport `DELIVERY` names, with the settings read at start.
 pub fn transport_for(config: &Config) -> Result<Arc<dyn Transport>, String> {
-    Ok(match &config.transport {
+    Ok(match &config.delivery.transport {
         TransportSettings::Capture => Arc::new(CaptureTransport),
         TransportSettings::Smtp(settings) => {
             Arc::new(SmtpTransport::new(settings.clone()).map_err(|e| e.to_string())?)

@@ -92,7 +92,7 @@ pub async fn run(state: &AppState, name: &str) -> Result<Value, ApiError> {
 
 async fn cleanup(state: &AppState) -> Result<Value, ApiError> {
     let idempotency_keys = state.store.idempotency().purge_expired().await?;
-    let purged = match state.config.retention_days {
+    let purged = match state.config.jobs.retention_days {
         Some(days) => {
             let cutoff = Utc::now() - TimeDelta::days(i64::from(days));
             Some(state.store.retention().purge_before(cutoff).await?)
@@ -101,7 +101,7 @@ async fn cleanup(state: &AppState) -> Result<Value, ApiError> {
     };
     Ok(json!({
         "idempotency_keys": idempotency_keys,
-        "retention_days": state.config.retention_days,
+        "retention_days": state.config.jobs.retention_days,
         "deleted": purged,
     }))
 }

@@ -45,7 +45,7 @@ pub async fn api(State(state): State<AppState>, request: Request, next: Next) ->
     let ip = source_ip(&request, &state);
     let ip_bucket = Bucket {
         subject: Subject::ClientIp(ip),
-        rate: state.config.rate_limits.client_ip,
+        rate: state.config.rate_limits.limits.client_ip,
     };
     if !request.headers().contains_key(AUTHORIZATION) {
         return draw_then_run(&state, &[ip_bucket], request, next).await;
@@ -82,7 +82,7 @@ pub async fn api(State(state): State<AppState>, request: Request, next: Next) ->
 pub async fn ingester(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let bucket = Bucket {
         subject: Subject::IngesterIp(source_ip(&request, &state)),
-        rate: state.config.rate_limits.ingester_ip,
+        rate: state.config.rate_limits.limits.ingester_ip,
     };
     // Amazon SNS retries 5xx answers and drops a message answered with any 4xx, 429 included: a throttled
     // SES event must be a 503 (same `retry-after`), or it would be lost.
@@ -149,7 +149,7 @@ fn buckets_of(state: &AppState, context: &ApiKeyContext) -> Vec<Bucket> {
         subject: Subject::Organization(context.organization_id),
         rate: context
             .organization_rate_limit
-            .unwrap_or(state.config.rate_limits.organization),
+            .unwrap_or(state.config.rate_limits.limits.organization),
     });
     buckets
 }
@@ -175,7 +175,11 @@ fn source_ip(request: &Request, state: &AppState) -> std::net::IpAddr {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| *addr)
         .unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
-    client_ip(peer, request.headers(), state.config.trusted_proxy_hops)
+    client_ip(
+        peer,
+        request.headers(),
+        state.config.rate_limits.trusted_proxy_hops,
+    )
 }
 
 fn too_many(refusal: Decision) -> Response {

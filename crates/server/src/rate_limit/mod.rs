@@ -15,10 +15,8 @@ pub mod memory;
 pub mod middleware;
 pub mod redis;
 
-use std::fmt;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -26,57 +24,13 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use crate::config::{Config, RateLimitBackend};
+pub use crate::config::{FailureMode, Limits};
 
 pub use memory::MemoryLimiter;
 pub use redis::RedisLimiter;
 
-/// Largest accepted rate and burst: the Redis script keeps time in microseconds, so a rate above a million a
-/// second would have no interval left.
-pub const MAX_RATE: u32 = 1_000_000;
-
-/// A bucket's shape: `burst` requests at once, refilled at `per_second` a second.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Rate {
-    pub per_second: NonZeroU32,
-    pub burst: NonZeroU32,
-}
-
-impl Rate {
-    /// `None` unless both numbers are from 1 to [`MAX_RATE`].
-    pub fn new(per_second: u32, burst: u32) -> Option<Self> {
-        if per_second > MAX_RATE || burst > MAX_RATE {
-            return None;
-        }
-        Some(Self {
-            per_second: NonZeroU32::new(per_second)?,
-            burst: NonZeroU32::new(burst)?,
-        })
-    }
-
-    /// For constants: a zero is a compile-time error.
-    pub const fn constant(per_second: u32, burst: u32) -> Self {
-        match (NonZeroU32::new(per_second), NonZeroU32::new(burst)) {
-            (Some(per_second), Some(burst)) => Self { per_second, burst },
-            _ => panic!("a rate needs a non-zero rate and burst"),
-        }
-    }
-
-    /// Reads an override stored as two signed columns; `None` when either is out of range.
-    pub fn from_stored(per_second: i32, burst: i32) -> Option<Self> {
-        Self::new(u32::try_from(per_second).ok()?, u32::try_from(burst).ok()?)
-    }
-
-    /// The time one request's worth of capacity takes to come back.
-    pub fn interval(&self) -> Duration {
-        Duration::from_secs(1) / self.per_second.get()
-    }
-}
-
-impl fmt::Display for Rate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/s, burst {}", self.per_second, self.burst)
-    }
-}
+pub use opensend_core::Rate;
+pub use opensend_core::rate::MAX_RATE;
 
 /// Whose bucket a request draws from. IPv6 clients are grouped by /64 (see [`client_ip`]) before they get here.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -155,34 +109,6 @@ impl Decision {
 #[error("the rate-limit store is unavailable: {0}")]
 pub struct StoreUnavailable(pub String);
 
-/// What happens when Redis cannot be reached.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailureMode {
-    /// Refuse the request with 503 `rate_limit_unavailable`.
-    Closed,
-    /// Limit with this process's in-memory buckets until Redis is back.
-    Open,
-}
-
-impl FromStr for FailureMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "closed" => Ok(FailureMode::Closed),
-            "open" => Ok(FailureMode::Open),
-            _ => Err(format!("must be one of `closed`, `open`, not `{s}`")),
-        }
-    }
-}
-
-/// The limits a deployment applies by default (each organization or key may override its own).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    pub organization: Rate,
-    pub client_ip: Rate,
-    pub ingester_ip: Rate,
-}
-
 /// The limiter every router shares. Cheap to clone.
 #[derive(Clone)]
 pub struct RateLimiter {
@@ -220,18 +146,18 @@ impl RateLimiter {
     /// The limiter `config` asks for. Redis is connected lazily, so a Redis that is down at start does not
     /// stop the process: requests get the configured failure mode until it is back.
     pub fn from_config(config: &Config) -> Result<Self, StoreUnavailable> {
-        match config.rate_limit_backend {
+        match config.rate_limits.backend {
             RateLimitBackend::Memory => Ok(Self::memory()),
             RateLimitBackend::Redis => {
-                let url = config.redis_url.as_ref().ok_or_else(|| {
+                let url = config.rate_limits.redis_url.as_ref().ok_or_else(|| {
                     StoreUnavailable("RATE_LIMIT_BACKEND=redis needs REDIS_URL".to_owned())
                 })?;
                 let redis = RedisLimiter::new(
                     url,
-                    &config.rate_limit_redis_prefix,
-                    config.rate_limit_redis_timeout,
+                    &config.rate_limits.redis_prefix,
+                    config.rate_limits.redis_timeout,
                 )?;
-                Ok(Self::redis(redis, config.rate_limit_failure_mode))
+                Ok(Self::redis(redis, config.rate_limits.failure_mode))
             }
         }
     }

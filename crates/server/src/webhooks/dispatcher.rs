@@ -60,7 +60,7 @@ impl Dispatcher {
         Self {
             store: state.store.clone(),
             settings: state.config.webhooks.clone(),
-            poll_interval: state.config.worker_poll_interval,
+            poll_interval: state.config.delivery.worker.poll_interval,
             wakeup: state.webhook_wakeup.clone(),
             state,
             client,

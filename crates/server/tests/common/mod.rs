@@ -71,7 +71,7 @@ async fn start_node(db: &TestDatabase, extra: &[(&str, &str)]) -> (Store, AppSta
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let mut config = Config::from_vars(&Vars::from_pairs(vars)).expect("test config");
     opensend_server::startup_checks::run(&mut config).expect("startup checks");
-    let store = Store::connect(db.url(), config.database_max_connections)
+    let store = Store::connect(db.url(), config.database.max_connections)
         .await
         .expect("connect");
     store.migrate().await.expect("migrate");
