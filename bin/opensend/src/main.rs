@@ -7,15 +7,12 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use opensend_core::Permission;
 use opensend_server::admin;
-use opensend_server::config::{Config, Delivery, Vars};
+use opensend_server::app::{self, Application, EXIT_CONFIG};
+use opensend_server::config::{Config, Vars};
 use opensend_server::serve::{self, Roles};
-use opensend_server::startup_checks::{self, StartupError};
-use opensend_server::{AppState, setup, telemetry};
+use opensend_server::{setup, telemetry};
 use opensend_store::Store;
 use serde_json::json;
-
-/// Exit code for a configuration the process refuses to run with.
-const EXIT_CONFIG: u8 = 2;
 
 #[derive(Parser)]
 #[command(
@@ -415,9 +412,9 @@ async fn run_scheduler(config: Config) -> ExitCode {
         shutdown.await;
         let _ = stop.send(true);
     });
-    match opensend_server::scheduler::run_over_http(&config, stopped).await {
+    match opensend_server::jobs::scheduler::run_over_http(&config, stopped).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e @ opensend_server::scheduler::SchedulerError::NoToken) => {
+        Err(e @ opensend_server::jobs::scheduler::SchedulerError::NoToken) => {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_CONFIG)
         }
@@ -425,87 +422,28 @@ async fn run_scheduler(config: Config) -> ExitCode {
     }
 }
 
-async fn run_server(mut config: Config, roles: Roles) -> ExitCode {
-    match startup_checks::run(&mut config) {
-        Ok(findings) => {
-            for name in &findings.generated {
-                tracing::warn!(
-                    "{name} was not set: generated one for this local deployment and kept it in {}",
-                    config
-                        .data_dir
-                        .join(startup_checks::GENERATED_SECRETS_FILE)
-                        .display()
-                );
-            }
-            for warning in &findings.warnings {
-                tracing::warn!("{warning} (allowed only because APP_URL is local)");
-            }
-            for advisory in &findings.advisories {
-                tracing::warn!("{advisory}");
-            }
-        }
-        Err(StartupError::Refused(refusal)) => {
-            eprintln!("error: {refusal}");
-            tracing::error!(problems = refusal.problems.len(), "refusing to start");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-        Err(e) => return fail(e),
-    }
-    let store = match connect(&config).await {
-        Ok(store) => store,
-        Err(code) => return code,
-    };
-    if let Err(e) = store.migrate().await {
-        return fail(e);
-    }
-    if config.delivery.mode == Delivery::Capture {
-        tracing::info!(
-            "DELIVERY=capture: messages are stored, not sent; no mail leaves this machine"
-        );
-    }
+async fn run_server(config: Config, roles: Roles) -> ExitCode {
+    // Installed before listening: a signal sent as soon as the server reports it is ready must stop it
+    // gracefully, not kill it.
     let shutdown = match serve::shutdown_signal() {
         Ok(shutdown) => shutdown,
         Err(e) => return fail(format!("cannot install signal handlers: {e}")),
     };
-    let state = match AppState::new(store.clone(), config) {
-        Ok(state) => state,
-        Err(e) => return fail(e),
+    let app = match Application::build(config, roles).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("error: {e}");
+            tracing::error!("refusing to start");
+            return ExitCode::from(e.exit_code());
+        }
     };
-    if let Err(e) = opensend_server::secrets_at_rest::check(&store, &state.secrets).await {
-        eprintln!("error: {e}");
-        tracing::error!("refusing to start: the encryption key does not open the stored secrets");
-        return ExitCode::from(EXIT_CONFIG);
-    }
-    tracing::info!(
-        backend = ?state.config.rate_limits.backend,
-        organization = %state.config.rate_limits.limits.organization,
-        client_ip = %state.config.rate_limits.limits.client_ip,
-        trusted_proxy_hops = state.config.rate_limits.trusted_proxy_hops,
-        "rate limiting"
-    );
-    let running = match serve::start(state.clone(), roles).await {
-        Ok(running) => running,
-        Err(e) => return fail(e),
-    };
-    if let Some(addr) = running.api_addr {
-        tracing::info!(
-            "API listening on http://{addr} (public URL {})",
-            state.config.app_url
-        );
-    }
-    if let Some(addr) = running.ingester_addr {
-        tracing::info!("ingester listening on http://{addr}");
-    }
-    tracing::info!(database = %state.config.database.url.redacted(), "ready");
-    let stop = running.stop_handle();
+    let stop = app.stop_handle();
     tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down: finishing requests in flight");
         stop.stop();
     });
-    let result = running.wait().await;
-    store.close().await;
-    match result {
+    match app.wait().await {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS
@@ -515,16 +453,8 @@ async fn run_server(mut config: Config, roles: Roles) -> ExitCode {
 }
 
 async fn connect(config: &Config) -> Result<Store, ExitCode> {
-    Store::connect(
-        config.database.url.expose(),
-        config.database.max_connections,
-    )
-    .await
-    .map_err(|e| {
-        eprintln!(
-            "error: cannot open the database {}: {e}",
-            config.database.url.redacted()
-        );
+    app::connect(config).await.map_err(|e| {
+        eprintln!("error: {e}");
         ExitCode::FAILURE
     })
 }

@@ -385,11 +385,21 @@ impl Server {
         }
     }
 
-    /// SIGTERM, then the exit code and the rest of the log.
-    fn terminate(mut self) -> (Option<i32>, Vec<String>) {
+    /// Sends SIGTERM without waiting for the process to end.
+    fn send_sigterm(&self) {
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
+    }
+
+    /// SIGTERM, then the exit code and the rest of the log.
+    fn terminate(self) -> (Option<i32>, Vec<String>) {
+        self.send_sigterm();
+        self.exit()
+    }
+
+    /// Waits for the process to end; its exit code and the rest of the log.
+    fn exit(mut self) -> (Option<i32>, Vec<String>) {
         let status = self.child.wait().expect("wait");
         self.log.extend(self.lines.try_iter());
         (status.code(), std::mem::take(&mut self.log))
@@ -790,6 +800,57 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice() {
         after = page.items.last().map(|e| e.id);
     }
     assert_eq!(sent, 300);
+}
+
+/// A request whose body is still arriving when SIGTERM comes is read to the end and answered before the
+/// process exits, and the process then exits cleanly.
+#[tokio::test]
+async fn a_request_in_flight_during_sigterm_completes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let db = TestDatabase::new().await;
+    let dir = db.dir();
+    let vars = [
+        ("DATABASE_URL", db.url()),
+        ("BIND_ADDRESS", "127.0.0.1"),
+        ("PORT", "0"),
+        ("INGESTER_PORT", "0"),
+    ];
+    let org = last_line(&run(dir, &vars, &["admin", "create-org", "Acme"]));
+    let token = last_line(&run(
+        dir,
+        &vars,
+        &["admin", "create-key", "--org", &org, "--name", "k"],
+    ));
+    let (mut server, base) = Server::start(dir, &vars);
+    let address = base.trim_start_matches("http://").to_owned();
+
+    let body = serde_json::json!({
+        "from": "hello@example.com", "to": "jane@example.net", "subject": "In flight", "text": "t",
+    })
+    .to_string();
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /emails HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    connection.write_all(head.as_bytes()).await.unwrap();
+    connection.write_all(first.as_bytes()).await.unwrap();
+    connection.flush().await.unwrap();
+    // The request is in the server's hands (its body half read) when the signal arrives.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.send_sigterm();
+    server.wait_for("shutting down");
+    connection.write_all(rest.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    connection.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"id\""), "{answer}");
+    let (code, log) = server.exit();
+    assert_eq!(code, Some(0), "{}", log.join("\n"));
 }
 
 /// The base URL an `api` or `serve` process logged.

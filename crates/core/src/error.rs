@@ -30,6 +30,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     InvalidIdempotentRequest,
     ConcurrentIdempotentRequests,
+    /// The request (or its body) took longer than the listener allows.
+    RequestTimeout,
     PayloadTooLarge,
     UnsupportedMediaType,
     RateLimitExceeded,
@@ -59,6 +61,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::InvalidIdempotentRequest => "invalid_idempotent_request",
             ErrorCode::ConcurrentIdempotentRequests => "concurrent_idempotent_requests",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::RateLimitExceeded => "rate_limit_exceeded",
@@ -79,6 +82,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::InvalidIdempotentRequest | ErrorCode::ConcurrentIdempotentRequests => 409,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::ValidationError

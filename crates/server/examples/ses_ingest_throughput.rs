@@ -26,10 +26,9 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use futures::StreamExt;
 use opensend_core::webhook::WebhookSecret;
-use opensend_server::AppState;
+use opensend_server::app::Application;
 use opensend_server::config::{Config, Vars};
-use opensend_server::serve::{self, Roles};
-use opensend_store::Store;
+use opensend_server::serve::Roles;
 use opensend_store::entities::email;
 use opensend_store::repos::NewWebhook;
 use opensend_store::repos::emails::{NewEmail, RecipientKind};
@@ -79,11 +78,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "DATA_DIR".into(),
         dir.path().join("data").display().to_string(),
     ));
-    let mut config = Config::from_vars(&Vars::from_pairs(vars)).map_err(|e| e.to_string())?;
-    opensend_server::startup_checks::run(&mut config).map_err(|e| e.to_string())?;
-    let store = Store::connect(&url, config.database.max_connections).await?;
-    store.migrate().await?;
-    let state = AppState::new(store.clone(), config)?;
+    let config = Config::from_vars(&Vars::from_pairs(vars)).map_err(|e| e.to_string())?;
+    let app = Application::build(config, Roles::INGESTER).await?;
+    let state = app.state().clone();
+    let store = state.store.clone();
 
     // The emails, already sent through SES, and one webhook endpoint that wants their deliveries.
     let org = store.organizations().create("Bench").await?;
@@ -164,13 +162,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         started_signing.elapsed().as_secs_f64()
     );
 
-    let running = serve::start(state, Roles::INGESTER).await?;
     let endpoint = format!(
         "http://{}/events/ses",
-        running.ingester_addr.expect("ingester")
+        app.ingester_addr().expect("ingester")
     );
-    let stop = running.stop_handle();
-    let server = tokio::spawn(running.wait());
+    let stop = app.stop_handle();
+    let server = tokio::spawn(app.wait());
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()?;

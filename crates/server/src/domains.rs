@@ -1,7 +1,5 @@
-//! Sending domains beyond HTTP: the records a domain must publish here, verifying them, the background
-//! re-verification job, and the send-time rule "may this organization send as this address?".
-
-use std::time::Duration;
+//! Sending domains beyond HTTP: the records a domain must publish here, verifying them (the re-check job
+//! is `jobs::domain_checks`), and the send-time rule "may this organization send as this address?".
 
 use chrono::{DateTime, TimeDelta, Utc};
 use opensend_core::{DnsLabel, DomainName, SecretBox};
@@ -12,7 +10,6 @@ use opensend_store::StoreError;
 use opensend_store::entities::{dkim_key, domain};
 use opensend_store::repos::{CheckOutcome, KEY_ACTIVE, KEY_NEXT, NewDkimKey};
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::config::{Config, Delivery};
@@ -20,12 +17,6 @@ use crate::state::AppState;
 
 /// What the sealed private keys are for (bound into the ciphertext).
 pub const DKIM_SEAL_PURPOSE: &str = "dkim-private-key";
-/// How often the background job looks for domains due a check.
-pub const CHECK_INTERVAL: Duration = Duration::from_secs(60);
-/// Domains checked per run of the job.
-const CHECK_BATCH: u64 = 50;
-/// How long a claimed domain is left to its claimer before another process may check it.
-const CHECK_LEASE: TimeDelta = TimeDelta::minutes(5);
 
 /// When a domain in `status` after `attempts` checks in that status is looked at again.
 pub fn next_check(status: DomainStatus, attempts: i32, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
@@ -231,44 +222,6 @@ pub async fn verify(
         .await?)
 }
 
-/// The background job: checks every domain whose next check is due. Safe to run on any number of processes at
-/// once (each domain is claimed before it is checked) and to run again (a checked domain is not due). Later
-/// issues expose the same function as `POST /jobs/verify-domains` on the ingester.
-pub async fn run_due_checks(state: &AppState, at: DateTime<Utc>) -> Result<usize, DomainError> {
-    let claimed = state
-        .store
-        .domains()
-        .claim_due(at, CHECK_BATCH, CHECK_LEASE)
-        .await?;
-    let mut checked = 0;
-    for domain in &claimed {
-        match verify(state, domain, at).await {
-            Ok(_) => checked += 1,
-            // The claim's lease brings the domain back later; one bad domain must not stop the others.
-            Err(e) => tracing::warn!(domain_id = %domain.id, error = %e, "domain check failed"),
-        }
-    }
-    Ok(checked)
-}
-
-/// Runs [`run_due_checks`] every [`CHECK_INTERVAL`] until `stopped` turns true.
-pub async fn check_periodically(state: AppState, mut stopped: watch::Receiver<bool>) {
-    let mut interval = tokio::time::interval(CHECK_INTERVAL);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The first tick is immediate; skip it so startup is not slowed by DNS queries.
-    interval.tick().await;
-    loop {
-        tokio::select! {
-            _ = interval.tick() => {
-                if let Err(e) = run_due_checks(&state, Utc::now()).await {
-                    tracing::warn!(error = %e, "domain check run failed");
-                }
-            }
-            _ = async { let _ = stopped.wait_for(|stop| *stop).await; } => return,
-        }
-    }
-}
-
 /// Generates a fresh RSA + Ed25519 pair under a new selector and seals the private keys.
 pub async fn new_keys(secrets: &SecretBox) -> Result<Vec<NewDkimKey>, DomainError> {
     let base = dkim::new_selector_base()?;
@@ -327,6 +280,8 @@ pub enum Refusal {
     SendingDisabled(String),
     #[error("This API key may only send from its own domain.")]
     RestrictedKey,
+    #[error("The {0} domain has no active DKIM key to sign with.")]
+    NoSigningKey(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -337,17 +292,38 @@ pub enum SendAsError {
     Domain(#[from] DomainError),
 }
 
+/// What happens to mail from an address outside the organization's verified domains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unverified {
+    /// Refused: the mail would leave the machine.
+    Refused,
+    /// Accepted as from an unverified domain: the mail stays on this machine (capture delivery).
+    Kept,
+}
+
+impl Unverified {
+    /// The accept-time rule of this deployment: kept when `DELIVERY=capture`.
+    pub fn for_delivery(config: &Config) -> Self {
+        match config.delivery.mode {
+            Delivery::Capture => Unverified::Kept,
+            Delivery::Smtp | Delivery::Ses => Unverified::Refused,
+        }
+    }
+}
+
 /// May `organization_id` send as `address` (the bare address of From), and with which keys?
 ///
 /// The address's domain, or its closest ancestor the organization has added, must be verified; a subdomain
 /// address is allowed only when that domain's `allow_subdomains` is on. A key restricted to a domain
-/// (`restricted_to`) may only send from that domain. In `DELIVERY=capture` nothing leaves the machine, so any
-/// From is accepted: with the domain's keys when it is verified, otherwise marked as an unverified domain.
+/// (`restricted_to`) may only send from that domain. When `unverified` is [`Unverified::Kept`] (mail that
+/// never leaves the machine), any From is accepted: with the domain's keys when it is verified, otherwise
+/// as `None`, an unverified domain.
 pub async fn sending_domain(
     state: &AppState,
     organization_id: Uuid,
     address: &str,
     restricted_to: Option<Uuid>,
+    unverified: Unverified,
 ) -> Result<Option<domain::Model>, SendAsError> {
     let invalid = || Refusal::InvalidAddress(address.chars().take(320).collect());
     let (local, host) = address.rsplit_once('@').ok_or_else(invalid)?;
@@ -366,7 +342,7 @@ pub async fn sending_domain(
     let closest = ancestors
         .iter()
         .find_map(|name| candidates.iter().find(|d| d.name == *name));
-    let capture = state.config.delivery.mode == Delivery::Capture;
+    let capture = unverified == Unverified::Kept;
     let verdict = match closest {
         None => Err(Refusal::UnknownDomain(host.to_string())),
         Some(d) if d.status != DomainStatus::Verified.as_str() => Err(Refusal::NotVerified {
@@ -394,14 +370,30 @@ pub async fn sending_domain(
     Ok(Some(domain.clone()))
 }
 
-/// [`sending_domain`], with the domain's active DKIM keys opened for signing.
+/// [`sending_domain`] under this deployment's accept-time rule ([`Unverified::for_delivery`]), with the
+/// domain's active DKIM keys opened for signing.
 pub async fn may_send_as(
     state: &AppState,
     organization_id: Uuid,
     address: &str,
     restricted_to: Option<Uuid>,
 ) -> Result<SendingIdentity, SendAsError> {
-    let Some(domain) = sending_domain(state, organization_id, address, restricted_to).await? else {
+    let unverified = Unverified::for_delivery(&state.config);
+    signing_identity(state, organization_id, address, restricted_to, unverified).await
+}
+
+/// [`sending_domain`] with the domain's active DKIM keys opened for signing. The delivery worker asks with
+/// the rule of the transport that will carry the message, whatever the deployment accepted it under.
+pub async fn signing_identity(
+    state: &AppState,
+    organization_id: Uuid,
+    address: &str,
+    restricted_to: Option<Uuid>,
+    unverified: Unverified,
+) -> Result<SendingIdentity, SendAsError> {
+    let Some(domain) =
+        sending_domain(state, organization_id, address, restricted_to, unverified).await?
+    else {
         return Ok(SendingIdentity {
             domain_id: None,
             domain: None,

@@ -1,7 +1,11 @@
 //! What every router of ours shares: request ids and request logs, JSON errors for anything that goes wrong
-//! outside a handler (unknown route, wrong method, oversize body, panic), and body size limits.
+//! outside a handler (unknown route, wrong method, oversize body, panic), body size limits, and the limits
+//! every listener puts on each request: how long it may take (`REQUEST_TIMEOUT_SECONDS`, 408), how long a
+//! client may pause while sending its body (`BODY_READ_TIMEOUT_SECONDS`), and how many requests are handled
+//! at once (`MAX_CONCURRENT_REQUESTS`; beyond it, 503 at once rather than an ever longer queue).
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -11,7 +15,9 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use opensend_core::ErrorCode;
+use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tracing::Instrument;
 
 use crate::error::ApiError;
@@ -36,6 +42,9 @@ pub enum Limiting {
 /// fallbacks too (unknown routes cost like any other request) and sits inside the request id, logging and
 /// JSON-error layers, so a 429 is logged and carries its request id like every other response.
 pub fn finish(routes: Router<AppState>, state: AppState, limiting: Limiting) -> Router {
+    let listen = &state.config.listen;
+    let in_flight = Arc::new(Semaphore::new(listen.max_concurrent_requests));
+    let body_read_timeout = listen.body_read_timeout;
     let routes = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -51,11 +60,43 @@ pub fn finish(routes: Router<AppState>, state: AppState, limiting: Limiting) -> 
         )),
     };
     routes
+        .layer(RequestBodyTimeoutLayer::new(body_read_timeout))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            concurrency_limit(in_flight.clone(), request, next)
+        }))
         .layer(middleware::from_fn(json_errors))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("a request handler panicked").into_response()
         }))
         .layer(middleware::from_fn(request_context))
+}
+
+/// Answers 408 for a request that is not done within `timeout` (body read, handler and answer). Applied per
+/// router, so a route that legitimately takes longer (the ingester's job runs) can have its own.
+pub fn with_request_timeout(routes: Router<AppState>, timeout: Duration) -> Router<AppState> {
+    routes.layer(TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        timeout,
+    ))
+}
+
+/// At most as many requests at once as `in_flight` has permits; the next is answered 503 at once.
+async fn concurrency_limit(in_flight: Arc<Semaphore>, request: Request, next: Next) -> Response {
+    match in_flight.try_acquire_owned() {
+        Ok(permit) => {
+            let response = next.run(request).await;
+            drop(permit);
+            response
+        }
+        Err(_) => {
+            tracing::warn!("refusing a request: MAX_CONCURRENT_REQUESTS are being handled already");
+            ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "The server is handling as many requests as it can; try again shortly.",
+            )
+            .into_response()
+        }
+    }
 }
 
 async fn not_found() -> ApiError {
@@ -113,6 +154,10 @@ async fn json_errors(request: Request, next: Next) -> Response {
         StatusCode::METHOD_NOT_ALLOWED => (
             ErrorCode::MethodNotAllowed,
             "Method is not allowed for the requested path.",
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            ErrorCode::RequestTimeout,
+            "The request took longer than this server allows; try again.",
         ),
         StatusCode::PAYLOAD_TOO_LARGE => (
             ErrorCode::PayloadTooLarge,

@@ -3,19 +3,19 @@
 
 pub mod admin;
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod config;
-pub mod delivery;
 pub mod domains;
 pub mod error;
 mod extract;
 pub mod http;
 pub mod idempotency;
 pub mod ingester;
+pub mod jobs;
 pub mod outbound;
 pub mod quota;
 pub mod rate_limit;
-pub mod scheduler;
 pub mod secrets_at_rest;
 pub mod sending;
 pub mod serve;

@@ -6,7 +6,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::delivery::{self, DeliveryWorker, WorkerSettings};
+use crate::jobs::delivery::DeliveryWork;
+use crate::jobs::domain_checks::DomainChecks;
+use crate::jobs::retention::Cleanup;
+use crate::jobs::webhook_dispatch::Dispatcher;
 use crate::state::AppState;
 use crate::{api, ingester};
 
@@ -101,41 +104,23 @@ pub async fn start(state: AppState, roles: Roles) -> std::io::Result<Running> {
         false => None,
     };
     if roles.worker {
-        let transport = delivery::transport_for(&state.config)
+        let worker = DeliveryWork::from_config(state.clone())
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        let worker = DeliveryWorker::new(
-            state.clone(),
-            transport,
-            WorkerSettings::from_config(&state.config),
-        );
-        let stopped = stopped.clone();
-        tasks.spawn(async move {
-            worker.run(stopped).await;
-            Ok(())
-        });
+        tasks.spawn(run_until(worker.run(stopped.clone())));
         let client = state.outbound.shared_client().clone();
-        let dispatcher = crate::webhooks::dispatcher::Dispatcher::new(state.clone(), client);
-        let stopped_dispatcher = stop.subscribe();
-        tasks.spawn(async move {
-            dispatcher.run(stopped_dispatcher).await;
-            Ok(())
-        });
+        let dispatcher = Dispatcher::new(state.clone(), client);
+        tasks.spawn(run_until(dispatcher.run(stopped.clone())));
     }
-    // The full process (`opensend serve`) also re-verifies sending domains and runs the hourly cleanup in the
-    // background. Claims make it safe when several such processes share one database.
+    // The full process (`opensend serve`) also runs the jobs a split deployment leaves to `opensend
+    // scheduler`: domain re-checks and the hourly cleanup. Leases make it safe when several such processes
+    // share one database.
     if roles == Roles::ALL {
-        let domains_state = state.clone();
-        let stopped_domains = stopped.clone();
-        tasks.spawn(async move {
-            crate::domains::check_periodically(domains_state, stopped_domains).await;
-            Ok(())
-        });
-        let cleanup_state = state.clone();
-        let stopped_cleanup = stopped.clone();
-        tasks.spawn(async move {
-            crate::scheduler::run_in_process(cleanup_state, stopped_cleanup).await;
-            Ok(())
-        });
+        tasks.spawn(run_until(
+            DomainChecks::new(state.clone()).run(stopped.clone()),
+        ));
+        tasks.spawn(run_until(
+            Cleanup::scheduled(state.clone()).run(stopped.clone()),
+        ));
     }
     Ok(Running {
         api_addr,
@@ -143,6 +128,12 @@ pub async fn start(state: AppState, roles: Roles) -> std::io::Result<Running> {
         stop,
         tasks,
     })
+}
+
+/// A background job as one of the server's tasks.
+async fn run_until(job: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+    job.await;
+    Ok(())
 }
 
 impl Running {

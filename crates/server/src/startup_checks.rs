@@ -92,8 +92,31 @@ pub fn run(config: &mut Config) -> Result<LocalFindings, StartupError> {
     Ok(LocalFindings {
         warnings: secret_problems(&config.secrets),
         generated,
-        advisories: Vec::new(),
+        advisories: local_advisories(config),
     })
+}
+
+/// The first words of the warning a local deployment reachable from other machines starts with.
+pub const PRODUCTION_UNSAFE: &str = "running production-unsafe";
+
+/// Local settings that work but deserve the operator's attention.
+///
+/// Decision: with no `APP_URL` the process is a local (development) deployment — generated secrets, the
+/// relaxed checks — however it is bound. The default bind (`0.0.0.0`) is kept, so `opensend serve` on a
+/// laptop or in a container just works; but when it listens beyond loopback, the process says loudly that
+/// it runs production-unsafe and how to fix it, rather than silently serving other machines in that mode.
+pub fn local_advisories(config: &Config) -> Vec<String> {
+    let mut advisories = Vec::new();
+    if !config.app_url_configured && !config.listen.is_loopback() {
+        advisories.push(format!(
+            "{PRODUCTION_UNSAFE}: APP_URL is not set, so this is a local development deployment (generated \
+             secrets, relaxed checks), yet it listens on {} and so is reachable from other machines; set \
+             APP_URL to the public URL to run with production checks, or BIND_ADDRESS=127.0.0.1 to keep it on \
+             this machine",
+            config.listen.bind_address
+        ));
+    }
+    advisories
 }
 
 /// Settings that are for local development only and so stop a production start.
@@ -130,6 +153,13 @@ pub fn production_advisories(config: &Config) -> Vec<String> {
              password cross the network without TLS; use rediss:// (Redis over TLS)",
             url.host_str().unwrap_or("another host")
         ));
+    }
+    if config.delivery.mode == crate::config::Delivery::Capture {
+        advisories.push(
+            "DELIVERY=capture in production: accepted email is stored and viewable but never sent; set \
+             DELIVERY=smtp or DELIVERY=ses to deliver it"
+                .to_owned(),
+        );
     }
     if config.delivery.mode == crate::config::Delivery::Ses
         && config.ses_events.topic_arns.is_empty()
@@ -352,6 +382,8 @@ mod tests {
             ("WEBHOOK_SECRET_ENCRYPTION_KEY", GOOD_KEY),
             ("INGESTER_JOB_TOKEN", GOOD_JOB),
             ("INGESTER_INBOUND_TOKEN", GOOD_INBOUND),
+            ("DELIVERY", "smtp"),
+            ("SMTP_URL", "smtp://relay.example.com:587"),
         ];
         for (k, v) in overrides {
             pairs.retain(|(name, _)| name != k);
@@ -394,6 +426,7 @@ mod tests {
         let mut local = config(&[
             ("RATE_LIMIT_BACKEND", "redis"),
             ("REDIS_URL", "redis://cache.internal:6379"),
+            ("BIND_ADDRESS", "127.0.0.1"),
             (
                 "DATA_DIR",
                 tempfile::tempdir().unwrap().path().to_str().unwrap(),
@@ -454,6 +487,37 @@ mod tests {
                 .advisories
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn capture_delivery_is_a_production_warning() {
+        let advisories = run(&mut production(&[("DELIVERY", "capture")]))
+            .unwrap()
+            .advisories;
+        assert_eq!(advisories.len(), 1, "{advisories:?}");
+        assert!(advisories[0].starts_with("DELIVERY=capture in production"));
+        assert!(run(&mut production(&[])).unwrap().advisories.is_empty());
+    }
+
+    #[test]
+    fn a_local_deployment_reachable_from_other_machines_says_it_is_production_unsafe() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().to_str().unwrap();
+        let advisories = |bind: &str, app_url: &str| {
+            let mut pairs = vec![("DATA_DIR", data_dir), ("BIND_ADDRESS", bind)];
+            if !app_url.is_empty() {
+                pairs.push(("APP_URL", app_url));
+            }
+            run(&mut config(&pairs)).unwrap().advisories
+        };
+        let warned = advisories("0.0.0.0", "");
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert!(warned[0].starts_with(PRODUCTION_UNSAFE) && warned[0].contains("0.0.0.0"));
+        assert_eq!(advisories("::", "").len(), 1);
+        assert!(advisories("127.0.0.1", "").is_empty());
+        assert!(advisories("::1", "").is_empty());
+        // An explicit local APP_URL says the operator means a local deployment.
+        assert!(advisories("0.0.0.0", "http://localhost:3015").is_empty());
     }
 
     #[test]

@@ -62,7 +62,11 @@ impl AppState {
         let rate_limiter =
             RateLimiter::from_config(&config).map_err(|e| StateError::RateLimiter(e.0))?;
         rate_limiter.spawn_housekeeping();
-        let ses_sns = crate::ingester::ses::verifier(&config)?;
+        let ses_sns = config
+            .ses_events
+            .sns_settings()
+            .map(SnsVerifier::new)
+            .transpose()?;
         Ok(Self {
             store,
             config: Arc::new(config),

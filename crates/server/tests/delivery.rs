@@ -10,6 +10,7 @@ use std::process::Command;
 use common::{TestApp, json};
 use mail_auth::hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
 use mail_auth::{AuthenticatedMessage, DkimResult, MessageAuthenticator};
+use opensend_server::serve::Roles;
 use opensend_test_support::dns::TestDns;
 use opensend_test_support::peers::{SmtpSink, peer_available, peers_dir};
 use reqwest::Method;
@@ -283,4 +284,113 @@ async fn refused_and_unreachable_recipients() {
     .await
     .1;
     assert_eq!(email["last_event"], "queued");
+}
+
+/// The events of email `id`, oldest first, with their data.
+async fn events_of(app: &TestApp, id: &str) -> Vec<(String, String)> {
+    let id: uuid::Uuid = id.parse().unwrap();
+    let email = app
+        .store
+        .emails()
+        .get_for_delivery(id)
+        .await
+        .unwrap()
+        .unwrap();
+    app.store
+        .emails()
+        .events(email.organization_id, id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.event_type, e.data))
+        .collect()
+}
+
+/// An `api` process configured for capture accepts mail from a domain nobody verified (as capture allows);
+/// a worker of the same deployment with a real transport must not send it: the email fails with the reason
+/// and nothing reaches the relay. The same holds for a deployment switched from capture to SMTP with such
+/// mail still queued, which is the same situation seen from the queue.
+#[tokio::test]
+async fn a_real_transport_never_delivers_mail_accepted_without_a_verified_domain() {
+    if !peer_available(
+        "a_real_transport_never_delivers_mail_accepted_without_a_verified_domain",
+        "aiosmtpd",
+    ) {
+        return;
+    }
+    let sink = SmtpSink::start(&[]);
+    let app = TestApp::spawn_roles(Roles::API, &[("DELIVERY", "capture")]).await;
+    let (_, token) = app.tenant().await;
+    let (status, sent) = app
+        .send(
+            &token,
+            &json!({"from": "hello@never-verified.test", "to": "jane@receiver.test", "subject": "s", "text": "t"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{sent}");
+    let id = sent["id"].as_str().unwrap();
+    let (_, email) = json(
+        app.authed(Method::GET, &format!("/emails/{id}"), &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(email["unverified_sender"], true, "{email}");
+    assert_eq!(
+        email["last_event"], "queued",
+        "no worker in the api process"
+    );
+
+    let smtp = sink.url("");
+    let _worker = app
+        .another_node_with(
+            Roles::WORKER,
+            &[("DELIVERY", "smtp"), ("SMTP_URL", smtp.as_str())],
+        )
+        .await;
+    app.wait_for_status(&token, id, "failed").await;
+    assert!(sink.messages().is_empty(), "nothing may leave unsigned");
+    let events = events_of(&app, id).await;
+    let (kind, data) = events.last().unwrap();
+    assert_eq!(kind, "email.failed");
+    assert!(
+        data.contains("never-verified.test domain is not verified"),
+        "{data}"
+    );
+}
+
+/// A verified domain whose signing keys are gone (damaged or hand-edited data) sends nothing unsigned.
+#[tokio::test]
+async fn a_real_transport_never_sends_unsigned_mail() {
+    if !peer_available("a_real_transport_never_sends_unsigned_mail", "aiosmtpd") {
+        return;
+    }
+    use sea_orm::ConnectionTrait;
+    let dns = TestDns::start().await;
+    let sink = SmtpSink::start(&[]);
+    let (app, token, _) = verified_sender(&dns, &sink, &[]).await;
+    let db = sea_orm::Database::connect(app.db.url()).await.unwrap();
+    db.execute_unprepared("DELETE FROM domain_dkim_keys")
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+
+    let (status, sent) = app
+        .send(
+            &token,
+            &json!({"from": "hello@example.com", "to": "jane@receiver.test", "subject": "s", "text": "t"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{sent}");
+    let id = sent["id"].as_str().unwrap();
+    app.wait_for_status(&token, id, "failed").await;
+    assert!(sink.messages().is_empty());
+    let events = events_of(&app, id).await;
+    assert!(
+        events.last().is_some_and(
+            |(kind, data)| kind == "email.failed" && data.contains("no active DKIM key")
+        ),
+        "{events:?}"
+    );
 }

@@ -780,13 +780,18 @@ async fn the_background_job_rechecks_due_domains_once() {
     let id = domain["id"].as_str().unwrap().to_owned();
     // Never verified: the job leaves it alone.
     let later = Utc::now() + TimeDelta::days(30);
-    assert_eq!(domains::run_due_checks(&app.state, later).await.unwrap(), 0);
+    assert_eq!(
+        opensend_server::jobs::domain_checks::run_due(&app.state, later, 500)
+            .await
+            .unwrap(),
+        0
+    );
 
     publish(&dns, &domain);
     assert_eq!(verify(&app, &token, &id).await["status"], "verified");
     // Not due for a day.
     assert_eq!(
-        domains::run_due_checks(&app.state, Utc::now())
+        opensend_server::jobs::domain_checks::run_due(&app.state, Utc::now(), 500)
             .await
             .unwrap(),
         0
@@ -800,14 +805,16 @@ async fn the_background_job_rechecks_due_domains_once() {
     dns.remove(&rsa_name, RecordType::TXT);
     let tomorrow = Utc::now() + TimeDelta::hours(25);
     let (a, b) = tokio::join!(
-        domains::run_due_checks(&app.state, tomorrow),
-        domains::run_due_checks(&app.state, tomorrow)
+        opensend_server::jobs::domain_checks::run_due(&app.state, tomorrow, 500),
+        opensend_server::jobs::domain_checks::run_due(&app.state, tomorrow, 500)
     );
     assert_eq!(a.unwrap() + b.unwrap(), 1);
     let (_, fetched) = call(&app, Method::GET, &format!("/domains/{id}"), &token, None).await;
     assert_eq!(fetched["status"], "failed", "{fetched}");
     assert_eq!(
-        domains::run_due_checks(&app.state, tomorrow).await.unwrap(),
+        opensend_server::jobs::domain_checks::run_due(&app.state, tomorrow, 500)
+            .await
+            .unwrap(),
         0,
         "idempotent"
     );
@@ -815,7 +822,12 @@ async fn the_background_job_rechecks_due_domains_once() {
     // Published again: the next due check (failed domains are re-checked every 6 hours) restores it.
     publish(&dns, &domain);
     let after = tomorrow + TimeDelta::hours(7);
-    assert_eq!(domains::run_due_checks(&app.state, after).await.unwrap(), 1);
+    assert_eq!(
+        opensend_server::jobs::domain_checks::run_due(&app.state, after, 500)
+            .await
+            .unwrap(),
+        1
+    );
     let (_, fetched) = call(&app, Method::GET, &format!("/domains/{id}"), &token, None).await;
     assert_eq!(fetched["status"], "verified");
 }

@@ -11,8 +11,8 @@ use sea_orm_migration::MigratorTrait;
 use crate::StoreError;
 use crate::migrations::Migrator;
 use crate::repos::{
-    ApiKeys, DeliveryQueue, Domains, EmailQuotas, Emails, Idempotency, Organizations, Retention,
-    Suppressions, WebhookQueue, Webhooks,
+    ApiKeys, DeliveryQueue, Domains, EmailQuotas, Emails, Idempotency, JobRuns, Organizations,
+    Retention, Suppressions, WebhookQueue, Webhooks,
 };
 
 /// How long a SQLite writer waits for another process's write lock before giving up.
@@ -183,6 +183,10 @@ impl Store {
 
     pub fn domains(&self) -> Domains<'_> {
         Domains::new(&self.read, &self.write)
+    }
+
+    pub fn job_runs(&self) -> JobRuns<'_> {
+        JobRuns::new(&self.read, &self.write)
     }
 
     pub fn retention(&self) -> Retention<'_> {

@@ -13,6 +13,10 @@ impl Transport for CaptureTransport {
         "capture"
     }
 
+    fn keeps_mail_local(&self) -> bool {
+        true
+    }
+
     async fn send(
         &self,
         envelope: &Envelope,

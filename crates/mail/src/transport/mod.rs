@@ -81,6 +81,13 @@ pub trait Transport: Send + Sync {
     /// Short name for logs and the email's record (`capture`, `smtp`, `ses`).
     fn name(&self) -> &'static str;
 
+    /// Whether what this transport "sends" stays on this machine (capture). Only such a transport may carry
+    /// mail from a domain that is not verified, or unsigned mail: everything that leaves is DKIM-signed by a
+    /// verified domain.
+    fn keeps_mail_local(&self) -> bool {
+        false
+    }
+
     /// Delivers `message` to `envelope.recipients`.
     async fn send(
         &self,

@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(resources())
         .nest("/api", resources())
         .layer(DefaultBodyLimit::max(BODY_LIMIT_DEFAULT));
+    let routes = http::with_request_timeout(routes, state.config.listen.request_timeout);
     http::finish(routes, state, Limiting::PublicApi)
 }
 

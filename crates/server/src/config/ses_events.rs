@@ -1,5 +1,6 @@
 //! What the SES event route (`POST /events/ses` on the ingester) accepts.
 
+use opensend_mail::sns::{DEFAULT_MAX_AGE, SnsSettings};
 use url::Url;
 
 use super::{Reader, names};
@@ -71,6 +72,19 @@ fn parse_test_prefix(v: &str) -> Result<Option<String>, String> {
 }
 
 impl SesEventSettings {
+    /// What the SNS verifier of `/events/ses` checks against; `None` when no topic is configured (the route
+    /// then refuses everything).
+    pub fn sns_settings(&self) -> Option<SnsSettings> {
+        if self.topic_arns.is_empty() {
+            return None;
+        }
+        Some(SnsSettings {
+            topic_arns: self.topic_arns.clone(),
+            max_age: DEFAULT_MAX_AGE,
+            test_cert_prefix: self.sns_test_cert_url_prefix.clone(),
+        })
+    }
+
     pub(super) fn read(r: &mut Reader) -> Self {
         Self {
             topic_arns: r.setting(

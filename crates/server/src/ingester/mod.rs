@@ -20,11 +20,18 @@ use crate::http::{self, BODY_LIMIT_DEFAULT, Limiting};
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
-    let routes = Router::new()
+    let events = Router::new()
         .route("/health", get(health::health))
-        .route("/jobs/{name}", post(jobs::run_job))
         .merge(inbound::routes())
-        .route("/events/ses", post(ses::receive))
+        .route("/events/ses", post(ses::receive));
+    let events = http::with_request_timeout(events, state.config.listen.request_timeout);
+    // A job pass may take longer than an ordinary request; `opensend scheduler` waits this long for one.
+    let jobs = http::with_request_timeout(
+        Router::new().route("/jobs/{name}", post(jobs::run_job)),
+        crate::jobs::scheduler::JOB_TIMEOUT.max(state.config.listen.request_timeout),
+    );
+    let routes = events
+        .merge(jobs)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_DEFAULT));
     http::finish(routes, state, Limiting::Ingester)
 }

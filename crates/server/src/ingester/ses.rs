@@ -26,36 +26,18 @@ use opensend_core::ErrorCode;
 use opensend_mail::ses_events::{
     BounceType, SesEvent, SesEventDetails, SesNotification, parse_ses_event,
 };
-use opensend_mail::sns::{
-    DEFAULT_MAX_AGE, SnsConfigError, SnsMessageType, SnsRefusal, SnsSettings, SnsVerifier,
-    VerifiedSnsMessage,
-};
+use opensend_mail::sns::{SnsMessageType, SnsRefusal, VerifiedSnsMessage};
 use opensend_store::repos::emails::{recipient_status, status};
 use opensend_store::repos::provider_events::{self, ApplyOutcome, ProviderEvent, RecipientChange};
 use opensend_store::repos::suppressions::Reason;
 use opensend_store::repos::webhook_outbox::payload_timestamp;
 use serde_json::{Value, json};
 
-use crate::config::Config;
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The header SNS names the message type in.
 pub const MESSAGE_TYPE_HEADER: &str = "x-amz-sns-message-type";
-
-/// The verifier the route uses, built once at start; `None` when no topic is configured.
-pub fn verifier(config: &Config) -> Result<Option<SnsVerifier>, SnsConfigError> {
-    let settings = &config.ses_events;
-    if settings.topic_arns.is_empty() {
-        return Ok(None);
-    }
-    SnsVerifier::new(SnsSettings {
-        topic_arns: settings.topic_arns.clone(),
-        max_age: DEFAULT_MAX_AGE,
-        test_cert_prefix: settings.sns_test_cert_url_prefix.clone(),
-    })
-    .map(Some)
-}
 
 /// Our error JSON with a status of the caller's choosing (the SNS refusals' own statuses).
 fn error(status: u16, code: ErrorCode, message: String) -> Response {

@@ -5,8 +5,9 @@
 use opensend_core::Permission;
 use opensend_server::AppState;
 use opensend_server::admin;
+use opensend_server::app::Application;
 use opensend_server::config::{Config, Vars};
-use opensend_server::serve::{self, Roles, StopHandle};
+use opensend_server::serve::{Roles, StopHandle};
 use opensend_store::Store;
 use opensend_test_support::TestDatabase;
 use reqwest::{Method, RequestBuilder};
@@ -42,7 +43,11 @@ impl Drop for Node {
 /// The test defaults: a private data directory, free ports, and rate limits generous enough never to get
 /// in a test's way (tests of limiting set their own). When `OPENSEND_TEST_REDIS_URL` is set, limits live
 /// in that Redis under a key prefix of this server's own; `extra` can name a shared one.
-async fn start_node(db: &TestDatabase, extra: &[(&str, &str)]) -> (Store, AppState, Node) {
+async fn start_node(
+    db: &TestDatabase,
+    roles: Roles,
+    extra: &[(&str, &str)],
+) -> (Store, AppState, Node) {
     let data_dir = db.path("data");
     let mut vars = vec![
         ("DATABASE_URL".to_owned(), db.url().to_owned()),
@@ -69,23 +74,24 @@ async fn start_node(db: &TestDatabase, extra: &[(&str, &str)]) -> (Store, AppSta
         vars.push(("RATE_LIMIT_REDIS_PREFIX".to_owned(), unique_redis_prefix()));
     }
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let mut config = Config::from_vars(&Vars::from_pairs(vars)).expect("test config");
-    opensend_server::startup_checks::run(&mut config).expect("startup checks");
-    let store = Store::connect(db.url(), config.database.max_connections)
+    let config = Config::from_vars(&Vars::from_pairs(vars)).expect("test config");
+    // The same boot path as `opensend serve`: startup checks, migrations, the secrets-at-rest check.
+    let app = Application::build(config, roles)
         .await
-        .expect("connect");
-    store.migrate().await.expect("migrate");
-    let state = AppState::new(store.clone(), config).expect("state");
-    let running = serve::start(state.clone(), Roles::ALL)
-        .await
-        .expect("listen");
-    let api = format!("http://{}", running.api_addr.expect("api address"));
-    let ingester = format!(
-        "http://{}",
-        running.ingester_addr.expect("ingester address")
-    );
-    let stop = running.stop_handle();
-    tokio::spawn(running.wait());
+        .expect("the application starts");
+    // A node without a listener gets an address nothing answers on, so a test that wrongly talks to it fails.
+    let url = |addr: Option<std::net::SocketAddr>| {
+        addr.map_or_else(
+            || "http://127.0.0.1:9".to_owned(),
+            |a| format!("http://{a}"),
+        )
+    };
+    let api = url(app.api_addr());
+    let ingester = url(app.ingester_addr());
+    let stop = app.stop_handle();
+    let state = app.state().clone();
+    let store = state.store.clone();
+    tokio::spawn(app.wait());
     (
         store,
         state,
@@ -108,8 +114,13 @@ impl TestApp {
     /// their own). When `OPENSEND_TEST_REDIS_URL` is set, every app limits through that Redis, under a
     /// key prefix of its own.
     pub async fn spawn_with(extra: &[(&str, &str)]) -> Self {
+        Self::spawn_roles(Roles::ALL, extra).await
+    }
+
+    /// Starts a process that runs only `roles` (e.g. an `api` node with no worker), with `extra` settings.
+    pub async fn spawn_roles(roles: Roles, extra: &[(&str, &str)]) -> Self {
         let db = TestDatabase::new().await;
-        let (store, state, node) = start_node(&db, extra).await;
+        let (store, state, node) = start_node(&db, roles, extra).await;
         Self {
             api: node.api.clone(),
             ingester: node.ingester.clone(),
@@ -124,7 +135,12 @@ impl TestApp {
     /// Another server of the same deployment: same database, its own process state (and so its own
     /// in-memory rate limits), with `extra` settings on top of the test defaults.
     pub async fn another_node(&self, extra: &[(&str, &str)]) -> Node {
-        start_node(&self.db, extra).await.2
+        self.another_node_with(Roles::ALL, extra).await
+    }
+
+    /// Another process of the same deployment running only `roles`.
+    pub async fn another_node_with(&self, roles: Roles, extra: &[(&str, &str)]) -> Node {
+        start_node(&self.db, roles, extra).await.2
     }
 
     pub async fn organization(&self, name: &str) -> Uuid {

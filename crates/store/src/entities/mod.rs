@@ -9,6 +9,7 @@ pub mod email_attachment;
 pub mod email_event;
 pub mod email_recipient;
 pub mod idempotency_key;
+pub mod job_run;
 pub mod organization;
 pub mod organization_event;
 pub mod provider_event;

@@ -6,6 +6,7 @@ mod domains;
 mod email_quotas;
 pub mod emails;
 pub mod idempotency;
+mod job_runs;
 mod organizations;
 pub mod provider_events;
 pub mod received_emails;
@@ -22,6 +23,7 @@ pub use domains::{
 pub use email_quotas::{EmailQuotas, QuotaWindow, Reservation};
 pub use emails::Emails;
 pub use idempotency::Idempotency;
+pub use job_runs::JobRuns;
 pub use organizations::Organizations;
 pub use provider_events::ProviderEvents;
 pub use received_emails::ReceivedEmails;

@@ -1,12 +1,12 @@
 //! Triggering the background jobs on a timer.
 //!
-//! `opensend scheduler` POSTs each job of [`JOBS`] to the ingester (`INGESTER_URL`, by default this host's
-//! `INGESTER_PORT`) with `INGESTER_JOB_TOKEN`, one after the other, every `INGESTER_SCHEDULER_INTERVAL_SECONDS`
-//! (`cleanup` at most once an hour). Runs never overlap: the next round starts an interval after the last
-//! one ended. Several schedulers may run at once — jobs claim their work — but one is enough.
+//! `opensend scheduler` POSTs each job of the registry ([`JOBS`]) to the ingester (`INGESTER_URL`, by default
+//! this host's `INGESTER_PORT`) with `INGESTER_JOB_TOKEN`, one after the other, every
+//! `INGESTER_SCHEDULER_INTERVAL_SECONDS` (a job with its own period, such as the hourly `cleanup`, at most
+//! once per period). Runs never overlap: the next round starts an interval after the last one ended. Several
+//! schedulers may run at once — jobs claim their work — but one is enough.
 //!
-//! `opensend serve` needs no scheduler: its delivery worker, webhook dispatcher and domain checks run
-//! continuously in process, and [`run_in_process`] adds the hourly `cleanup`.
+//! `opensend serve` needs no scheduler: it runs every job continuously in process.
 
 use std::time::{Duration, Instant};
 
@@ -14,11 +14,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::ingester::jobs::{self, JOBS};
-use crate::state::AppState;
-
-/// Least time between two `cleanup` runs.
-pub const CLEANUP_EVERY: Duration = Duration::from_secs(3600);
+use crate::jobs::JOBS;
 /// How long one job request may take: a run starts no new round after 5 s, and a round lasts at most a
 /// webhook timeout (60 s at most) or a send.
 pub const JOB_TIMEOUT: Duration = Duration::from_secs(90);
@@ -56,15 +52,20 @@ pub async fn run_over_http(
         .map_err(|e| SchedulerError::Client(e.to_string()))?;
     let base = ingester_url(config);
     tracing::info!(ingester = %base, every = ?config.jobs.scheduler_interval, "scheduler started");
-    let mut last_cleanup: Option<Instant> = None;
+    let mut last_run: [Option<Instant>; JOBS.len()] = [None; JOBS.len()];
     while !*stop.borrow() {
-        for job in JOBS {
-            if job == "cleanup" && last_cleanup.is_some_and(|at| at.elapsed() < CLEANUP_EVERY) {
+        for (job, last_run) in JOBS.iter().zip(last_run.iter_mut()) {
+            let ran_recently = match (job.every, *last_run) {
+                (Some(every), Some(at)) => at.elapsed() < every,
+                _ => false,
+            };
+            if ran_recently {
                 continue;
             }
+            let name = job.name;
             let started = Instant::now();
             let result = client
-                .post(format!("{base}/jobs/{job}"))
+                .post(format!("{base}/jobs/{name}"))
                 .bearer_auth(token.expose_secret())
                 .send()
                 .await;
@@ -72,19 +73,17 @@ pub async fn run_over_http(
                 Ok(response) if response.status().is_success() => {
                     let body = response.text().await.unwrap_or_default();
                     let took_ms = started.elapsed().as_millis();
-                    tracing::info!("job {job} ran in {took_ms} ms: {body}");
-                    if job == "cleanup" {
-                        last_cleanup = Some(Instant::now());
-                    }
+                    tracing::info!("job {name} ran in {took_ms} ms: {body}");
+                    *last_run = Some(Instant::now());
                 }
                 Ok(response) => {
                     let status = response.status();
                     let body = response.text().await.unwrap_or_default();
                     let answer: String = body.chars().take(500).collect();
-                    tracing::warn!("job {job} refused or failed: {status} {answer}");
+                    tracing::warn!("job {name} refused or failed: {status} {answer}");
                 }
                 Err(e) => {
-                    tracing::warn!("job {job}: cannot reach the ingester: {}", e.without_url())
+                    tracing::warn!("job {name}: cannot reach the ingester: {}", e.without_url())
                 }
             }
         }
@@ -95,18 +94,4 @@ pub async fn run_over_http(
     }
     tracing::info!("scheduler stopped");
     Ok(())
-}
-
-/// The part of the schedule `serve` does not already run continuously: `cleanup`, hourly.
-pub async fn run_in_process(state: AppState, mut stop: watch::Receiver<bool>) {
-    while !*stop.borrow() {
-        match jobs::run(&state, "cleanup").await {
-            Ok(result) => tracing::debug!(%result, "cleanup ran"),
-            Err(e) => tracing::warn!(error = ?e, "cleanup failed; trying again in an hour"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(CLEANUP_EVERY) => {}
-            _ = stop.changed() => {}
-        }
-    }
 }

@@ -15,20 +15,20 @@ mod message;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use opensend_mail::transport::{
     CaptureTransport, Envelope, SesTransport, SmtpTransport, Transport, TransportError,
 };
-use opensend_store::Store;
 use opensend_store::entities::delivery_job;
 use opensend_store::repos::delivery_queue::{RecipientResult, SentRecord};
 use opensend_store::repos::emails::status;
-use tokio::sync::{Notify, Semaphore, watch};
-use tokio::task::JoinSet;
+use opensend_store::{Store, StoreError};
+use tokio::sync::Notify;
 
 use crate::api::emails::limits;
-use crate::config::{Config, Delivery, TransportSettings};
-use crate::domains::{self, SendAsError};
+use crate::config::{Config, TransportSettings};
+use crate::domains::{self, SendAsError, Unverified};
+use crate::jobs::claim_loop::{ClaimLoop, LeasedWork, Pace, jittered};
 use crate::state::AppState;
 
 /// Delay before retry number n (1-based); the last value repeats.
@@ -41,32 +41,6 @@ pub const RETRY_DELAYS: [Duration; 7] = [
     Duration::from_secs(2 * 60 * 60),
     Duration::from_secs(4 * 60 * 60),
 ];
-
-#[derive(Clone, Debug)]
-pub struct WorkerSettings {
-    /// Deliveries in flight at once in this worker.
-    pub concurrency: usize,
-    /// How long a claimed job stays ours without being finished.
-    pub lease: Duration,
-    /// Longest sleep while idle: the bound on how late a job queued by another process is noticed.
-    pub poll_interval: Duration,
-    /// Attempts in all before a temporarily failing email is given up as `failed`.
-    pub max_attempts: u32,
-    /// Keep the sent bytes on the email (capture delivery), so they can be read back through the API.
-    pub keep_raw: bool,
-}
-
-impl WorkerSettings {
-    pub fn from_config(config: &Config) -> Self {
-        Self {
-            concurrency: config.delivery.worker.concurrency,
-            lease: config.delivery.worker.lease,
-            poll_interval: config.delivery.worker.poll_interval,
-            max_attempts: config.delivery.worker.max_attempts,
-            keep_raw: config.delivery.mode == Delivery::Capture,
-        }
-    }
-}
 
 /// The transport `DELIVERY` names, with the settings read at start.
 pub fn transport_for(config: &Config) -> Result<Arc<dyn Transport>, String> {
@@ -81,126 +55,78 @@ pub fn transport_for(config: &Config) -> Result<Arc<dyn Transport>, String> {
     })
 }
 
-pub struct DeliveryWorker {
+/// The delivery worker's work: due delivery jobs, each built, signed and handed to the transport.
+pub struct DeliveryWork {
     state: AppState,
     store: Store,
     transport: Arc<dyn Transport>,
-    settings: WorkerSettings,
-    owner: String,
-    wakeup: Arc<Notify>,
+    settings: crate::config::WorkerSettings,
 }
 
-impl DeliveryWorker {
-    pub fn new(state: AppState, transport: Arc<dyn Transport>, settings: WorkerSettings) -> Self {
+/// The delivery worker, ready to run ([`ClaimLoop::run`]) or to take one batch ([`ClaimLoop::run_rounds`]).
+pub type DeliveryWorker = ClaimLoop<DeliveryWork>;
+
+impl DeliveryWork {
+    pub fn new(state: AppState, transport: Arc<dyn Transport>) -> Self {
         Self {
             store: state.store.clone(),
-            wakeup: state.delivery_wakeup.clone(),
+            settings: state.config.delivery.worker.clone(),
             state,
             transport,
-            settings,
-            owner: worker_name(),
         }
     }
 
-    /// Runs until `stop` turns true, then lets deliveries in flight finish.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let worker = Arc::new(self);
-        let slots = Arc::new(Semaphore::new(worker.settings.concurrency.max(1)));
-        let mut in_flight = JoinSet::new();
-        tracing::info!(
-            worker = %worker.owner,
-            transport = worker.transport.name(),
-            concurrency = worker.settings.concurrency,
-            "delivery worker started"
-        );
-        while !*stop.borrow() {
-            while in_flight.try_join_next().is_some() {}
-            let free = slots.available_permits();
-            let claimed = if free == 0 {
-                Vec::new()
-            } else {
-                match worker
-                    .store
-                    .delivery_queue()
-                    .claim(&worker.owner, worker.settings.lease, free as u64)
-                    .await
-                {
-                    Ok(jobs) => jobs,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not claim delivery jobs; retrying");
-                        Vec::new()
-                    }
-                }
-            };
-            let filled = !claimed.is_empty() && claimed.len() == free;
-            for job in claimed {
-                let Ok(permit) = slots.clone().acquire_owned().await else {
-                    break;
-                };
-                let worker = worker.clone();
-                in_flight.spawn(async move {
-                    worker.deliver(job).await;
-                    drop(permit);
-                });
-            }
-            if filled {
-                // More may be due right now: claim again as soon as a slot frees up.
-                tokio::select! {
-                    _ = in_flight.join_next(), if !in_flight.is_empty() => {}
-                    _ = stop.changed() => {}
-                }
-                continue;
-            }
-            let sleep = worker.idle_sleep().await;
-            tokio::select! {
-                _ = tokio::time::sleep(sleep) => {}
-                _ = worker.wakeup.notified() => {}
-                _ = in_flight.join_next(), if slots.available_permits() == 0 => {}
-                _ = stop.changed() => {}
-            }
-        }
-        while in_flight.join_next().await.is_some() {}
-        tracing::info!(worker = %worker.owner, "delivery worker stopped");
+    /// The worker for this deployment's transport (`DELIVERY`).
+    pub fn from_config(state: AppState) -> Result<DeliveryWorker, String> {
+        let transport = transport_for(&state.config)?;
+        Ok(ClaimLoop::new(Self::new(state, transport)))
+    }
+}
+
+impl LeasedWork for DeliveryWork {
+    type Item = delivery_job::Model;
+
+    fn kind(&self) -> &'static str {
+        "delivery"
     }
 
-    /// One pass, for the `dispatch-scheduled` job: delivers up to `limit` due jobs (scheduled emails that
-    /// fell due, retries whose time came) and returns how many it took. Rounds of at most
-    /// `WORKER_CONCURRENCY` jobs, each claimed and delivered at once, so no claimed job waits in line while
-    /// its lease runs out; no round starts after [`crate::webhooks::dispatcher::JOB_ROUNDS_FOR`].
-    pub async fn run_once(&self, limit: usize) -> Result<usize, opensend_store::StoreError> {
-        let started = std::time::Instant::now();
-        let mut done = 0;
-        while done < limit && started.elapsed() < crate::webhooks::dispatcher::JOB_ROUNDS_FOR {
-            let round = self.settings.concurrency.max(1).min(limit - done);
-            let jobs = self
-                .store
-                .delivery_queue()
-                .claim(&self.owner, self.settings.lease, round as u64)
-                .await?;
-            if jobs.is_empty() {
-                break;
-            }
-            done += jobs.len();
-            futures::future::join_all(jobs.into_iter().map(|job| self.deliver(job))).await;
-        }
-        Ok(done)
+    fn pace(&self) -> Pace {
+        Pace::new(self.settings.concurrency, self.settings.poll_interval)
     }
 
-    /// Until the next job is due, but never longer than the poll interval.
-    async fn idle_sleep(&self) -> Duration {
-        let poll = self.settings.poll_interval;
-        match self.store.delivery_queue().next_due_at().await {
-            Ok(Some(at)) => (at - Utc::now())
-                .to_std()
-                .unwrap_or(Duration::ZERO)
-                .clamp(Duration::from_millis(5), poll),
-            _ => poll,
-        }
+    async fn claim(
+        &self,
+        owner: &str,
+        limit: usize,
+    ) -> Result<Vec<delivery_job::Model>, StoreError> {
+        self.store
+            .delivery_queue()
+            .claim(owner, self.settings.lease, limit as u64)
+            .await
     }
 
-    async fn deliver(&self, job: delivery_job::Model) {
+    async fn process(&self, owner: &str, job: delivery_job::Model) {
+        self.deliver(owner, job).await
+    }
+
+    async fn next_due(&self) -> Option<DateTime<Utc>> {
+        self.store
+            .delivery_queue()
+            .next_due_at()
+            .await
+            .ok()
+            .flatten()
+    }
+
+    fn wakeup(&self) -> Option<Arc<Notify>> {
+        Some(self.state.delivery_wakeup.clone())
+    }
+}
+
+impl DeliveryWork {
+    async fn deliver(&self, owner: &str, job: delivery_job::Model) {
         let email_id = job.email_id;
-        if let Err(e) = self.try_deliver(&job).await {
+        if let Err(e) = self.try_deliver(owner, &job).await {
             // Store errors: the lease runs out and another attempt follows.
             tracing::error!(email_id = %email_id, error = %e, "delivery bookkeeping failed");
         }
@@ -208,19 +134,16 @@ impl DeliveryWorker {
         self.state.webhook_wakeup.notify_one();
     }
 
-    async fn try_deliver(
-        &self,
-        job: &delivery_job::Model,
-    ) -> Result<(), opensend_store::StoreError> {
+    async fn try_deliver(&self, owner: &str, job: &delivery_job::Model) -> Result<(), StoreError> {
         let queue = self.store.delivery_queue();
         let emails = self.store.emails();
         let Some(email) = emails.get_for_delivery(job.email_id).await? else {
-            queue.discard(job, &self.owner).await?;
+            queue.discard(job, owner).await?;
             return Ok(());
         };
         if email.status != status::QUEUED && email.status != status::SCHEDULED {
             tracing::warn!(email_id = %email.id, status = %email.status, "job for an email that is not waiting; dropped");
-            queue.discard(job, &self.owner).await?;
+            queue.discard(job, owner).await?;
             return Ok(());
         }
         let attachments = emails.attachments(email.id).await?;
@@ -229,14 +152,14 @@ impl DeliveryWorker {
             Ok(prepared) => prepared,
             Err(reason) => {
                 tracing::error!(email_id = %email.id, %reason, "message cannot be built");
-                queue.record_failure(job, &self.owner, &reason, &[]).await?;
+                queue.record_failure(job, owner, &reason, &[]).await?;
                 return Ok(());
             }
         };
         let prepared = match self.sign(&email, prepared).await {
             Ok(signed) => signed,
             Err(Signing::Refused(reason)) => {
-                queue.record_failure(job, &self.owner, &reason, &[]).await?;
+                queue.record_failure(job, owner, &reason, &[]).await?;
                 return Ok(());
             }
             Err(Signing::Unavailable(reason))
@@ -245,13 +168,11 @@ impl DeliveryWorker {
                 let retry_at = Utc::now()
                     + TimeDelta::from_std(retry_delay(job.attempts as u32))
                         .unwrap_or(TimeDelta::minutes(5));
-                queue
-                    .record_retry(job, &self.owner, &reason, retry_at)
-                    .await?;
+                queue.record_retry(job, owner, &reason, retry_at).await?;
                 return Ok(());
             }
             Err(Signing::Unavailable(reason)) => {
-                queue.record_failure(job, &self.owner, &reason, &[]).await?;
+                queue.record_failure(job, owner, &reason, &[]).await?;
                 return Ok(());
             }
         };
@@ -261,7 +182,7 @@ impl DeliveryWorker {
                 prepared.bytes.len(),
                 limits::MESSAGE_BYTES
             );
-            queue.record_failure(job, &self.owner, &reason, &[]).await?;
+            queue.record_failure(job, owner, &reason, &[]).await?;
             return Ok(());
         }
         let envelope = Envelope {
@@ -286,11 +207,11 @@ impl DeliveryWorker {
                 let recorded = queue
                     .record_sent(
                         job,
-                        &self.owner,
+                        owner,
                         SentRecord {
                             transport: self.transport.name().to_owned(),
                             provider_message_id: outcome.provider_message_id,
-                            raw_mime: self.settings.keep_raw.then_some(prepared.bytes),
+                            raw_mime: self.transport.keeps_mail_local().then_some(prepared.bytes),
                             recipients: outcome
                                 .recipients
                                 .into_iter()
@@ -316,14 +237,12 @@ impl DeliveryWorker {
                 let retry_at =
                     Utc::now() + TimeDelta::from_std(delay).unwrap_or(TimeDelta::minutes(5));
                 tracing::warn!(email_id = %email.id, attempt = job.attempts, %reason, retry_in_s = delay.as_secs(), "temporary failure");
-                queue
-                    .record_retry(job, &self.owner, &reason, retry_at)
-                    .await?;
+                queue.record_retry(job, owner, &reason, retry_at).await?;
             }
             Err(error) => {
                 tracing::warn!(email_id = %email.id, attempt = job.attempts, %error, "delivery failed");
                 queue
-                    .record_failure(job, &self.owner, &error.to_string(), &[])
+                    .record_failure(job, owner, &error.to_string(), &[])
                     .await?;
             }
         }
@@ -339,22 +258,32 @@ enum Signing {
     Unavailable(String),
 }
 
-impl DeliveryWorker {
+impl DeliveryWork {
     /// DKIM-signs the message with the sending domain's active keys, checking again that the organization
-    /// may still send as its From address. Capture-mode mail from an unverified domain goes unsigned.
+    /// may still send as its From address, under the rule of the transport that will carry it: only a
+    /// transport that keeps mail on this machine (capture) takes mail from an unverified domain, unsigned.
+    /// Any other refuses it with the reason, whatever the deployment accepted it under (an email accepted
+    /// while `DELIVERY=capture`, or by an `api` process configured for capture in front of a real worker),
+    /// and never sends anything unsigned.
     async fn sign(
         &self,
         email: &opensend_store::entities::email::Model,
         mut prepared: message::Prepared,
     ) -> Result<message::Prepared, Signing> {
-        if email.sending_domain_id.is_none() {
+        let local = self.transport.keeps_mail_local();
+        if local && email.sending_domain_id.is_none() {
             return Ok(prepared);
         }
-        let identity = match domains::may_send_as(
+        let unverified = match local {
+            true => Unverified::Kept,
+            false => Unverified::Refused,
+        };
+        let identity = match domains::signing_identity(
             &self.state,
             email.organization_id,
             prepared.mail_from.as_str(),
             None,
+            unverified,
         )
         .await
         {
@@ -364,8 +293,14 @@ impl DeliveryWorker {
             }
             Err(SendAsError::Domain(e)) => return Err(Signing::Unavailable(e.to_string())),
         };
-        let Some(domain) = identity.domain.filter(|_| !identity.keys.is_empty()) else {
-            return Ok(prepared);
+        let domain = match identity.domain {
+            Some(domain) if !identity.keys.is_empty() => domain,
+            Some(domain) if !local => {
+                return Err(Signing::Refused(
+                    domains::Refusal::NoSigningKey(domain).to_string(),
+                ));
+            }
+            _ => return Ok(prepared),
         };
         prepared.bytes =
             opensend_mail::dkim::sign_message(&prepared.bytes, &domain, &identity.keys)
@@ -379,28 +314,6 @@ impl DeliveryWorker {
 pub fn retry_delay(attempt: u32) -> Duration {
     let index = (attempt.max(1) as usize - 1).min(RETRY_DELAYS.len() - 1);
     jittered(RETRY_DELAYS[index])
-}
-
-/// `base` ±10 %, so retries of many items that failed together do not arrive together.
-pub(crate) fn jittered(base: Duration) -> Duration {
-    let jitter = opensend_core::random::os_random::<2>()
-        .map(|b| f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX))
-        .unwrap_or(0.5);
-    base.mul_f64(0.9 + 0.2 * jitter)
-}
-
-/// A name unique to this worker, for leases and logs: host, process and a random suffix.
-pub(crate) fn worker_name() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "worker".to_owned());
-    let suffix = opensend_core::random::os_random::<4>()
-        .map(hex::encode)
-        .unwrap_or_default();
-    format!("{host}-{}-{suffix}", std::process::id())
 }
 
 #[cfg(test)]

@@ -1,10 +1,9 @@
-//! Outbound webhooks: signing secrets at rest, and the dispatcher that delivers the outbox.
+//! Webhook signing secrets at rest: sealing and opening them, and the secrets a delivery is signed with.
 //!
 //! Events are written to the outbox by the store, in the transaction of the change they report
-//! (`opensend_store::repos::webhook_outbox`). The [`dispatcher`] claims due deliveries, signs each
-//! request the Standard Webhooks way (`opensend_core::webhook`) and records every attempt.
-
-pub mod dispatcher;
+//! (`opensend_store::repos::webhook_outbox`); the dispatcher (`crate::jobs::webhook_dispatch`) claims due
+//! deliveries, signs each request the Standard Webhooks way (`opensend_core::webhook`) and records every
+//! attempt.
 
 use chrono::{DateTime, Utc};
 use opensend_core::SecretBox;

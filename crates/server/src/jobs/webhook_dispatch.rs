@@ -21,14 +21,13 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::StreamExt;
 use opensend_core::webhook::{message_id, signature_header};
-use opensend_store::Store;
 use opensend_store::repos::webhook_outbox::{AttemptOutcome, ClaimedDelivery};
-use tokio::sync::{Notify, Semaphore, mpsc, watch};
-use tokio::task::JoinSet;
+use opensend_store::{Store, StoreError};
+use tokio::sync::{Notify, mpsc, watch};
 use uuid::Uuid;
 
 use crate::config::WebhookSettings;
-use crate::delivery::{jittered, worker_name};
+use crate::jobs::claim_loop::{ClaimLoop, LeasedWork, Pace, jittered};
 use crate::state::AppState;
 use crate::webhooks::signing_secrets;
 
@@ -38,139 +37,124 @@ pub const RESPONSE_EXCERPT_BYTES: usize = 1024;
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// Outcomes written per transaction, at most.
 const RECORD_BATCH: usize = 512;
-/// A job run (`run_once`) starts no new round after this long.
-pub const JOB_ROUNDS_FOR: Duration = Duration::from_secs(5);
 /// While busy, how long to wait for more free slots before claiming again.
 const CLAIM_GATHER: Duration = Duration::from_millis(5);
 
-pub struct Dispatcher {
+/// The dispatcher: due webhook deliveries, each signed and POSTed, its outcome handed to the recorder.
+pub struct Dispatch {
     state: AppState,
     store: Store,
     client: reqwest::Client,
     settings: WebhookSettings,
     poll_interval: Duration,
-    owner: String,
-    wakeup: Arc<Notify>,
     /// Requests in flight per endpoint.
     per_endpoint: Mutex<HashMap<Uuid, usize>>,
+    /// To the task that writes outcomes in batches ([`record_outcomes`]).
+    outcomes: mpsc::Sender<AttemptOutcome>,
+}
+
+/// Runs the webhook dispatcher: continuously ([`Dispatcher::run`]) or one batch ([`Dispatcher::run_once`]).
+/// Either way, every outcome is recorded before it returns.
+pub struct Dispatcher {
+    state: AppState,
+    client: reqwest::Client,
 }
 
 impl Dispatcher {
     pub fn new(state: AppState, client: reqwest::Client) -> Self {
-        Self {
-            store: state.store.clone(),
-            settings: state.config.webhooks.clone(),
-            poll_interval: state.config.delivery.worker.poll_interval,
-            wakeup: state.webhook_wakeup.clone(),
-            state,
-            client,
-            owner: format!("webhooks-{}", worker_name()),
-            per_endpoint: Mutex::new(HashMap::new()),
-        }
+        Self { state, client }
     }
 
     /// Runs until `stop` turns true, then lets requests in flight finish and records them.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let dispatcher = Arc::new(self);
-        let (outcomes, received) = mpsc::channel(RECORD_BATCH * 4);
-        let recorder = tokio::spawn(record_outcomes(
-            dispatcher.store.clone(),
-            dispatcher.owner.clone(),
-            TimeDelta::from_std(dispatcher.settings.disable_after).unwrap_or(TimeDelta::days(5)),
-            received,
-        ));
-        let slots = Arc::new(Semaphore::new(dispatcher.settings.concurrency.max(1)));
-        let mut in_flight = JoinSet::new();
-        tracing::info!(
-            dispatcher = %dispatcher.owner,
-            concurrency = dispatcher.settings.concurrency,
-            "webhook dispatcher started"
-        );
-        while !*stop.borrow() {
-            while in_flight.try_join_next().is_some() {}
-            let free = slots.available_permits();
-            let claimed = if free == 0 {
-                Vec::new()
-            } else {
-                dispatcher.claim(free).await
-            };
-            let filled = !claimed.is_empty() && claimed.len() == free;
-            for claim in claimed {
-                let Ok(permit) = slots.clone().acquire_owned().await else {
-                    break;
-                };
-                let dispatcher = dispatcher.clone();
-                let outcomes = outcomes.clone();
-                in_flight.spawn(async move {
-                    let endpoint = claim.webhook.id;
-                    let outcome = dispatcher.attempt(claim).await;
-                    dispatcher.release(endpoint);
-                    drop(permit);
-                    // The recorder only stops after every sender is gone, so this cannot fail while we run.
-                    let _ = outcomes.send(outcome).await;
-                });
-            }
-            if filled {
-                // More is due: claim again once a quarter of the slots are free (or soon after the first
-                // frees up), so claims stay batched instead of one transaction per finished request.
-                let batch = (dispatcher.settings.concurrency / 4).max(1);
-                let deadline = tokio::time::Instant::now() + CLAIM_GATHER;
-                while slots.available_permits() < batch && !in_flight.is_empty() {
-                    tokio::select! {
-                        _ = in_flight.join_next() => {}
-                        _ = tokio::time::sleep_until(deadline), if slots.available_permits() > 0 => break,
-                        _ = stop.changed() => break,
-                    }
-                }
-                continue;
-            }
-            let sleep = dispatcher.idle_sleep().await;
-            tokio::select! {
-                _ = tokio::time::sleep(sleep) => {}
-                _ = dispatcher.wakeup.notified() => {}
-                _ = in_flight.join_next(), if !in_flight.is_empty() => {}
-                _ = stop.changed() => {}
-            }
-        }
-        while in_flight.join_next().await.is_some() {}
-        drop(outcomes);
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        let (work, recorder) = self.start();
+        work.run(stop).await;
         let _ = recorder.await;
-        tracing::info!(dispatcher = %dispatcher.owner, "webhook dispatcher stopped");
     }
 
     /// One pass, for the `retry-webhooks` job: attempts up to `limit` due deliveries and records them before
-    /// returning how many it attempted. It works in rounds of at most `WEBHOOK_CONCURRENCY` deliveries, each
-    /// claimed, sent at once and recorded, so no claimed delivery waits in line while its lease runs out; no
-    /// round starts after [`JOB_ROUNDS_FOR`].
-    pub async fn run_once(&self, limit: usize) -> Result<usize, opensend_store::StoreError> {
-        let started = Instant::now();
-        let disable_after =
-            TimeDelta::from_std(self.settings.disable_after).unwrap_or(TimeDelta::days(5));
-        let mut done = 0;
-        while done < limit && started.elapsed() < JOB_ROUNDS_FOR {
-            let claimed = self
-                .claim(self.settings.concurrency.max(1).min(limit - done))
-                .await;
-            if claimed.is_empty() {
-                break;
-            }
-            done += claimed.len();
-            let attempts = claimed.into_iter().map(|claim| async move {
-                let endpoint = claim.webhook.id;
-                let outcome = self.attempt(claim).await;
-                self.release(endpoint);
-                outcome
-            });
-            let outcomes = futures::future::join_all(attempts).await;
-            self.store
-                .webhook_queue()
-                .record(&self.owner, outcomes, disable_after)
-                .await?;
-        }
-        Ok(done)
+    /// returning how many it attempted.
+    pub async fn run_once(self, limit: usize) -> Result<usize, StoreError> {
+        let (work, recorder) = self.start();
+        let attempted = work.run_rounds(limit).await;
+        // The recorder ends once the last sender (inside the work) is gone.
+        drop(work);
+        let _ = recorder.await;
+        attempted
     }
 
-    async fn claim(&self, free: usize) -> Vec<ClaimedDelivery> {
+    fn start(self) -> (ClaimLoop<Dispatch>, tokio::task::JoinHandle<()>) {
+        let settings = self.state.config.webhooks.clone();
+        let (outcomes, received) = mpsc::channel(RECORD_BATCH * 4);
+        let work = ClaimLoop::new(Dispatch {
+            store: self.state.store.clone(),
+            poll_interval: self.state.config.delivery.worker.poll_interval,
+            settings: settings.clone(),
+            state: self.state,
+            client: self.client,
+            per_endpoint: Mutex::new(HashMap::new()),
+            outcomes,
+        });
+        let recorder = tokio::spawn(record_outcomes(
+            work.work().store.clone(),
+            work.owner().to_owned(),
+            TimeDelta::from_std(settings.disable_after).unwrap_or(TimeDelta::days(5)),
+            received,
+        ));
+        (work, recorder)
+    }
+}
+
+impl LeasedWork for Dispatch {
+    type Item = ClaimedDelivery;
+
+    fn kind(&self) -> &'static str {
+        "webhooks"
+    }
+
+    fn pace(&self) -> Pace {
+        let concurrency = self.settings.concurrency.max(1);
+        Pace {
+            concurrency,
+            // Claim again once a quarter of the slots are free (or soon after the first frees up), so
+            // claims stay batched instead of one transaction per finished request.
+            refill_at: (concurrency / 4).max(1),
+            gather: CLAIM_GATHER,
+            poll_interval: self.poll_interval,
+            // A finished request frees room at its endpoint, which may let held-back deliveries through.
+            reclaim_on_completion: true,
+        }
+    }
+
+    async fn claim(&self, owner: &str, limit: usize) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        Ok(self.claim_within_room(owner, limit).await)
+    }
+
+    async fn process(&self, _owner: &str, claim: ClaimedDelivery) {
+        let endpoint = claim.webhook.id;
+        let outcome = self.attempt(claim).await;
+        self.release(endpoint);
+        // The recorder only stops after every sender is gone, so this cannot fail while we run.
+        let _ = self.outcomes.send(outcome).await;
+    }
+
+    async fn next_due(&self) -> Option<DateTime<Utc>> {
+        self.store
+            .webhook_queue()
+            .next_due_at()
+            .await
+            .ok()
+            .flatten()
+    }
+
+    fn wakeup(&self) -> Option<Arc<Notify>> {
+        Some(self.state.webhook_wakeup.clone())
+    }
+}
+
+impl Dispatch {
+    /// Claims up to `free` deliveries, at most `WEBHOOK_ENDPOINT_CONCURRENCY` in flight per endpoint.
+    async fn claim_within_room(&self, owner: &str, free: usize) -> Vec<ClaimedDelivery> {
         let cap = self.settings.endpoint_concurrency;
         let (full, counts) = {
             let counts = self
@@ -189,7 +173,7 @@ impl Dispatcher {
         match self
             .store
             .webhook_queue()
-            .claim(&self.owner, self.settings.lease, free, room, &full)
+            .claim(owner, self.settings.lease, free, room, &full)
             .await
         {
             Ok(claimed) => {
@@ -215,18 +199,6 @@ impl Dispatcher {
             if *n == 0 {
                 counts.remove(&endpoint);
             }
-        }
-    }
-
-    /// Until the next delivery is due, but never longer than the poll interval.
-    async fn idle_sleep(&self) -> Duration {
-        let poll = self.poll_interval;
-        match self.store.webhook_queue().next_due_at().await {
-            Ok(Some(at)) => (at - Utc::now())
-                .to_std()
-                .unwrap_or(Duration::ZERO)
-                .clamp(Duration::from_millis(5), poll),
-            _ => poll,
         }
     }
 
