@@ -191,6 +191,7 @@ impl Smarthost {
                         address: recipient.clone(),
                         accepted: false,
                         response: format!("553 {e}"),
+                        provider_message_id: None,
                     });
                     continue;
                 }
@@ -208,12 +209,15 @@ impl Smarthost {
                         address: recipient.clone(),
                         accepted: true,
                         response: reply_text(&reply),
+                        // Known once the server has taken the message (end of DATA).
+                        provider_message_id: None,
                     });
                 }
                 Err(CommandError::Refused { code, text }) => outcomes.push(RecipientOutcome {
                     address: recipient.clone(),
                     accepted: false,
                     response: format!("{code} {text}").trim_end().to_owned(),
+                    provider_message_id: None,
                 }),
                 Err(other) => return Err(other.into_failure(Stage::Rcpt, "RCPT TO")),
             }
@@ -264,11 +268,13 @@ impl Smarthost {
         };
 
         let final_reply = reply_text(&reply);
+        let provider_message_id = queue_id(&final_reply);
         for outcome in outcomes.iter_mut().filter(|o| o.accepted) {
             outcome.response = final_reply.clone();
+            outcome.provider_message_id = provider_message_id.clone();
         }
         Ok(SendOutcome {
-            provider_message_id: queue_id(&final_reply),
+            provider_message_id,
             recipients: outcomes,
         })
     }
