@@ -4,6 +4,7 @@
 mod common;
 
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
@@ -179,17 +180,67 @@ fn percent_encode(s: &str) -> String {
 }
 
 fn transport(endpoint: &str, region: &str, key_id: &str, secret: &str) -> SesTransport {
-    SesTransport::with_timeout(
-        SesSettings {
-            region: region.to_owned(),
-            access_key_id: key_id.to_owned(),
-            secret_access_key: SecretString::from(secret.to_owned()),
-            session_token: None,
-            endpoint: Some(endpoint.parse().expect("endpoint url")),
-        },
-        Duration::from_secs(10),
+    transport_with_set(endpoint, region, key_id, secret, None)
+}
+
+fn transport_with_set(
+    endpoint: &str,
+    region: &str,
+    key_id: &str,
+    secret: &str,
+    configuration_set: Option<&str>,
+) -> SesTransport {
+    let settings = SesSettings::new(
+        region.to_owned(),
+        key_id.to_owned(),
+        SecretString::from(secret.to_owned()),
+        None,
+        Some(endpoint.parse().expect("endpoint url")),
+        configuration_set.map(str::to_owned),
     )
-    .expect("ses transport")
+    .expect("ses settings");
+    SesTransport::with_timeout(settings, Duration::from_secs(10)).expect("ses transport")
+}
+
+/// An HTTP server on loopback standing in for SES: records each request body (JSON) and answers the
+/// `n`-th request with `answers[n]` (status and body), the last answer repeating.
+struct RecordingEndpoint {
+    url: String,
+    requests: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl RecordingEndpoint {
+    async fn start(answers: Vec<(u16, &'static str)>) -> Self {
+        let requests: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+        let seen = requests.clone();
+        let app = axum::Router::new().route(
+            "/v2/email/outbound-emails",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let seen = seen.clone();
+                let answers = answers.clone();
+                async move {
+                    let mut seen = seen.lock().unwrap();
+                    seen.push(serde_json::from_slice(&body).expect("JSON request"));
+                    let (status, body) = answers[(seen.len() - 1).min(answers.len() - 1)];
+                    (
+                        axum::http::StatusCode::from_u16(status).unwrap(),
+                        [("content-type", "application/json")],
+                        body,
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { url, requests }
+    }
+
+    fn requests(&self) -> Vec<serde_json::Value> {
+        self.requests.lock().unwrap().clone()
+    }
 }
 
 const MESSAGE: &str = "From: Acme <news@acme.example>\r\n\
@@ -226,6 +277,7 @@ async fn ses_v2_send_against_moto() {
         assert!(r.accepted, "{r:?}");
         assert_eq!(r.reply_code(), Some(250));
         assert!(r.response.contains(&id));
+        assert_eq!(r.provider_message_id.as_deref(), Some(id.as_str()));
     }
     let sent = moto.sent().await;
     assert_eq!(sent.len(), 1);
@@ -239,8 +291,9 @@ async fn ses_v2_send_against_moto() {
     );
     assert_eq!(raw, MESSAGE, "the raw message arrives unchanged");
 
-    // More than SES's 50 recipients per call: split into calls of at most 50, all accepted.
-    let many: Vec<String> = (0..60).map(|i| format!("r{i}@many.example")).collect();
+    // More than SES's 50 recipients per call: split into calls of at most 50, all accepted, and every
+    // recipient carries the MessageId of the call that carried it (what its bounces will name).
+    let many: Vec<String> = (0..120).map(|i| format!("r{i}@many.example")).collect();
     let many_refs: Vec<&str> = many.iter().map(String::as_str).collect();
     let no_header_recipients = "From: news@acme.example\r\nSubject: many\r\n\r\nHi\r\n";
     let outcome = ses
@@ -249,14 +302,32 @@ async fn ses_v2_send_against_moto() {
             no_header_recipients.as_bytes(),
         )
         .await
-        .expect("accepted in two calls");
-    assert_eq!(outcome.recipients.len(), 60);
+        .expect("accepted in three calls");
+    assert_eq!(outcome.recipients.len(), 120);
     assert!(outcome.recipients.iter().all(|r| r.accepted));
     let sent = moto.sent().await;
-    assert_eq!(sent.len(), 3);
-    assert_eq!(sent[1].2.len(), 50);
-    assert_eq!(sent[2].2.len(), 10);
-    assert_eq!(sent[2].2[9], "r59@many.example");
+    assert_eq!(sent.len(), 4);
+    let calls = &sent[1..];
+    assert_eq!(
+        calls.iter().map(|c| c.2.len()).collect::<Vec<_>>(),
+        [50, 50, 20]
+    );
+    assert_eq!(calls[2].2[19], "r119@many.example");
+    let ids: std::collections::HashSet<&str> = calls.iter().map(|c| c.0.as_str()).collect();
+    assert_eq!(ids.len(), 3, "one MessageId per call");
+    for (i, r) in outcome.recipients.iter().enumerate() {
+        let call = &calls[i / 50];
+        assert!(call.2.contains(&r.address.to_string()), "{r:?}");
+        assert_eq!(
+            r.provider_message_id.as_deref(),
+            Some(call.0.as_str()),
+            "{r:?}"
+        );
+    }
+    assert_eq!(
+        outcome.provider_message_id.as_deref(),
+        Some(calls[0].0.as_str())
+    );
 
     // An unverified sender is refused by SES for good.
     let err = ses
@@ -285,7 +356,7 @@ async fn ses_v2_send_against_moto() {
     );
     assert!(!err.to_string().contains("not-the-right-secret"));
     assert!(!err.to_string().contains(&secret));
-    assert_eq!(moto.sent().await.len(), 3, "nothing else was sent");
+    assert_eq!(moto.sent().await.len(), 4, "nothing else was sent");
 }
 
 #[tokio::test]
@@ -300,4 +371,74 @@ async fn ses_endpoint_not_listening_is_temporary() {
         .await
         .unwrap_err();
     assert!(err.is_temporary(), "{err:?}");
+}
+
+#[tokio::test]
+async fn the_configuration_set_is_named_in_every_call_when_configured() {
+    let endpoint = RecordingEndpoint::start(vec![(200, r#"{"MessageId":"id-1"}"#)]).await;
+    let many: Vec<String> = (0..60).map(|i| format!("r{i}@many.example")).collect();
+    let many_refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let env = envelope("news@acme.example", &many_refs);
+
+    let with_set = transport_with_set(
+        &endpoint.url,
+        REGION,
+        "AKIDEXAMPLE",
+        "secret",
+        Some("opensend-events"),
+    );
+    with_set.send(&env, MESSAGE.as_bytes()).await.expect("sent");
+    let requests = endpoint.requests();
+    assert_eq!(requests.len(), 2, "60 recipients are two calls");
+    for request in &requests {
+        assert_eq!(
+            request["ConfigurationSetName"], "opensend-events",
+            "{request}"
+        );
+        assert_eq!(request["FromEmailAddress"], "news@acme.example");
+    }
+
+    let without = transport(&endpoint.url, REGION, "AKIDEXAMPLE", "secret");
+    without.send(&env, MESSAGE.as_bytes()).await.expect("sent");
+    let requests = endpoint.requests();
+    assert_eq!(requests.len(), 4);
+    for request in &requests[2..] {
+        let fields = request.as_object().expect("object");
+        assert!(!fields.contains_key("ConfigurationSetName"), "{request}");
+        assert!(fields.contains_key("Destination"), "{request}");
+    }
+}
+
+#[tokio::test]
+async fn recipients_of_a_failed_later_call_have_no_provider_id() {
+    let endpoint = RecordingEndpoint::start(vec![
+        (200, r#"{"MessageId":"first-call"}"#),
+        (
+            400,
+            r#"{"__type":"MessageRejected","message":"Email address is not verified."}"#,
+        ),
+    ])
+    .await;
+    let many: Vec<String> = (0..70).map(|i| format!("r{i}@many.example")).collect();
+    let many_refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let ses = transport(&endpoint.url, REGION, "AKIDEXAMPLE", "secret");
+    let outcome = ses
+        .send(
+            &envelope("news@acme.example", &many_refs),
+            MESSAGE.as_bytes(),
+        )
+        .await
+        .expect("the first 50 were delivered");
+    assert_eq!(outcome.provider_message_id.as_deref(), Some("first-call"));
+    let (delivered, refused) = outcome.recipients.split_at(50);
+    for r in delivered {
+        assert!(r.accepted, "{r:?}");
+        assert_eq!(r.provider_message_id.as_deref(), Some("first-call"));
+    }
+    assert_eq!(refused.len(), 20);
+    for r in refused {
+        assert!(!r.accepted, "{r:?}");
+        assert_eq!(r.reply_code(), Some(554));
+        assert_eq!(r.provider_message_id, None, "{r:?}");
+    }
 }

@@ -52,9 +52,12 @@ async fn delivers_exact_bytes_to_every_envelope_recipient_including_bcc() {
         assert_eq!(r.reply_code(), Some(250));
         assert!(!r.is_temporary_failure());
     }
-    // The sink answers "250 2.0.0 Ok: queued as ID" like Postfix.
+    // The sink answers "250 2.0.0 Ok: queued as ID" like Postfix; every recipient of the session has it.
     let id = outcome.provider_message_id.expect("queue id");
     assert!(outcome.recipients[0].response.ends_with(&id));
+    for r in &outcome.recipients {
+        assert_eq!(r.provider_message_id.as_deref(), Some(id.as_str()), "{r:?}");
+    }
 
     let received = sink.messages();
     assert_eq!(received.len(), 1);
@@ -117,6 +120,12 @@ async fn refused_recipients_are_reported_and_the_others_still_receive_it() {
     };
     assert!(by_address("ann@one.example").accepted);
     assert!(by_address("zed@five.example").accepted);
+    // The queue id belongs to the recipients the message went to, not to the refused ones.
+    let id = outcome.provider_message_id.clone().expect("queue id");
+    for r in &outcome.recipients {
+        let expected = r.accepted.then_some(id.as_str());
+        assert_eq!(r.provider_message_id.as_deref(), expected, "{r:?}");
+    }
 
     let gone = by_address("gone@two.example");
     assert!(!gone.accepted);

@@ -19,6 +19,12 @@
 //! environment (a proxy would resolve the name itself, behind the guard), speak rustls, and send
 //! `User-Agent: OpenSend`.
 //!
+//! What a tenant is told never names what lies behind the URL: a refusal says the URL "is not a public
+//! address" or "names a host that does not resolve", without the addresses the name resolved to, their
+//! kind, or the resolver's words, and [`describe_request_error`] turns a failed request into words without
+//! URL, address or socket error text. The detail goes to the log (debug level, warn when a name changes to a
+//! non-public address between the check and the connection) for the operator.
+//!
 //! `ALLOW_PRIVATE_WEBHOOK_URLS=true` turns the address checks off (the syntax checks stay) for local
 //! development and tests; a production deployment refuses to start with it (see `startup_checks`).
 
@@ -171,8 +177,9 @@ fn classify_v6(ip: Ipv6Addr) -> Option<AddressKind> {
     }
 }
 
-/// Why a URL is refused. The messages complete a sentence that starts with the field's name; see
-/// [`UrlRefusal::describe`].
+/// Why a URL is refused. The messages (`Display`) are for the tenant and complete a sentence that starts
+/// with the field's name (see [`UrlRefusal::describe`]); they never name an address, a resolved name or
+/// the resolver's answer. Those stay in the fields, for the log ([`UrlRefusal::detail`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum UrlRefusal {
     #[error("is longer than {MAX_URL_CHARS} characters")]
@@ -186,20 +193,32 @@ pub enum UrlRefusal {
     #[error("has no host")]
     NoHost,
     /// The host is an IP address that is not public.
-    #[error("points at {ip}, {kind}")]
+    #[error("is not a public address")]
     Address { ip: IpAddr, kind: AddressKind },
     /// The host name resolves to an address that is not public.
-    #[error("resolves to {ip}, {kind}")]
+    #[error("is not a public address")]
     Resolves {
         host: String,
         ip: IpAddr,
         kind: AddressKind,
     },
-    #[error("names a host that does not resolve: {host} ({reason})")]
+    #[error("names a host that does not resolve")]
     Unresolvable { host: String, reason: String },
 }
 
 impl UrlRefusal {
+    /// The whole story, for the operator's log only: which address, of what kind, what the resolver said.
+    pub fn detail(&self) -> String {
+        match self {
+            UrlRefusal::Address { ip, kind } => format!("points at {ip}, {kind}"),
+            UrlRefusal::Resolves { host, ip, kind } => format!("{host} resolves to {ip}, {kind}"),
+            UrlRefusal::Unresolvable { host, reason } => {
+                format!("{host} does not resolve: {reason}")
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// Whether the URL was refused for where it leads (not for how it is written).
     pub fn is_non_public(&self) -> bool {
         matches!(
@@ -208,8 +227,8 @@ impl UrlRefusal {
         )
     }
 
-    /// The whole sentence for an API error: `` `endpoint` resolves to 10.0.0.5, a private address; webhooks
-    /// can only be delivered to public addresses ``. `public_only` is added when the address was the problem.
+    /// The whole sentence for an API error: `` `endpoint` is not a public address; webhooks can only be
+    /// delivered to public addresses ``. `public_only` is added when the address was the problem.
     pub fn describe(&self, field: &str, public_only: &str) -> String {
         if self.is_non_public() {
             format!("`{field}` {self}; {public_only}")
@@ -332,21 +351,23 @@ impl OutboundPolicy {
             Some(Host::Ipv4(ip)) => self.check_literal(IpAddr::V4(ip)),
             Some(Host::Ipv6(ip)) => self.check_literal(IpAddr::V6(ip)),
             Some(Host::Domain(host)) => {
-                let addresses = lookup(&self.inner.resolver, host).await?;
-                if self.inner.allow_private {
-                    return Ok(());
-                }
-                match addresses
-                    .into_iter()
-                    .find_map(|ip| classify(ip).map(|kind| (ip, kind)))
-                {
-                    Some((ip, kind)) => Err(UrlRefusal::Resolves {
-                        host: host.to_owned(),
-                        ip,
-                        kind,
-                    }),
-                    None => Ok(()),
-                }
+                let refused = match lookup(&self.inner.resolver, host).await {
+                    Err(refusal) => refusal,
+                    Ok(_) if self.inner.allow_private => return Ok(()),
+                    Ok(addresses) => match addresses
+                        .into_iter()
+                        .find_map(|ip| classify(ip).map(|kind| (ip, kind)))
+                    {
+                        Some((ip, kind)) => UrlRefusal::Resolves {
+                            host: host.to_owned(),
+                            ip,
+                            kind,
+                        },
+                        None => return Ok(()),
+                    },
+                };
+                tracing::debug!(refusal = %refused.detail(), "outbound URL refused");
+                Err(refused)
             }
         }
     }
@@ -376,7 +397,11 @@ impl OutboundPolicy {
 
     fn check_literal(&self, ip: IpAddr) -> Result<(), UrlRefusal> {
         match classify(ip) {
-            Some(kind) if !self.inner.allow_private => Err(UrlRefusal::Address { ip, kind }),
+            Some(kind) if !self.inner.allow_private => {
+                let refusal = UrlRefusal::Address { ip, kind };
+                tracing::debug!(refusal = %refusal.detail(), "outbound URL refused");
+                Err(refusal)
+            }
             _ => Ok(()),
         }
     }
@@ -436,7 +461,9 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let allow_private = self.allow_private;
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addresses = lookup(&resolver, &host).await?;
+            let addresses = lookup(&resolver, &host).await.inspect_err(|refusal| {
+                tracing::debug!(refusal = %refusal.detail(), "outbound connection refused");
+            })?;
             if allow_private {
                 let all = addresses.into_iter().map(|ip| SocketAddr::new(ip, 0));
                 return Ok(Box::new(all.collect::<Vec<_>>().into_iter()) as reqwest::dns::Addrs);
@@ -453,8 +480,12 @@ impl reqwest::dns::Resolve for GuardedResolver {
                 }
             }
             match (kept.is_empty(), refused) {
-                (true, Some((ip, kind))) => Err(Box::new(UrlRefusal::Resolves { host, ip, kind })
-                    as Box<dyn std::error::Error + Send + Sync>),
+                (true, Some((ip, kind))) => {
+                    let refusal = UrlRefusal::Resolves { host, ip, kind };
+                    // Checked URLs only get here when their name changed to a non-public address since.
+                    tracing::warn!(refusal = %refusal.detail(), "outbound connection refused");
+                    Err(Box::new(refusal) as Box<dyn std::error::Error + Send + Sync>)
+                }
                 (true, None) => Err(Box::new(UrlRefusal::Unresolvable {
                     host,
                     reason: "it has no A or AAAA record".to_owned(),
@@ -466,16 +497,98 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
+/// An error and its causes, outermost first. Unlike walking `source()` alone this also enters an
+/// `io::Error` that wraps another error (its `source()` skips the wrapped error), which is how TLS
+/// failures and connect-time refusals travel through the HTTP stack.
+fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |e| match e.downcast_ref::<std::io::Error>() {
+        Some(io) => io
+            .get_ref()
+            .map(|inner| inner as &(dyn std::error::Error + 'static)),
+        None => e.source(),
+    })
+}
+
 /// The refusal somewhere in an error's chain of causes: how a refusal by gate 3 surfaces from reqwest.
 pub fn refusal_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a UrlRefusal> {
-    let mut current = Some(error);
-    while let Some(e) = current {
-        if let Some(refusal) = e.downcast_ref::<UrlRefusal>() {
-            return Some(refusal);
-        }
-        current = e.source();
+    causes(error).find_map(|e| e.downcast_ref::<UrlRefusal>())
+}
+
+/// What a tenant may read about a failed outbound request (a webhook delivery, a fetch by `path`): what
+/// went wrong in a few words, without the URL, any address, or the socket's or resolver's error text,
+/// e.g. `no answer within 15 s`, `could not connect (connection refused)`, `TLS handshake failed`,
+/// `the URL is not a public address`.
+/// `timeout` is the request's own, for the wording of a timeout. The full error chain is logged at debug
+/// level for the operator.
+pub fn describe_request_error(error: &reqwest::Error, timeout: Duration) -> String {
+    tracing::debug!(error = %error_chain(error), "outbound request failed");
+    if let Some(refusal) = refusal_in(error) {
+        return match refusal {
+            UrlRefusal::Unresolvable { .. } => "the URL's host does not resolve".to_owned(),
+            _ => "the URL is not a public address".to_owned(),
+        };
     }
-    None
+    let io_kinds = io_error_kinds(error);
+    if error.is_timeout() || io_kinds.contains(&std::io::ErrorKind::TimedOut) {
+        return if error.is_connect() {
+            format!(
+                "could not connect within {} s",
+                timeout.min(CONNECT_TIMEOUT).as_secs()
+            )
+        } else {
+            format!("no answer within {} s", timeout.as_secs())
+        };
+    }
+    if error.is_connect() {
+        use std::io::ErrorKind::*;
+        // rustls' verdicts reach us as invalid data; nothing before TLS in a connection produces that.
+        if io_kinds.contains(&InvalidData) {
+            return "TLS handshake failed".to_owned();
+        }
+        let why = io_kinds.iter().rev().find_map(|kind| match kind {
+            ConnectionRefused => Some("connection refused"),
+            ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
+                Some("the connection was closed")
+            }
+            HostUnreachable | NetworkUnreachable => Some("unreachable"),
+            _ => None,
+        });
+        return match why {
+            Some(why) => format!("could not connect ({why})"),
+            None => "could not connect".to_owned(),
+        };
+    }
+    if error.is_body() || error.is_decode() {
+        return "the answer broke off".to_owned();
+    }
+    if error.is_request() {
+        return "the connection closed before a complete answer".to_owned();
+    }
+    "the request failed".to_owned()
+}
+
+/// The kinds of the I/O errors in an error's chain of causes, outermost first.
+fn io_error_kinds(error: &(dyn std::error::Error + 'static)) -> Vec<std::io::ErrorKind> {
+    causes(error)
+        .filter_map(|e| e.downcast_ref::<std::io::Error>().map(std::io::Error::kind))
+        .collect()
+}
+
+/// Every level of an error's chain, for the log.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = String::new();
+    for e in causes(error) {
+        let part = e.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 #[cfg(test)]
@@ -682,6 +795,165 @@ mod tests {
         ));
     }
 
+    /// Whether `text` names an IP address or a socket address anywhere.
+    fn names_an_address(text: &str) -> bool {
+        text.split(|c: char| !(c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '[' | ']')))
+            .filter(|token| token.len() > 2)
+            .any(|token| {
+                let token = token.trim_matches(|c| c == '.' || c == ':');
+                token.parse::<IpAddr>().is_ok()
+                    || token.parse::<SocketAddr>().is_ok()
+                    || token
+                        .trim_matches(|c| c == '[' || c == ']')
+                        .parse::<IpAddr>()
+                        .is_ok()
+            })
+    }
+
+    #[test]
+    fn the_address_detector_finds_addresses() {
+        assert!(names_an_address(
+            "tcp connect error: 127.0.0.1:8080: refused"
+        ));
+        assert!(names_an_address("resolves to 10.0.0.5, a private address"));
+        assert!(names_an_address("at [fd00::1]:443"));
+        assert!(!names_an_address("no answer within 15 s"));
+        assert!(!names_an_address("could not connect (connection refused)"));
+    }
+
+    /// A loopback listener that runs `answer` on every connection.
+    async fn listener<F, Fut>(answer: F) -> SocketAddr
+    where
+        F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(answer(stream));
+            }
+        });
+        addr
+    }
+
+    async fn read_head(stream: &mut tokio::net::TcpStream) {
+        use tokio::io::AsyncReadExt;
+        let mut head = Vec::new();
+        let mut buffer = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buffer[..n]),
+            }
+        }
+    }
+
+    /// The tenant's text for a request to `url`, checked to name neither the URL nor any address.
+    async fn tenant_text(client: &reqwest::Client, url: &str, timeout: Duration) -> String {
+        let error = client.get(url).send().await.unwrap_err();
+        let text = describe_request_error(&error, timeout);
+        let port = Url::parse(url).unwrap().port().map(|p| p.to_string());
+        assert!(!names_an_address(&text), "{text}");
+        assert!(!text.contains(url) && !text.contains("os error"), "{text}");
+        if let Some(port) = port {
+            assert!(!text.contains(&port), "{text}");
+        }
+        text
+    }
+
+    #[tokio::test]
+    async fn failed_requests_are_described_without_addresses() {
+        use tokio::io::AsyncWriteExt;
+        let client = policy(true).client(Duration::from_secs(2)).unwrap();
+        let timeout = Duration::from_secs(2);
+
+        let closed = {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            listener.local_addr().unwrap()
+        };
+        assert_eq!(
+            tenant_text(&client, &format!("http://{closed}/hook"), timeout).await,
+            "could not connect (connection refused)"
+        );
+
+        // Plain HTTP where TLS was expected: the handshake fails.
+        let plain = listener(|mut stream| async move {
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                .await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        })
+        .await;
+        assert_eq!(
+            tenant_text(&client, &format!("https://{plain}/hook"), timeout).await,
+            "TLS handshake failed"
+        );
+
+        // Connected, never answered.
+        let silent = listener(|stream| async move {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(stream);
+        })
+        .await;
+        let quick = policy(true).client(Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            tenant_text(
+                &quick,
+                &format!("http://{silent}/hook"),
+                Duration::from_secs(1)
+            )
+            .await,
+            "no answer within 1 s"
+        );
+
+        // Hung up after reading the request.
+        let hangs_up = listener(|mut stream| async move {
+            read_head(&mut stream).await;
+            drop(stream);
+        })
+        .await;
+        assert_eq!(
+            tenant_text(&client, &format!("http://{hangs_up}/hook"), timeout).await,
+            "the connection closed before a complete answer"
+        );
+
+        // Promised 100 bytes, sent 5.
+        let short = listener(|mut stream| async move {
+            read_head(&mut stream).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nhello")
+                .await;
+        })
+        .await;
+        let response = client
+            .get(format!("http://{short}/file"))
+            .send()
+            .await
+            .unwrap();
+        let error = response.bytes().await.unwrap_err();
+        let text = describe_request_error(&error, timeout);
+        assert_eq!(text, "the answer broke off");
+        assert!(!names_an_address(&text), "{text}");
+    }
+
+    #[tokio::test]
+    async fn refusals_at_connect_time_are_described_without_addresses() {
+        let dns = opensend_test_support::dns::TestDns::start().await;
+        dns.set_a("internal.example.test", Ipv4Addr::new(10, 0, 0, 5));
+        let guard = OutboundPolicy::new(false, Some(dns.addr()), Duration::from_secs(2)).unwrap();
+        let client = guard.client(Duration::from_secs(2)).unwrap();
+        let timeout = Duration::from_secs(2);
+        let text = tenant_text(&client, "http://internal.example.test:8080/hook", timeout).await;
+        assert_eq!(text, "the URL is not a public address");
+        assert!(
+            !text.contains("private") && !text.contains("internal"),
+            "{text}"
+        );
+        let text = tenant_text(&client, "http://missing.example.test/hook", timeout).await;
+        assert_eq!(text, "the URL's host does not resolve");
+    }
+
     #[test]
     fn refusals_say_why() {
         let refusal = UrlRefusal::Resolves {
@@ -694,8 +966,33 @@ mod tests {
                 "endpoint",
                 "webhooks can only be delivered to public addresses"
             ),
-            "`endpoint` resolves to 10.0.0.5, a private address; webhooks can only be delivered to public addresses"
+            "`endpoint` is not a public address; webhooks can only be delivered to public addresses"
         );
+        // The operator's log has what the tenant is not told.
+        assert_eq!(
+            refusal.detail(),
+            "hooks.example.com resolves to 10.0.0.5, a private address"
+        );
+        let literal = UrlRefusal::Address {
+            ip: "169.254.169.254".parse().unwrap(),
+            kind: AddressKind::LinkLocal,
+        };
+        assert_eq!(
+            literal.describe(
+                "path",
+                "attachments can only be fetched from public addresses"
+            ),
+            "`path` is not a public address; attachments can only be fetched from public addresses"
+        );
+        let unresolvable = UrlRefusal::Unresolvable {
+            host: "internal.corp.example".to_owned(),
+            reason: "DNS lookup failed: request timed out (10.0.0.2:53)".to_owned(),
+        };
+        assert_eq!(
+            unresolvable.describe("endpoint", "unused"),
+            "`endpoint` names a host that does not resolve"
+        );
+        assert!(unresolvable.detail().contains("10.0.0.2:53"));
         assert_eq!(
             UrlRefusal::Credentials.describe("endpoint", "unused"),
             "`endpoint` must not contain a user name or password"

@@ -16,6 +16,21 @@ use opensend_test_support::dns::{Answer, TestDns};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// What the tenant reads of `refusal` names none of `hidden` (addresses, address kinds, resolver words).
+fn assert_no_address(refusal: &UrlRefusal, hidden: &[&str]) {
+    for text in [
+        refusal.to_string(),
+        refusal.describe(
+            "endpoint",
+            "webhooks can only be delivered to public addresses",
+        ),
+    ] {
+        for word in hidden {
+            assert!(!text.contains(word), "`{word}` in {text:?}");
+        }
+    }
+}
+
 fn policy(dns: &TestDns, allow_private: bool) -> OutboundPolicy {
     OutboundPolicy::new(allow_private, Some(dns.addr()), Duration::from_secs(2)).unwrap()
 }
@@ -96,13 +111,15 @@ async fn names_resolving_to_private_addresses_are_refused() {
             kind: AddressKind::Private,
         }
     );
+    // The tenant learns that the URL is refused, not what our DNS answered.
     assert_eq!(
         refusal.describe(
             "endpoint",
             "webhooks can only be delivered to public addresses"
         ),
-        "`endpoint` resolves to 10.0.0.5, a private address; webhooks can only be delivered to public addresses"
+        "`endpoint` is not a public address; webhooks can only be delivered to public addresses"
     );
+    assert_no_address(&refusal, &["10.0.0.5", "private"]);
 
     let refusal = guard
         .check("http://mixed.example.test:8080/x")
@@ -112,6 +129,7 @@ async fn names_resolving_to_private_addresses_are_refused() {
         matches!(refusal, UrlRefusal::Resolves { kind: AddressKind::UniqueLocal, ip, .. } if ip == "fd00::1".parse::<IpAddr>().unwrap()),
         "{refusal:?}"
     );
+    assert_no_address(&refusal, &["fd00", "8.8.4.4", "unique-local"]);
     let refusal = guard
         .check("http://metadata.example.test/latest")
         .await
@@ -126,6 +144,7 @@ async fn names_resolving_to_private_addresses_are_refused() {
         ),
         "{refusal:?}"
     );
+    assert_no_address(&refusal, &["169.254", "ffff", "link-local"]);
 
     // Public: passes. Trailing dot and case do not matter.
     guard
@@ -142,9 +161,10 @@ async fn names_resolving_to_private_addresses_are_refused() {
         matches!(&refusal, UrlRefusal::Unresolvable { host, .. } if host == "missing.example.test"),
         "{refusal:?}"
     );
-    assert!(
-        refusal.to_string().contains("does not resolve"),
-        "{refusal}"
+    assert_eq!(refusal.to_string(), "names a host that does not resolve");
+    assert_no_address(
+        &refusal,
+        &[&dns.addr().to_string(), "NXDomain", "no such name"],
     );
 
     // Allowing private addresses lets the private names through, but not the missing one.
@@ -184,6 +204,10 @@ async fn the_client_never_connects_to_a_private_address_even_after_rebinding() {
         ),
         "{refusal:?}"
     );
+    // What a tenant is told about the failed request: refused, without where the name led.
+    let told = outbound::describe_request_error(&error, Duration::from_secs(5));
+    assert_eq!(told, "the URL is not a public address");
+    assert_no_address(refusal, &["127.0.0.1", "loopback"]);
 
     // Rebinding: public when checked, loopback when connecting.
     set_a(&dns, "rebind.example.test", Ipv4Addr::new(8, 8, 8, 8));
@@ -197,6 +221,9 @@ async fn the_client_never_connects_to_a_private_address_even_after_rebinding() {
         outbound::refusal_in(&error).is_some(),
         "refused by the guard, not by chance: {error:?}"
     );
+    let told = outbound::describe_request_error(&error, Duration::from_secs(5));
+    assert_eq!(told, "the URL is not a public address");
+    assert!(!told.contains("127.0.0.1") && !told.contains(&port.to_string()));
     // The shared client is guarded the same way.
     let error = guard
         .shared_client()

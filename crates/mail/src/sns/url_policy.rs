@@ -4,24 +4,56 @@
 
 use url::{Host, Url};
 
-/// `sns.<region>.amazonaws.com` or `sns.<region>.amazonaws.com.cn`, region = lowercase letters, digits, dashes.
+/// Direction words of AWS region names (`us-east-1`, `ap-southeast-4`, `eu-central-2`, `cn-northwest-1`).
+const REGION_DIRECTIONS: &[&str] = &[
+    "east",
+    "west",
+    "north",
+    "south",
+    "central",
+    "northeast",
+    "northwest",
+    "southeast",
+    "southwest",
+];
+
+/// `sns.<region>.amazonaws.com` or `sns.<region>.amazonaws.com.cn`, and nothing else under those domains:
+/// Amazon hosts other services there (`sns.s3.amazonaws.com` would be S3, where anyone can publish a file),
+/// so only a name shaped like a real region is SNS. The host must be as the URL parser leaves it (lower
+/// case, no trailing dot).
 fn is_sns_host(host: &str) -> bool {
-    let rest = match host.strip_prefix("sns.") {
-        Some(rest) => rest,
-        None => return false,
+    let Some(rest) = host.strip_prefix("sns.") else {
+        return false;
     };
-    let region = rest
-        .strip_suffix(".amazonaws.com")
-        .or_else(|| rest.strip_suffix(".amazonaws.com.cn"));
-    match region {
-        Some(region) => {
-            !region.is_empty()
-                && region
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        }
-        None => false,
+    rest.strip_suffix(".amazonaws.com")
+        .or_else(|| rest.strip_suffix(".amazonaws.com.cn"))
+        .is_some_and(is_region_name)
+}
+
+/// `<area>(-gov|-iso[a-z]?)?-<direction>-<number>`: a two-letter area (`us`, `eu`, `ap`, `cn`, `il`, `me`…),
+/// optionally a GovCloud or isolated partition, a direction word and a one- or two-digit number, e.g.
+/// `us-east-1`, `us-gov-west-1`, `us-isob-east-1`, `ap-southeast-4`.
+fn is_region_name(region: &str) -> bool {
+    let mut parts = region.split('-');
+    let area_ok = parts
+        .next()
+        .is_some_and(|area| area.len() == 2 && area.bytes().all(|b| b.is_ascii_lowercase()));
+    let is_partition = |part: &str| {
+        part == "gov"
+            || part.strip_prefix("iso").is_some_and(|suffix| {
+                suffix.is_empty()
+                    || (suffix.len() == 1 && suffix.as_bytes()[0].is_ascii_lowercase())
+            })
+    };
+    let mut next = parts.next();
+    if next.is_some_and(is_partition) {
+        next = parts.next();
     }
+    let direction_ok = next.is_some_and(|d| REGION_DIRECTIONS.contains(&d));
+    let number_ok = parts
+        .next()
+        .is_some_and(|n| (1..=2).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit()));
+    area_ok && direction_ok && number_ok && parts.next().is_none()
 }
 
 /// `https`, an SNS host, no user info, the default port.
@@ -123,6 +155,81 @@ mod tests {
         ] {
             assert!(!cert_url_allowed(url, None), "{url}");
         }
+    }
+
+    #[test]
+    fn only_region_shaped_sns_hosts_are_trusted() {
+        for host in [
+            "sns.us-east-1.amazonaws.com",
+            "sns.eu-central-2.amazonaws.com",
+            "sns.ap-southeast-4.amazonaws.com",
+            "sns.ap-northeast-3.amazonaws.com",
+            "sns.us-gov-west-1.amazonaws.com",
+            "sns.il-central-1.amazonaws.com",
+            "sns.me-south-1.amazonaws.com",
+            "sns.ca-west-1.amazonaws.com",
+            "sns.us-iso-east-1.amazonaws.com",
+            "sns.us-isob-east-1.amazonaws.com",
+            "sns.cn-north-1.amazonaws.com.cn",
+            "sns.cn-northwest-1.amazonaws.com.cn",
+            "sns.eu-west-10.amazonaws.com",
+        ] {
+            assert!(is_sns_host(host), "{host}");
+        }
+        for host in [
+            "sns.s3.amazonaws.com",
+            "sns.amazonaws.com",
+            "sns.amazonaws.com.cn",
+            "sns..amazonaws.com",
+            "sns.us-east.amazonaws.com",
+            "sns.us-east-.amazonaws.com",
+            "sns.us-east-1a.amazonaws.com",
+            "sns.us-east-123.amazonaws.com",
+            "sns.x-y-1.evil.amazonaws.com",
+            "sns.us-east-1.evil.amazonaws.com",
+            "sns.evil.us-east-1.amazonaws.com",
+            "sns.usa-east-1.amazonaws.com",
+            "sns.u-east-1.amazonaws.com",
+            "sns.us-up-1.amazonaws.com",
+            "sns.us-gov-1.amazonaws.com",
+            "sns.us-gov-iso-east-1.amazonaws.com",
+            "sns.us-isobb-east-1.amazonaws.com",
+            "sns.us-iso1-east-1.amazonaws.com",
+            "sns.us-east-1-1.amazonaws.com",
+            "sns.us--east-1.amazonaws.com",
+            "sns.-us-east-1.amazonaws.com",
+            "sns.us-east-1.amazonaws.com.",
+            "sns.us-east-1.amazonaws.com.cn.",
+            "SNS.US-EAST-1.AMAZONAWS.COM",
+            "sns.US-east-1.amazonaws.com",
+            "sns.us-EAST-1.amazonaws.com",
+            "sns.us-east-\u{0661}.amazonaws.com",
+            "sns.us-east-1.amazonaws.co",
+            "sns.us-east-1.amazonaws.cn",
+            "xsns.us-east-1.amazonaws.com",
+            "sqs.us-east-1.amazonaws.com",
+        ] {
+            assert!(!is_sns_host(host), "{host}");
+        }
+        // Through the URL parser: case is normalised to the one real host, lookalikes are not.
+        assert!(cert_url_allowed(
+            "https://SNS.US-EAST-1.AMAZONAWS.COM/x.pem",
+            None
+        ));
+        for url in [
+            "https://sns.s3.amazonaws.com/x.pem",
+            "https://sns.x-y-1.evil.amazonaws.com/x.pem",
+            "https://sns.us-east.amazonaws.com/x.pem",
+            "https://sns.us-east-1.amazonaws.com./x.pem",
+            "https://sns.us-east-\u{0661}.amazonaws.com/x.pem",
+            "https://sns.us-east-1.amazonaws.com%2e/x.pem",
+        ] {
+            assert!(!cert_url_allowed(url, None), "{url}");
+        }
+        assert!(!subscribe_url_allowed(
+            "https://sns.s3.amazonaws.com/?Action=ConfirmSubscription",
+            None
+        ));
     }
 
     #[test]

@@ -31,6 +31,7 @@ impl Transport for CaptureTransport {
                     address: address.clone(),
                     accepted: true,
                     response: "captured, not sent".to_owned(),
+                    provider_message_id: None,
                 })
                 .collect(),
         })

@@ -31,6 +31,12 @@ pub struct RecipientOutcome {
     /// `451` when worth retrying and `554` when not), so [`RecipientOutcome::is_temporary_failure`] works for
     /// both.
     pub response: String,
+    /// The provider's id for the message as delivered to this recipient, which is what its bounces and
+    /// complaints name: the `MessageId` of the SES call that carried this recipient (a send to more than
+    /// 50 recipients is several calls, each with its own id), or the smarthost's queue id for every
+    /// recipient it accepted (when its reply to `DATA` gives one). `None` for a refused recipient, when
+    /// the provider gave no id, and for `capture`, which hands the message to no provider.
+    pub provider_message_id: Option<String>,
 }
 
 impl RecipientOutcome {
@@ -56,6 +62,8 @@ impl RecipientOutcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SendOutcome {
     /// The provider's id for the message (SES `MessageId`, the smarthost's queue id when it gives one).
+    /// With several SES calls this is the first call's id; each recipient's own is in
+    /// [`RecipientOutcome::provider_message_id`].
     pub provider_message_id: Option<String>,
     pub recipients: Vec<RecipientOutcome>,
 }

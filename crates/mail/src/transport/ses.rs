@@ -8,7 +8,12 @@
 //! SES takes at most 50 recipients per call, so larger envelopes are sent in several calls of up to 50;
 //! each call is all-or-nothing for its recipients. If a later call fails after an earlier one succeeded,
 //! the send still succeeds (those recipients have the message) and the failed recipients are reported
-//! `accepted: false` with a response starting `451` (retry) or `554` (do not).
+//! `accepted: false` with a response starting `451` (retry) or `554` (do not). Every call has its own
+//! `MessageId`, and each recipient's outcome carries the one of the call that delivered to it, since that is
+//! the id SES events for that recipient name; the send's own `provider_message_id` is the first call's.
+//!
+//! With a configuration set configured (`SES_CONFIGURATION_SET`), every call names it
+//! (`ConfigurationSetName`), so the events of our sends go to that set's event destination.
 //!
 //! Classification: HTTP 429, 5xx, throttling errors, `SendingPausedException`, timeouts and connection
 //! failures are temporary. Signature and credential errors are temporary too: they are the operator's
@@ -37,7 +42,11 @@ pub const MAX_RECIPIENTS_PER_CALL: usize = 50;
 const MAX_ERROR_BODY: usize = 16 * 1024;
 const MAX_ERROR_CHARS: usize = 500;
 
-/// Region, credentials and optional endpoint. Usually from [`SesSettings::from_env`].
+/// Longest SES configuration set name.
+pub const MAX_CONFIGURATION_SET_CHARS: usize = 64;
+
+/// Region, credentials, optional endpoint and configuration set. Built with [`SesSettings::new`] from
+/// values the caller has read.
 #[derive(Clone)]
 pub struct SesSettings {
     pub region: String,
@@ -46,6 +55,10 @@ pub struct SesSettings {
     pub session_token: Option<SecretString>,
     /// An SES-compatible endpoint (`AWS_ENDPOINT_URL`); `https://email.{region}.amazonaws.com` when `None`.
     pub endpoint: Option<Url>,
+    /// The configuration set every SendEmail names (`ConfigurationSetName`, from `SES_CONFIGURATION_SET`),
+    /// so the events of our sends go to that set's event destination whatever the identity's default set
+    /// is. `None`: SES applies the sending identity's default configuration set, if it has one.
+    pub configuration_set: Option<String>,
 }
 
 impl fmt::Debug for SesSettings {
@@ -59,6 +72,7 @@ impl fmt::Debug for SesSettings {
                 &self.session_token.as_ref().map(|_| "[redacted]"),
             )
             .field("endpoint", &self.endpoint.as_ref().map(Url::as_str))
+            .field("configuration_set", &self.configuration_set)
             .finish()
     }
 }
@@ -71,19 +85,47 @@ pub enum SesConfigError {
     InvalidRegion(String),
     #[error("{0} is not a valid http(s) URL without user name or password")]
     InvalidEndpoint(&'static str),
+    #[error(
+        "SES_CONFIGURATION_SET `{0}` is not a configuration set name (1 to 64 characters: ASCII letters, digits, `-` and `_`)"
+    )]
+    InvalidConfigurationSet(String),
     #[error("SES HTTP client could not be built: {0}")]
     Client(String),
 }
 
 impl SesSettings {
+    /// Settings from values already read (surrounding whitespace is the caller's to trim), validated:
+    /// the region is a region name, the key id and secret are not empty, the endpoint is `http(s)`
+    /// without user info, and the configuration set follows SES's naming rules.
+    pub fn new(
+        region: String,
+        access_key_id: String,
+        secret_access_key: SecretString,
+        session_token: Option<SecretString>,
+        endpoint: Option<Url>,
+        configuration_set: Option<String>,
+    ) -> Result<Self, SesConfigError> {
+        let settings = SesSettings {
+            region,
+            access_key_id,
+            secret_access_key,
+            session_token,
+            endpoint,
+            configuration_set,
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
     /// Reads the standard AWS variables from the process environment: `AWS_REGION` (or
     /// `AWS_DEFAULT_REGION`), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, optional `AWS_SESSION_TOKEN`,
-    /// and optional `AWS_ENDPOINT_URL_SESV2` or `AWS_ENDPOINT_URL`.
+    /// optional `AWS_ENDPOINT_URL_SESV2` or `AWS_ENDPOINT_URL`, and optional `SES_CONFIGURATION_SET`.
     pub fn from_env() -> Result<Self, SesConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Like [`SesSettings::from_env`], reading variables through `lookup` (empty values count as unset).
+    /// Reading variables is the server configuration's job; it builds settings with [`SesSettings::new`].
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SesConfigError> {
         let get = |name: &str| {
             lookup(name)
@@ -104,15 +146,14 @@ impl SesSettings {
             (None, Some(url)) => Some(parse_endpoint(&url, "AWS_ENDPOINT_URL")?),
             (None, None) => None,
         };
-        let settings = SesSettings {
+        Self::new(
             region,
             access_key_id,
             secret_access_key,
             session_token,
             endpoint,
-        };
-        settings.validate()?;
-        Ok(settings)
+            get("SES_CONFIGURATION_SET"),
+        )
     }
 
     fn validate(&self) -> Result<(), SesConfigError> {
@@ -136,6 +177,16 @@ impl SesSettings {
         if let Some(endpoint) = &self.endpoint {
             check_endpoint(endpoint, "AWS_ENDPOINT_URL")?;
         }
+        if let Some(name) = &self.configuration_set
+            && !is_configuration_set_name(name)
+        {
+            return Err(SesConfigError::InvalidConfigurationSet(
+                sanitise(name)
+                    .chars()
+                    .take(MAX_CONFIGURATION_SET_CHARS + 1)
+                    .collect(),
+            ));
+        }
         Ok(())
     }
 
@@ -156,6 +207,14 @@ impl SesSettings {
         url.set_fragment(None);
         Ok(url)
     }
+}
+
+/// SES's rule for configuration set names: 1 to 64 ASCII letters, digits, `-` and `_`.
+fn is_configuration_set_name(name: &str) -> bool {
+    (1..=MAX_CONFIGURATION_SET_CHARS).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn parse_endpoint(value: &str, name: &'static str) -> Result<Url, SesConfigError> {
@@ -200,6 +259,8 @@ struct SendEmailRequest<'a> {
     from_email_address: &'a str,
     destination: Destination<'a>,
     content: Content,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    configuration_set_name: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -275,6 +336,7 @@ impl SesTransport {
                     data: data.to_owned(),
                 },
             },
+            configuration_set_name: self.settings.configuration_set.as_deref(),
         })
         .map_err(|e| TransportError::Permanent(format!("ses: encoding the request: {e}")))?;
 
@@ -399,12 +461,14 @@ impl Transport for SesTransport {
                         None => "250 accepted by SES".to_owned(),
                     };
                     if provider_message_id.is_none() {
-                        provider_message_id = id;
+                        provider_message_id.clone_from(&id);
                     }
+                    // Each call's recipients carry that call's id: their bounces and complaints name it.
                     outcomes.extend(chunk.iter().map(|address| RecipientOutcome {
                         address: address.clone(),
                         accepted: true,
                         response: response.clone(),
+                        provider_message_id: id.clone(),
                     }));
                 }
                 // Nothing delivered yet: the whole send fails and can be retried as a whole.
@@ -418,6 +482,7 @@ impl Transport for SesTransport {
                         address: address.clone(),
                         accepted: false,
                         response: response.clone(),
+                        provider_message_id: None,
                     }));
                 }
             }
@@ -626,6 +691,102 @@ mod tests {
         assert_eq!(
             SesSettings::from_lookup(vars(&pairs)).unwrap_err(),
             SesConfigError::InvalidEndpoint("AWS_ENDPOINT_URL")
+        );
+    }
+
+    fn with_configuration_set(name: &str) -> Result<SesSettings, SesConfigError> {
+        SesSettings::new(
+            "eu-west-1".to_owned(),
+            "AKIDEXAMPLE".to_owned(),
+            SecretString::from("very-secret-key"),
+            None,
+            None,
+            Some(name.to_owned()),
+        )
+    }
+
+    #[test]
+    fn the_constructor_validates_what_it_is_given() {
+        let settings = SesSettings::new(
+            "us-gov-west-1".to_owned(),
+            "AKIDEXAMPLE".to_owned(),
+            SecretString::from("very-secret-key"),
+            Some(SecretString::from("token-secret")),
+            Some(Url::parse("http://127.0.0.1:4566/").unwrap()),
+            None,
+        )
+        .unwrap();
+        assert_eq!(settings.region, "us-gov-west-1");
+        assert!(settings.configuration_set.is_none());
+        let new = |region: &str, key: &str, secret: &str, endpoint: Option<&str>| {
+            SesSettings::new(
+                region.to_owned(),
+                key.to_owned(),
+                SecretString::from(secret.to_owned()),
+                None,
+                endpoint.map(|e| Url::parse(e).unwrap()),
+                None,
+            )
+        };
+        assert!(matches!(
+            new("EU-WEST-1", "AKID", "s", None).unwrap_err(),
+            SesConfigError::InvalidRegion(_)
+        ));
+        assert_eq!(
+            new("eu-west-1", "", "s", None).unwrap_err(),
+            SesConfigError::Missing("AWS_ACCESS_KEY_ID")
+        );
+        assert_eq!(
+            new("eu-west-1", "AKID", "", None).unwrap_err(),
+            SesConfigError::Missing("AWS_SECRET_ACCESS_KEY")
+        );
+        assert_eq!(
+            new("eu-west-1", "AKID", "s", Some("http://u:p@ses.example/")).unwrap_err(),
+            SesConfigError::InvalidEndpoint("AWS_ENDPOINT_URL")
+        );
+    }
+
+    #[test]
+    fn configuration_set_names_follow_the_ses_rules() {
+        let longest = "a".repeat(MAX_CONFIGURATION_SET_CHARS);
+        for name in ["opensend-events", "a", "Set_2-b", "0", longest.as_str()] {
+            let settings = with_configuration_set(name).unwrap();
+            assert_eq!(settings.configuration_set.as_deref(), Some(name));
+        }
+        let too_long = "a".repeat(MAX_CONFIGURATION_SET_CHARS + 1);
+        for name in [
+            "",
+            too_long.as_str(),
+            "with space",
+            "dotted.name",
+            "slash/name",
+            "ünicode",
+            "line\nbreak",
+        ] {
+            let err = with_configuration_set(name).unwrap_err();
+            assert!(
+                matches!(err, SesConfigError::InvalidConfigurationSet(_)),
+                "{name:?}: {err:?}"
+            );
+            let shown = err.to_string();
+            assert!(shown.contains("SES_CONFIGURATION_SET"), "{shown}");
+            assert!(!shown.contains('\n'), "{shown}");
+        }
+        // Read from the environment too, empty meaning unset.
+        let mut pairs = BASE.to_vec();
+        pairs.push(("SES_CONFIGURATION_SET", "opensend-events"));
+        let settings = SesSettings::from_lookup(vars(&pairs)).unwrap();
+        assert_eq!(
+            settings.configuration_set.as_deref(),
+            Some("opensend-events")
+        );
+        pairs.pop();
+        pairs.push(("SES_CONFIGURATION_SET", " "));
+        assert!(
+            SesSettings::from_lookup(vars(&pairs))
+                .unwrap()
+                .configuration_set
+                .is_none()
         );
     }
 
