@@ -117,45 +117,6 @@ impl SesSettings {
         Ok(settings)
     }
 
-    /// Reads the standard AWS variables from the process environment: `AWS_REGION` (or
-    /// `AWS_DEFAULT_REGION`), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, optional `AWS_SESSION_TOKEN`,
-    /// optional `AWS_ENDPOINT_URL_SESV2` or `AWS_ENDPOINT_URL`, and optional `SES_CONFIGURATION_SET`.
-    pub fn from_env() -> Result<Self, SesConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Like [`SesSettings::from_env`], reading variables through `lookup` (empty values count as unset).
-    /// Reading variables is the server configuration's job; it builds settings with [`SesSettings::new`].
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SesConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let region = get("AWS_REGION")
-            .or_else(|| get("AWS_DEFAULT_REGION"))
-            .ok_or(SesConfigError::Missing("AWS_REGION"))?;
-        let access_key_id =
-            get("AWS_ACCESS_KEY_ID").ok_or(SesConfigError::Missing("AWS_ACCESS_KEY_ID"))?;
-        let secret_access_key = get("AWS_SECRET_ACCESS_KEY")
-            .map(SecretString::from)
-            .ok_or(SesConfigError::Missing("AWS_SECRET_ACCESS_KEY"))?;
-        let session_token = get("AWS_SESSION_TOKEN").map(SecretString::from);
-        let endpoint = match (get("AWS_ENDPOINT_URL_SESV2"), get("AWS_ENDPOINT_URL")) {
-            (Some(url), _) => Some(parse_endpoint(&url, "AWS_ENDPOINT_URL_SESV2")?),
-            (None, Some(url)) => Some(parse_endpoint(&url, "AWS_ENDPOINT_URL")?),
-            (None, None) => None,
-        };
-        Self::new(
-            region,
-            access_key_id,
-            secret_access_key,
-            session_token,
-            endpoint,
-            get("SES_CONFIGURATION_SET"),
-        )
-    }
-
     fn validate(&self) -> Result<(), SesConfigError> {
         let region_ok = !self.region.is_empty()
             && self.region.len() <= 32
@@ -217,7 +178,8 @@ fn is_configuration_set_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn parse_endpoint(value: &str, name: &'static str) -> Result<Url, SesConfigError> {
+/// An SES-compatible endpoint URL as the setting `name` gives it: `http(s)`, without user name or password.
+pub fn parse_endpoint(value: &str, name: &'static str) -> Result<Url, SesConfigError> {
     let url = Url::parse(value).map_err(|_| SesConfigError::InvalidEndpoint(name))?;
     check_endpoint(&url, name)?;
     Ok(url)
@@ -308,11 +270,6 @@ impl SesTransport {
             url,
             client,
         })
-    }
-
-    /// Reads the AWS variables ([`SesSettings::from_env`]) and builds the transport.
-    pub fn from_env() -> Result<Self, SesConfigError> {
-        Self::new(SesSettings::from_env()?)
     }
 
     pub fn settings(&self) -> &SesSettings {
@@ -619,28 +576,22 @@ fn sanitise(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |name| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        }
+    /// Settings for eu-west-1 with `endpoint` and `session_token`.
+    fn settings(endpoint: Option<&str>, session_token: Option<&str>) -> SesSettings {
+        SesSettings::new(
+            "eu-west-1".to_owned(),
+            "AKIDEXAMPLE".to_owned(),
+            SecretString::from("very-secret-key"),
+            session_token.map(|t| SecretString::from(t.to_owned())),
+            endpoint.map(|e| Url::parse(e).unwrap()),
+            None,
+        )
+        .unwrap()
     }
 
-    const BASE: &[(&str, &str)] = &[
-        ("AWS_REGION", "eu-west-1"),
-        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
-        ("AWS_SECRET_ACCESS_KEY", "very-secret-key"),
-    ];
-
     #[test]
-    fn reads_settings_and_builds_the_default_endpoint() {
-        let settings = SesSettings::from_lookup(vars(BASE)).unwrap();
+    fn builds_the_default_endpoint_and_never_shows_secrets() {
+        let settings = settings(None, None);
         assert_eq!(settings.region, "eu-west-1");
         assert!(settings.session_token.is_none());
         assert_eq!(
@@ -653,43 +604,14 @@ mod tests {
 
     #[test]
     fn endpoint_override_keeps_its_prefix() {
-        let mut pairs = BASE.to_vec();
-        pairs.push(("AWS_ENDPOINT_URL", "http://127.0.0.1:4566/ses/"));
-        pairs.push(("AWS_SESSION_TOKEN", "token-secret"));
-        let settings = SesSettings::from_lookup(vars(&pairs)).unwrap();
+        let settings = settings(Some("http://127.0.0.1:4566/ses/"), Some("token-secret"));
         assert_eq!(
             settings.send_url().unwrap().as_str(),
             "http://127.0.0.1:4566/ses/v2/email/outbound-emails"
         );
         assert!(!format!("{settings:?}").contains("token-secret"));
-        pairs.push(("AWS_ENDPOINT_URL_SESV2", "https://ses.internal.example"));
-        let settings = SesSettings::from_lookup(vars(&pairs)).unwrap();
         assert_eq!(
-            settings.send_url().unwrap().as_str(),
-            "https://ses.internal.example/v2/email/outbound-emails"
-        );
-    }
-
-    #[test]
-    fn rejects_missing_or_bad_settings() {
-        assert_eq!(
-            SesSettings::from_lookup(vars(&BASE[1..])).unwrap_err(),
-            SesConfigError::Missing("AWS_REGION")
-        );
-        assert_eq!(
-            SesSettings::from_lookup(vars(&BASE[..2])).unwrap_err(),
-            SesConfigError::Missing("AWS_SECRET_ACCESS_KEY")
-        );
-        let mut pairs = BASE.to_vec();
-        pairs[0] = ("AWS_REGION", "evil.com/x");
-        assert!(matches!(
-            SesSettings::from_lookup(vars(&pairs)).unwrap_err(),
-            SesConfigError::InvalidRegion(_)
-        ));
-        let mut pairs = BASE.to_vec();
-        pairs.push(("AWS_ENDPOINT_URL", "ftp://x"));
-        assert_eq!(
-            SesSettings::from_lookup(vars(&pairs)).unwrap_err(),
+            parse_endpoint("ftp://x", "AWS_ENDPOINT_URL").unwrap_err(),
             SesConfigError::InvalidEndpoint("AWS_ENDPOINT_URL")
         );
     }
@@ -772,29 +694,11 @@ mod tests {
             assert!(shown.contains("SES_CONFIGURATION_SET"), "{shown}");
             assert!(!shown.contains('\n'), "{shown}");
         }
-        // Read from the environment too, empty meaning unset.
-        let mut pairs = BASE.to_vec();
-        pairs.push(("SES_CONFIGURATION_SET", "opensend-events"));
-        let settings = SesSettings::from_lookup(vars(&pairs)).unwrap();
-        assert_eq!(
-            settings.configuration_set.as_deref(),
-            Some("opensend-events")
-        );
-        pairs.pop();
-        pairs.push(("SES_CONFIGURATION_SET", " "));
-        assert!(
-            SesSettings::from_lookup(vars(&pairs))
-                .unwrap()
-                .configuration_set
-                .is_none()
-        );
     }
 
     #[test]
     fn signs_for_ses_in_the_region_with_the_session_token() {
-        let mut pairs = BASE.to_vec();
-        pairs.push(("AWS_SESSION_TOKEN", "session-token-value"));
-        let transport = SesTransport::new(SesSettings::from_lookup(vars(&pairs)).unwrap()).unwrap();
+        let transport = SesTransport::new(settings(None, Some("session-token-value"))).unwrap();
         let headers = transport.sign(b"{}").unwrap();
         let get = |name: &str| {
             headers

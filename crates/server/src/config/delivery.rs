@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use opensend_mail::transport::{SesSettings, SmtpSettings};
+use opensend_mail::transport::ses::parse_endpoint;
+use opensend_mail::transport::{SesConfigError, SesSettings, SmtpSettings};
+use secrecy::SecretString;
 
 use super::{Reader, keyword_setting, names, whole_number};
 
@@ -103,24 +105,120 @@ impl DeliverySettings {
     }
 }
 
-/// The standard AWS variables (`AWS_REGION` or `AWS_DEFAULT_REGION`, `AWS_ACCESS_KEY_ID`,
-/// `AWS_SECRET_ACCESS_KEY`, optional `AWS_SESSION_TOKEN` and `AWS_ENDPOINT_URL_SESV2` or
-/// `AWS_ENDPOINT_URL`), read here and nowhere else.
-fn read_ses(r: &Reader) -> Result<SesSettings, opensend_mail::transport::SesConfigError> {
-    let values: Vec<(&str, String)> = [
-        ("AWS_REGION", names::AWS_REGION),
-        ("AWS_ACCESS_KEY_ID", names::AWS_ACCESS_KEY_ID),
-        ("AWS_SECRET_ACCESS_KEY", names::AWS_SECRET_ACCESS_KEY),
-        ("AWS_SESSION_TOKEN", names::AWS_SESSION_TOKEN),
-        ("AWS_ENDPOINT_URL_SESV2", names::AWS_ENDPOINT_URL_SESV2),
-    ]
-    .into_iter()
-    .filter_map(|(name, aliases)| r.raw(aliases).map(|v| (name, v)))
-    .collect();
-    SesSettings::from_lookup(|name| {
-        values
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.clone())
-    })
+/// The standard AWS variables — `AWS_REGION` (or `AWS_DEFAULT_REGION`), `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, optional `AWS_SESSION_TOKEN`, optional `AWS_ENDPOINT_URL_SESV2` (or
+/// `AWS_ENDPOINT_URL`) — and `SES_CONFIGURATION_SET`, read here and nowhere else.
+fn read_ses(r: &Reader) -> Result<SesSettings, SesConfigError> {
+    let required =
+        |names: &'static [&'static str]| r.raw(names).ok_or(SesConfigError::Missing(names[0]));
+    let endpoint = match r.raw(names::AWS_ENDPOINT_URL_SESV2) {
+        Some(url) => {
+            let name = match r.raw(&names::AWS_ENDPOINT_URL_SESV2[..1]) {
+                Some(_) => names::AWS_ENDPOINT_URL_SESV2[0],
+                None => names::AWS_ENDPOINT_URL_SESV2[1],
+            };
+            Some(parse_endpoint(&url, name)?)
+        }
+        None => None,
+    };
+    SesSettings::new(
+        required(names::AWS_REGION)?,
+        required(names::AWS_ACCESS_KEY_ID)?,
+        SecretString::from(required(names::AWS_SECRET_ACCESS_KEY)?),
+        r.raw(names::AWS_SESSION_TOKEN).map(SecretString::from),
+        endpoint,
+        r.raw(names::SES_CONFIGURATION_SET),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::super::{Config, ConfigError, Vars};
+    use super::*;
+
+    const SES: &[(&str, &str)] = &[
+        ("DELIVERY", "ses"),
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "very-secret-key"),
+    ];
+
+    fn ses(extra: &[(&'static str, &'static str)]) -> Result<SesSettings, Vec<String>> {
+        let mut pairs = SES.to_vec();
+        pairs.extend_from_slice(extra);
+        match Config::from_vars(&Vars::from_pairs(pairs)) {
+            Ok(config) => match config.delivery.transport {
+                TransportSettings::Ses(settings) => Ok(settings),
+                other => panic!("not SES: {other:?}"),
+            },
+            Err(ConfigError(problems)) => Err(problems),
+        }
+    }
+
+    #[test]
+    fn aws_settings_are_read_with_their_aliases() {
+        let settings = ses(&[]).unwrap();
+        assert_eq!(settings.region, "eu-west-1");
+        assert_eq!(
+            settings.secret_access_key.expose_secret(),
+            "very-secret-key"
+        );
+        assert!(settings.session_token.is_none() && settings.endpoint.is_none());
+        assert!(settings.configuration_set.is_none());
+
+        let settings = ses(&[
+            ("AWS_REGION", ""),
+            ("AWS_DEFAULT_REGION", "us-east-2"),
+            ("AWS_SESSION_TOKEN", "token"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566/ses/"),
+            ("SES_CONFIGURATION_SET", "opensend-events"),
+        ])
+        .unwrap();
+        assert_eq!(settings.region, "us-east-2");
+        assert!(settings.session_token.is_some());
+        assert_eq!(
+            settings.endpoint.as_ref().map(|u| u.as_str()),
+            Some("http://127.0.0.1:4566/ses/")
+        );
+        assert_eq!(
+            settings.configuration_set.as_deref(),
+            Some("opensend-events")
+        );
+        let settings = ses(&[
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566/"),
+            ("AWS_ENDPOINT_URL_SESV2", "https://ses.internal.example/"),
+            ("SES_CONFIGURATION_SET", " "),
+        ])
+        .unwrap();
+        assert_eq!(
+            settings.endpoint.as_ref().map(|u| u.as_str()),
+            Some("https://ses.internal.example/")
+        );
+        assert!(settings.configuration_set.is_none(), "blank is unset");
+    }
+
+    #[test]
+    fn missing_or_bad_aws_settings_stop_the_start() {
+        let problems = ses(&[("AWS_SECRET_ACCESS_KEY", "")]).unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].contains("AWS_SECRET_ACCESS_KEY"),
+            "{problems:?}"
+        );
+        let problems = ses(&[("AWS_REGION", "evil.com/x")]).unwrap_err();
+        assert!(problems[0].contains("AWS_REGION"), "{problems:?}");
+        let problems = ses(&[("AWS_ENDPOINT_URL", "ftp://x")]).unwrap_err();
+        assert!(problems[0].contains("AWS_ENDPOINT_URL"), "{problems:?}");
+        let problems = ses(&[("SES_CONFIGURATION_SET", "no spaces")]).unwrap_err();
+        assert!(
+            problems[0].contains("SES_CONFIGURATION_SET"),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().all(|p| !p.contains("very-secret-key")),
+            "{problems:?}"
+        );
+    }
 }

@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use crate::config::WebhookSettings;
 use crate::jobs::claim_loop::{ClaimLoop, LeasedWork, Pace, jittered};
+use crate::outbound::describe_request_error;
 use crate::state::AppState;
 use crate::webhooks::signing_secrets;
 
@@ -265,7 +266,7 @@ impl Dispatch {
                 }
             }
             Err(e) => {
-                outcome.error = Some(printable(describe(&e, self.settings.timeout)));
+                outcome.error = Some(printable(describe_request_error(&e, self.settings.timeout)));
             }
         }
         outcome.duration_ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
@@ -345,37 +346,6 @@ fn parse_retry_after(headers: &http::HeaderMap, now: DateTime<Utc>) -> Option<Du
     }
     let at = DateTime::parse_from_rfc2822(value).ok()?;
     (at.with_timezone(&Utc) - now).to_std().ok()
-}
-
-/// Why a request got no answer, without the URL (which the user knows, and which may carry a token).
-fn describe(error: &reqwest::Error, timeout: Duration) -> String {
-    if error.is_timeout() {
-        format!("no answer within {} s", timeout.as_secs())
-    } else if error.is_connect() {
-        let mut cause: Option<&dyn std::error::Error> = Some(error);
-        let mut deepest = String::new();
-        while let Some(e) = cause {
-            deepest = e.to_string();
-            cause = e.source();
-        }
-        format!("could not connect: {deepest}")
-    } else {
-        format!("request failed: {}", error.without_url_ref())
-    }
-}
-
-trait WithoutUrl {
-    fn without_url_ref(&self) -> String;
-}
-
-impl WithoutUrl for reqwest::Error {
-    fn without_url_ref(&self) -> String {
-        let mut text = self.to_string();
-        if let Some(url) = self.url() {
-            text = text.replace(url.as_str(), "the endpoint");
-        }
-        text
-    }
 }
 
 /// Writes outcomes as they arrive, batching whatever has queued up meanwhile.
