@@ -120,10 +120,7 @@ impl Mailbox {
         let address = EmailAddress::parse(inner)?;
         let raw_name = trimmed[..open].trim();
         // A quoted name may escape `"` and `\` (RFC 5322 quoted-pair), as `Display` writes them.
-        let name = match raw_name
-            .strip_prefix('"')
-            .and_then(|n| n.strip_suffix('"'))
-        {
+        let name = match raw_name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
             Some(quoted) => unescape_quoted(quoted),
             None => raw_name.to_owned(),
         };

@@ -109,7 +109,8 @@ impl EmailEventData {
             EventType::EmailSent => {}
             EventType::EmailFailed => {
                 let reason = details.get("error").cloned().unwrap_or(Value::Null);
-                self.details.insert("failed".into(), json_object([("reason", reason)]));
+                self.details
+                    .insert("failed".into(), json_object([("reason", reason)]));
             }
             EventType::EmailSuppressed => {
                 let reason = match listed_for {
@@ -228,7 +229,8 @@ mod tests {
     use crate::dns_record::{RECORD_TTL, RecordPurpose, RecordStatus, RecordType};
 
     fn at() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 12, 3, 9, 30, 5).unwrap() + chrono::TimeDelta::microseconds(123_456)
+        Utc.with_ymd_and_hms(2026, 12, 3, 9, 30, 5).unwrap()
+            + chrono::TimeDelta::microseconds(123_456)
     }
 
     fn mailbox(text: &str) -> Mailbox {
@@ -237,7 +239,10 @@ mod tests {
 
     fn email_data(headers: &[Header]) -> EmailEventData {
         let from = mailbox("Acme <hello@acme.com>");
-        let to = [mailbox("jane@example.com"), mailbox("\"Doe, Bob\" <bob@example.com>")];
+        let to = [
+            mailbox("jane@example.com"),
+            mailbox("\"Doe, Bob\" <bob@example.com>"),
+        ];
         let tags = [Tag::new("category", "welcome"), Tag::new("plan", "pro")];
         EmailEventData::new(EmailFields {
             id: Uuid::nil(),
