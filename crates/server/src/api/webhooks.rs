@@ -474,7 +474,7 @@ async fn replay(
                     "object": "webhook_delivery",
                     "id": new_id,
                     "replay_of": delivery_id,
-                    "status": "pending",
+                    "status": DeliveryStatus::Pending,
                 })),
             ))
         }

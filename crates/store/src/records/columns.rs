@@ -8,6 +8,7 @@
 //! | headers, tags | a JSON array of `[name, value]` pairs, in the client's order |
 //! | other lists (received addresses, event types) | a JSON array of strings |
 //! | event details (`email_events.data`…) | a JSON object |
+//! | a domain's record checks | a JSON array of `RecordCheck` objects |
 //!
 //! Mailboxes were parsed when the email was accepted and are read back without being checked again
 //! ([`Mailbox::from_trusted`]). Rows written before mailboxes were stored as objects hold display strings

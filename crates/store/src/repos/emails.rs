@@ -7,7 +7,7 @@ use opensend_core::{
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -17,7 +17,7 @@ use crate::entities::{
     suppression,
 };
 use crate::pagination::paginate;
-use crate::records::columns::{headers_text, mailbox_text, mailboxes_text, tags_text};
+use crate::records::columns::{Row, headers_text, mailbox_text, mailboxes_text, tags_text};
 use crate::records::{
     EmailEventRecord, EmailRecord, EmailSummary, EmailSummaryRow, RecipientRecord, read_all,
 };
@@ -313,18 +313,18 @@ async fn changeable(
     id: Uuid,
     at: DateTime<Utc>,
 ) -> Result<Result<Uuid, ChangeOutcome>, StoreError> {
-    let Some(found) = email::Entity::find_by_id(id)
+    let Some(status) = email::Entity::find_by_id(id)
+        .select_only()
+        .column(email::Column::Status)
         .filter(email::Column::OrganizationId.eq(organization_id))
+        .into_tuple::<String>()
         .one(txn)
         .await?
     else {
         return Ok(Err(ChangeOutcome::NotFound));
     };
-    let waiting = found
-        .status
-        .parse::<EmailStatus>()
-        .is_ok_and(EmailStatus::is_waiting);
-    if !waiting {
+    let status: EmailStatus = Row::new("emails", id).value("status", &status)?;
+    if !status.is_waiting() {
         return Ok(Err(ChangeOutcome::TooLate));
     }
     let Some(job) = delivery_job::Entity::find()
