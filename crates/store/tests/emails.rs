@@ -206,7 +206,7 @@ async fn rows_written_before_typed_addresses_still_read() {
         .list(org, PageRequest::default())
         .await
         .unwrap();
-    assert_eq!(listed.items, [email.summary.clone()]);
+    assert_eq!(listed.items, std::slice::from_ref(&email.summary));
     let _ = connection.close().await;
 }
 
