@@ -781,7 +781,12 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice() {
             .await
             .unwrap();
         for email in &page.items {
-            assert_eq!(email.status, "sent", "{}", email.id);
+            assert_eq!(
+                email.status,
+                opensend_core::EmailStatus::Sent,
+                "{}",
+                email.id
+            );
             let events = store.emails().events(org, email.id).await.unwrap();
             let deliveries = events
                 .iter()
@@ -965,7 +970,10 @@ async fn a_dispatcher_killed_mid_attempt_leaves_the_delivery_to_be_retried() {
     let mut finished = None;
     for _ in 0..400 {
         let list = deliveries(store.clone()).await;
-        if list.first().is_some_and(|d| d.status == "succeeded") {
+        if list
+            .first()
+            .is_some_and(|d| d.status == opensend_core::DeliveryStatus::Succeeded)
+        {
             finished = list.into_iter().next();
             break;
         }

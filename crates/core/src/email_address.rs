@@ -65,6 +65,13 @@ impl EmailAddress {
         })
     }
 
+    /// An address [`EmailAddress::parse`] produced before, read back from storage: not checked again. `None`
+    /// only when it has no `@`, which no parsed address lacks (the stored value is damaged).
+    pub fn from_trusted(address: String) -> Option<Self> {
+        let at = address.rfind('@')?;
+        Some(Self { address, at })
+    }
+
     pub fn as_str(&self) -> &str {
         &self.address
     }
@@ -112,11 +119,12 @@ impl Mailbox {
             .ok_or_else(|| AddressError::NotAnAddress(truncate_for_message(input)))?;
         let address = EmailAddress::parse(inner)?;
         let raw_name = trimmed[..open].trim();
-        let name = raw_name
-            .strip_prefix('"')
-            .and_then(|n| n.strip_suffix('"'))
-            .unwrap_or(raw_name)
-            .trim();
+        // A quoted name may escape `"` and `\` (RFC 5322 quoted-pair), as `Display` writes them.
+        let name = match raw_name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+            Some(quoted) => unescape_quoted(quoted),
+            None => raw_name.to_owned(),
+        };
+        let name = name.trim();
         if name.chars().any(char::is_control) || name.chars().count() > MAX_DISPLAY_NAME_CHARS {
             return Err(AddressError::InvalidDisplayName(truncate_for_message(
                 input,
@@ -127,6 +135,28 @@ impl Mailbox {
             address,
         })
     }
+
+    /// A mailbox [`Mailbox::parse`] produced before, read back from storage: neither the name nor the
+    /// address is checked again (see [`EmailAddress::from_trusted`]).
+    pub fn from_trusted(name: Option<String>, address: String) -> Option<Self> {
+        Some(Self {
+            name,
+            address: EmailAddress::from_trusted(address)?,
+        })
+    }
+}
+
+/// The text of a quoted string without its quoted-pairs' backslashes.
+fn unescape_quoted(quoted: &str) -> String {
+    let mut out = String::with_capacity(quoted.len());
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 impl fmt::Display for Mailbox {
@@ -256,5 +286,36 @@ mod tests {
         ] {
             assert!(Mailbox::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_mailbox_reads_back_from_its_display_form() {
+        for name in [
+            "Acme",
+            "Doe, Jane",
+            "Say \"hi\"",
+            "back\\slash",
+            "Café Müller",
+        ] {
+            let mailbox = Mailbox {
+                name: Some(name.to_owned()),
+                address: EmailAddress::parse("jane@acme.com").unwrap(),
+            };
+            assert_eq!(
+                Mailbox::parse(&mailbox.to_string()).unwrap(),
+                mailbox,
+                "{mailbox}"
+            );
+        }
+    }
+
+    #[test]
+    fn trusted_values_are_taken_as_stored() {
+        let address = EmailAddress::from_trusted("Jane.Doe@example.com".to_owned()).unwrap();
+        assert_eq!(address.local_part(), "Jane.Doe");
+        assert_eq!(address.domain(), "example.com");
+        let mailbox = Mailbox::from_trusted(Some("Jane".into()), "jane@acme.com".into()).unwrap();
+        assert_eq!(mailbox.to_string(), "Jane <jane@acme.com>");
+        assert_eq!(EmailAddress::from_trusted("no-at-sign".to_owned()), None);
     }
 }

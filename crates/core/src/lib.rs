@@ -4,7 +4,9 @@
 //! never re-check them. This crate does no I/O.
 
 pub mod api_key;
+pub mod dns_record;
 pub mod domain_name;
+pub mod email;
 pub mod email_address;
 pub mod error;
 pub mod id;
@@ -12,13 +14,19 @@ pub mod permission;
 pub mod random;
 pub mod rate;
 pub mod secret_box;
+pub mod status;
 pub mod webhook;
 
 pub use api_key::{ApiKeyToken, TokenHash};
 pub use domain_name::{DnsLabel, DomainName};
+pub use email::{Header, Tag};
 pub use email_address::{EmailAddress, Mailbox};
 pub use error::ErrorCode;
 pub use id::new_id;
 pub use permission::Permission;
 pub use rate::Rate;
 pub use secret_box::SecretBox;
+pub use status::{
+    DeliveryStatus, DkimKeyState, DomainStatus, EmailStatus, RecipientKind, RecipientStatus,
+    UnknownValue, WebhookStatus,
+};

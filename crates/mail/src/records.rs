@@ -12,82 +12,15 @@
 //! list; its status is reported but never holds a domain back.
 
 use opensend_core::{DnsLabel, DomainName};
-use serde::{Deserialize, Serialize};
 
 use crate::dkim::{DkimAlgorithm, record_value};
 
+// The words for records and statuses live in `opensend_core`, shared with the store and the API.
+pub use opensend_core::dns_record::{RecordPurpose, RecordStatus, RecordType};
+pub use opensend_core::status::DomainStatus;
+
 /// MX preference of the bounce record.
 pub const BOUNCE_MX_PRIORITY: u16 = 10;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RecordType {
-    #[serde(rename = "TXT")]
-    Txt,
-    #[serde(rename = "MX")]
-    Mx,
-    #[serde(rename = "CNAME")]
-    Cname,
-}
-
-/// What a record is for, as Resend's `record` field names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RecordPurpose {
-    #[serde(rename = "DKIM")]
-    Dkim,
-    #[serde(rename = "SPF")]
-    Spf,
-    #[serde(rename = "DMARC")]
-    Dmarc,
-    #[serde(rename = "Tracking")]
-    Tracking,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RecordStatus {
-    NotStarted,
-    /// Not found (NXDOMAIN or no record of the type).
-    Pending,
-    Verified,
-    /// Found, but with another value.
-    Failed,
-    /// The lookup itself failed (timeout, SERVFAIL, network).
-    TemporaryFailure,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DomainStatus {
-    NotStarted,
-    Pending,
-    Verified,
-    Failed,
-    TemporaryFailure,
-}
-
-impl DomainStatus {
-    pub const ALL: [DomainStatus; 5] = [
-        DomainStatus::NotStarted,
-        DomainStatus::Pending,
-        DomainStatus::Verified,
-        DomainStatus::Failed,
-        DomainStatus::TemporaryFailure,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DomainStatus::NotStarted => "not_started",
-            DomainStatus::Pending => "pending",
-            DomainStatus::Verified => "verified",
-            DomainStatus::Failed => "failed",
-            DomainStatus::TemporaryFailure => "temporary_failure",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-}
 
 /// One record the domain owner must (or, for DMARC, should) publish.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -25,13 +25,15 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::StreamExt;
+use opensend_core::webhook::EventType;
 use opensend_core::webhook::WebhookSecret;
+use opensend_core::{EmailAddress, Mailbox, RecipientKind, Tag};
 use opensend_server::app::Application;
 use opensend_server::config::{Config, Vars};
 use opensend_server::serve::Roles;
 use opensend_store::entities::email;
 use opensend_store::repos::NewWebhook;
-use opensend_store::repos::emails::{NewEmail, RecipientKind};
+use opensend_store::repos::emails::NewEmail;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, Database, EntityTrait, QueryFilter, TransactionTrait};
 use serde_json::{Value, json};
@@ -90,7 +92,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .create(NewWebhook {
             organization_id: org.id,
             endpoint: "http://127.0.0.1:9/hook".to_owned(),
-            event_types: vec!["email.delivered".to_owned()],
+            event_types: vec![EventType::EmailDelivered],
             secret_sealed: opensend_server::webhooks::seal(
                 &state.secrets,
                 &WebhookSecret::generate()?,
@@ -102,13 +104,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let emails: Vec<NewEmail> = chunk
             .iter()
             .map(|i| {
-                let to = format!("reader{i}@example.net");
+                let to = EmailAddress::parse(&format!("reader{i}@example.net"))
+                    .expect("a valid address");
                 NewEmail {
                     id: opensend_core::new_id(),
                     organization_id: org.id,
                     api_key_id: None,
-                    from: "Acme <hello@acme.test>".to_owned(),
-                    to: vec![to.clone()],
+                    from: Mailbox::parse("Acme <hello@acme.test>").expect("a valid mailbox"),
+                    to: vec![Mailbox {
+                        name: None,
+                        address: to.clone(),
+                    }],
                     cc: vec![],
                     bcc: vec![],
                     reply_to: vec![],
@@ -116,7 +122,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     html: None,
                     text: Some("Hello".to_owned()),
                     headers: vec![],
-                    tags: vec![("campaign".to_owned(), "welcome".to_owned())],
+                    tags: vec![Tag::new("campaign", "welcome")],
                     attachments: vec![],
                     scheduled_at: None,
                     message_id: format!("{i}@acme.test"),

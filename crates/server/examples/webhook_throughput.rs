@@ -90,7 +90,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .create(NewWebhook {
                 organization_id: org.id,
                 endpoint: format!("{endpoint}/{n}"),
-                event_types: vec!["email.sent".to_owned()],
+                event_types: vec![EventType::EmailSent],
                 secret_sealed: webhooks::seal(&state.secrets, &secret)?,
             })
             .await?;

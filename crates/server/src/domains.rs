@@ -2,14 +2,14 @@
 //! is `jobs::domain_checks`), and the send-time rule "may this organization send as this address?".
 
 use chrono::{DateTime, TimeDelta, Utc};
-use opensend_core::{DnsLabel, DomainName, SecretBox};
+use opensend_core::dns_record::{DnsRecordView, RECORD_TTL, RecordCheck};
+use opensend_core::{DkimKeyState, DnsLabel, DomainName, SecretBox};
 use opensend_mail::dkim::{self, DkimAlgorithm};
 use opensend_mail::records::{self, BounceMx, DomainRecordsInput, PublishedKey, RecordSettings};
 use opensend_mail::{DomainStatus, ExpectedRecord, RecordStatus};
 use opensend_store::StoreError;
-use opensend_store::entities::{dkim_key, domain};
-use opensend_store::repos::{CheckOutcome, KEY_ACTIVE, KEY_NEXT, NewDkimKey};
-use serde::{Deserialize, Serialize};
+use opensend_store::records::{DkimKeyRecord, DomainRecord};
+use opensend_store::repos::{CheckOutcome, NewDkimKey};
 use uuid::Uuid;
 
 use crate::config::{Config, Delivery};
@@ -64,8 +64,6 @@ pub enum DomainError {
     Corrupt(String),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot serialize check results: {0}")]
-    Json(#[from] serde_json::Error),
     #[error(transparent)]
     Dkim(#[from] dkim::DkimError),
     #[error("cannot seal a DKIM key: {0}")]
@@ -76,8 +74,8 @@ pub enum DomainError {
 
 /// The records of `domain` with its non-retired `keys`. Keys of a rotation in progress are listed but optional.
 pub fn expected_records(
-    domain: &domain::Model,
-    keys: &[dkim_key::Model],
+    domain: &DomainRecord,
+    keys: &[DkimKeyRecord],
     settings: &RecordSettings,
 ) -> Result<Vec<ExpectedRecord>, DomainError> {
     let corrupt = || DomainError::Corrupt(domain.name.clone());
@@ -96,7 +94,7 @@ pub fn expected_records(
                 algorithm: DkimAlgorithm::parse(&key.algorithm)?,
                 selector: &key.selector,
                 public_key: &key.public_key,
-                required: key.state == KEY_ACTIVE,
+                required: key.state == DkimKeyState::Active,
             })
         })
         .collect();
@@ -112,39 +110,50 @@ pub fn expected_records(
     ))
 }
 
-/// One record's last check, as stored with the domain.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct StoredCheck {
-    pub record_type: String,
-    pub name: String,
-    pub value: String,
-    pub status: RecordStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
+/// The records of `domain` as the API and `domain.*` webhooks show them: each expected record with what its
+/// last check found (`not_started` before the first check).
+pub fn record_views(
+    domain: &DomainRecord,
+    keys: &[DkimKeyRecord],
+    settings: &RecordSettings,
+) -> Result<Vec<DnsRecordView>, DomainError> {
+    Ok(expected_records(domain, keys, settings)?
+        .into_iter()
+        .map(|e| {
+            let check = domain
+                .record_checks
+                .iter()
+                .find(|c| c.record_type == e.record_type && c.name == e.name && c.value == e.value);
+            DnsRecordView {
+                record: e.purpose,
+                name: e.name,
+                record_type: e.record_type,
+                ttl: RECORD_TTL,
+                status: check.map_or(RecordStatus::NotStarted, |c| c.status),
+                value: e.value,
+                priority: e.priority,
+                found: check.and_then(|c| c.detail.clone()),
+                required: e.required,
+            }
+        })
+        .collect())
 }
 
-pub fn stored_checks(domain: &domain::Model) -> Vec<StoredCheck> {
-    domain
-        .record_checks
-        .as_deref()
-        .and_then(|json| serde_json::from_str(json).ok())
-        .unwrap_or_default()
-}
-
-pub fn record_type_str(record: &ExpectedRecord) -> &'static str {
-    match record.record_type {
-        records::RecordType::Txt => "TXT",
-        records::RecordType::Mx => "MX",
-        records::RecordType::Cname => "CNAME",
-    }
+/// What `domain.*` webhook events list as a domain's records ([`record_views`] under this configuration).
+/// A domain whose records cannot be derived (a stored key that no longer parses) is announced without them.
+pub fn records_for_events(
+    config: &Config,
+) -> impl Fn(&DomainRecord, &[DkimKeyRecord]) -> Vec<DnsRecordView> + Send + Sync + use<> {
+    let settings = record_settings(config);
+    move |domain, keys| record_views(domain, keys, &settings).unwrap_or_default()
 }
 
 /// Looks up every record of `domain` now and stores the outcome. Returns the updated domain.
 pub async fn verify(
     state: &AppState,
-    domain: &domain::Model,
+    domain: &DomainRecord,
     at: DateTime<Utc>,
-) -> Result<Option<domain::Model>, DomainError> {
+) -> Result<Option<DomainRecord>, DomainError> {
     let keys = state
         .store
         .domains()
@@ -152,7 +161,7 @@ pub async fn verify(
         .await?;
     let expected = expected_records(domain, &keys, &record_settings(&state.config))?;
     let results = state.dns.check_all(&expected).await;
-    let previous = DomainStatus::parse(&domain.status).unwrap_or(DomainStatus::NotStarted);
+    let previous = domain.status;
     let status = records::domain_status(
         previous,
         &expected
@@ -164,7 +173,7 @@ pub async fn verify(
     // A rotation's keys take over once all of their records are published.
     let next_selectors: Vec<String> = keys
         .iter()
-        .filter(|k| k.state == KEY_NEXT)
+        .filter(|k| k.state == DkimKeyState::Next)
         .map(|k| k.selector.clone())
         .collect();
     let next_statuses: Vec<RecordStatus> = expected
@@ -184,18 +193,18 @@ pub async fn verify(
     } else {
         Vec::new()
     };
-    let checks: Vec<StoredCheck> = expected
+    let checks: Vec<RecordCheck> = expected
         .iter()
         .zip(results)
-        .map(|(e, r)| StoredCheck {
-            record_type: record_type_str(e).to_owned(),
+        .map(|(e, r)| RecordCheck {
+            record_type: e.record_type,
             name: e.name.clone(),
             value: e.value.clone(),
             status: r.status,
             detail: r.detail,
         })
         .collect();
-    let attempts = if status.as_str() == domain.status {
+    let attempts = if status == previous {
         domain.check_attempts.saturating_add(1)
     } else {
         0
@@ -210,14 +219,14 @@ pub async fn verify(
             domain.organization_id,
             domain.id,
             CheckOutcome {
-                status: status.as_str().to_owned(),
-                record_checks: serde_json::to_string(&checks)?,
+                status,
+                record_checks: checks,
                 checked_at: at,
                 next_check_at: next_check(status, attempts, at),
                 check_attempts: attempts,
                 promote,
             },
-            &crate::api::domains::webhook_data(state),
+            &records_for_events(&state.config),
         )
         .await?)
 }
@@ -271,7 +280,10 @@ pub enum Refusal {
     #[error("The {0} domain is not verified. Add and verify it at /domains.")]
     UnknownDomain(String),
     #[error("The {domain} domain is not verified (status: {status}).")]
-    NotVerified { domain: String, status: String },
+    NotVerified {
+        domain: String,
+        status: DomainStatus,
+    },
     #[error(
         "{address} is at a subdomain of {domain}, which does not allow sending from subdomains"
     )]
@@ -324,7 +336,7 @@ pub async fn sending_domain(
     address: &str,
     restricted_to: Option<Uuid>,
     unverified: Unverified,
-) -> Result<Option<domain::Model>, SendAsError> {
+) -> Result<Option<DomainRecord>, SendAsError> {
     let invalid = || Refusal::InvalidAddress(address.chars().take(320).collect());
     let (local, host) = address.rsplit_once('@').ok_or_else(invalid)?;
     if local.is_empty() {
@@ -345,9 +357,9 @@ pub async fn sending_domain(
     let capture = unverified == Unverified::Kept;
     let verdict = match closest {
         None => Err(Refusal::UnknownDomain(host.to_string())),
-        Some(d) if d.status != DomainStatus::Verified.as_str() => Err(Refusal::NotVerified {
+        Some(d) if d.status != DomainStatus::Verified => Err(Refusal::NotVerified {
             domain: d.name.clone(),
-            status: d.status.clone(),
+            status: d.status,
         }),
         Some(d) if d.name != host.as_str() && !d.allow_subdomains => {
             Err(Refusal::SubdomainNotAllowed {
@@ -409,7 +421,7 @@ pub async fn signing_identity(
         .await
         .map_err(DomainError::from)?
     {
-        if key.state != KEY_ACTIVE {
+        if key.state != DkimKeyState::Active {
             continue;
         }
         let Some(algorithm) = DkimAlgorithm::parse(&key.algorithm) else {

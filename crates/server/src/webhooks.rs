@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use opensend_core::SecretBox;
 use opensend_core::secret_box::{SecretBoxError, expose};
 use opensend_core::webhook::{WebhookSecret, WebhookSecretError};
-use opensend_store::entities::webhook;
+use opensend_store::records::WebhookRecord;
 
 /// What sealed webhook secrets are for (bound into the ciphertext, so no other sealed value opens here).
 pub const SECRET_PURPOSE: &str = "opensend.webhook-signing-secret.v1";
@@ -35,7 +35,7 @@ pub fn open(secrets: &SecretBox, sealed: &[u8]) -> Result<WebhookSecret, SecretE
 /// overlap lasts.
 pub fn signing_secrets(
     secrets: &SecretBox,
-    endpoint: &webhook::Model,
+    endpoint: &WebhookRecord,
     at: DateTime<Utc>,
 ) -> Result<Vec<WebhookSecret>, SecretError> {
     let mut keys = vec![open(secrets, &endpoint.secret_sealed)?];

@@ -10,6 +10,7 @@ use std::process::Command;
 use common::{TestApp, json};
 use mail_auth::hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
 use mail_auth::{AuthenticatedMessage, DkimResult, MessageAuthenticator};
+use opensend_core::RecipientStatus;
 use opensend_server::serve::Roles;
 use opensend_test_support::dns::TestDns;
 use opensend_test_support::peers::{SmtpSink, peer_available, peers_dir};
@@ -190,8 +191,10 @@ async fn signed_mail_reaches_every_envelope_recipient() {
         .await
         .unwrap();
     assert!(
-        recipients.iter().all(|r| r.status == "accepted"
-            && r.response.as_deref().is_some_and(|s| s.starts_with("250"))),
+        recipients
+            .iter()
+            .all(|r| r.status == RecipientStatus::Accepted
+                && r.response.as_deref().is_some_and(|s| s.starts_with("250"))),
         "{recipients:?}"
     );
 }
@@ -217,9 +220,18 @@ async fn refused_and_unreachable_recipients() {
         .recipients(id.parse().unwrap())
         .await
         .unwrap();
-    let of = |a: &str| recipients.iter().find(|r| r.address == a).unwrap().clone();
-    assert_eq!(of("ok@receiver.test").status, "accepted");
-    assert_eq!(of("reject-550@receiver.test").status, "rejected");
+    let of = |a: &str| {
+        recipients
+            .iter()
+            .find(|r| r.address.as_str() == a)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(of("ok@receiver.test").status, RecipientStatus::Accepted);
+    assert_eq!(
+        of("reject-550@receiver.test").status,
+        RecipientStatus::Rejected
+    );
     assert!(
         of("reject-550@receiver.test")
             .response
@@ -240,6 +252,7 @@ async fn refused_and_unreachable_recipients() {
         .await
         .unwrap()
         .unwrap()
+        .summary
         .organization_id;
     let events: Vec<String> = app
         .store
@@ -298,11 +311,11 @@ async fn events_of(app: &TestApp, id: &str) -> Vec<(String, String)> {
         .unwrap();
     app.store
         .emails()
-        .events(email.organization_id, id)
+        .events(email.summary.organization_id, id)
         .await
         .unwrap()
         .into_iter()
-        .map(|e| (e.event_type, e.data))
+        .map(|e| (e.event_type, e.data.to_string()))
         .collect()
 }
 

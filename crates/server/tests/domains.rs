@@ -330,7 +330,13 @@ async fn the_stored_private_keys_sign_mail_that_the_published_records_verify() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&refused, SendAsError::Refused(Refusal::NotVerified { status, .. }) if status == "not_started"),
+        matches!(
+            &refused,
+            SendAsError::Refused(Refusal::NotVerified {
+                status: opensend_core::DomainStatus::NotStarted,
+                ..
+            })
+        ),
         "{refused:?}"
     );
     publish(&dns, &domain);

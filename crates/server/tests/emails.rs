@@ -3,7 +3,7 @@
 mod common;
 
 use common::{TestApp, expect_error, json};
-use opensend_core::{EmailAddress, Permission};
+use opensend_core::{EmailAddress, Permission, RecipientStatus};
 use opensend_store::repos::suppressions::Reason;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -97,7 +97,7 @@ async fn a_sent_email_is_captured_with_correct_mime() {
         .recipients(id.parse().unwrap())
         .await
         .unwrap();
-    let mut addresses: Vec<_> = recipients.iter().map(|r| r.address.clone()).collect();
+    let mut addresses: Vec<_> = recipients.iter().map(|r| r.address.as_str()).collect();
     addresses.sort();
     assert_eq!(
         addresses,
@@ -108,7 +108,11 @@ async fn a_sent_email_is_captured_with_correct_mime() {
             "secret@example.com"
         ]
     );
-    assert!(recipients.iter().all(|r| r.status == "accepted"));
+    assert!(
+        recipients
+            .iter()
+            .all(|r| r.status == RecipientStatus::Accepted)
+    );
 }
 
 #[tokio::test]
@@ -443,13 +447,15 @@ async fn suppressed_recipients_are_not_sent_to() {
     let status_of = |a: &str| {
         recipients
             .iter()
-            .find(|r| r.address == a)
+            .find(|r| r.address.as_str() == a)
             .unwrap()
             .status
-            .clone()
     };
-    assert_eq!(status_of("bounced@example.com"), "suppressed");
-    assert_eq!(status_of("fine@example.com"), "accepted");
+    assert_eq!(
+        status_of("bounced@example.com"),
+        RecipientStatus::Suppressed
+    );
+    assert_eq!(status_of("fine@example.com"), RecipientStatus::Accepted);
 }
 
 #[tokio::test]

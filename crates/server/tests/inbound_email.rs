@@ -88,7 +88,7 @@ async fn receiving_domain(
                 allow_subdomains,
             },
             Vec::new(),
-            &|_, _| json!({}),
+            &|_, _| Vec::new(),
         )
         .await
         .expect("domain");

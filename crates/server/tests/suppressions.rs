@@ -767,8 +767,11 @@ async fn sending_skips_an_address_while_it_is_on_the_list() {
         .await
         .unwrap();
     assert_eq!(recipients.len(), 1);
-    assert_eq!(recipients[0].address, "gone@example.com");
-    assert_eq!(recipients[0].status, "suppressed");
+    assert_eq!(recipients[0].address.as_str(), "gone@example.com");
+    assert_eq!(
+        recipients[0].status,
+        opensend_core::RecipientStatus::Suppressed
+    );
 
     let (status, _) = delete(&app, &token, "/suppressions/gone@example.com").await;
     assert_eq!(status, 200);

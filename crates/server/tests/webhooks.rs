@@ -277,6 +277,18 @@ async fn a_sent_email_is_announced_signed_with_resend_shaped_data() {
     assert_eq!(data["to"], json!(["someone@example.net"]));
     assert_eq!(data["subject"], "Hello");
     assert_eq!(data["tags"], json!({"campaign": "welcome"}));
+    let mut fields: Vec<&str> = data
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["created_at", "email_id", "from", "subject", "tags", "to"],
+        "no headers key without custom headers, and nothing internal"
+    );
 
     // Both header sets, the same values in each, and a signature the secret reproduces.
     for name in ["id", "timestamp", "signature"] {
@@ -753,6 +765,23 @@ async fn domain_changes_are_announced() {
     assert_eq!(created["data"]["status"], "not_started");
     assert!(created["data"]["records"].as_array().unwrap().len() >= 3);
     assert!(created["data"]["records"][0]["record"].is_string());
+    // Resend's `DomainEventData`, its records exactly as the API shows them; the deletion describes what
+    // was deleted.
+    let expected = json!({
+        "id": id,
+        "name": "example.org",
+        "status": "not_started",
+        "created_at": domain["created_at"],
+        "region": "us-east-1",
+        "records": domain["records"],
+    });
+    assert_eq!(created["data"], expected);
+    let deleted = delivered
+        .iter()
+        .map(Delivered::json)
+        .find(|p| p["type"] == "domain.deleted")
+        .unwrap();
+    assert_eq!(deleted["data"], expected);
 }
 
 #[tokio::test]

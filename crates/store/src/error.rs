@@ -19,6 +19,12 @@ pub enum StoreError {
     Duplicate(&'static str),
     #[error("another request completed this idempotency key first")]
     IdempotencyConflict,
+    /// A stored value cannot be read back (edited by hand, or written by a newer version): the message
+    /// names the table, row and column.
+    #[error("damaged stored value: {0}")]
+    Corrupt(String),
+    #[error("cannot encode a webhook payload: {0}")]
+    Payload(serde_json::Error),
     #[error("database error: {0}")]
     Database(#[from] DbErr),
 }

@@ -5,7 +5,8 @@
 //! simply an id.
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, EntityTrait, PartialModelTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select,
 };
 use uuid::Uuid;
 
@@ -65,39 +66,43 @@ pub struct Page<T> {
     pub has_more: bool,
 }
 
-/// Runs `select` (already filtered to one organization) as one page ordered by `id`.
-pub(crate) async fn paginate<E, C>(
+impl<T> Page<T> {
+    /// The same page with each row read into its record (see [`crate::records`]).
+    pub(crate) fn into_records<R>(self) -> Result<Page<R>, StoreError>
+    where
+        R: TryFrom<T, Error = StoreError>,
+    {
+        Ok(Page {
+            items: crate::records::read_all(self.items)?,
+            has_more: self.has_more,
+        })
+    }
+}
+
+/// Runs `select` (already filtered to one organization) as one page ordered by `id`, reading only the
+/// columns of `M` (a partial model, or the entity's whole `Model`).
+pub(crate) async fn paginate<E, M, C>(
     db: &C,
     select: Select<E>,
     id: E::Column,
     page: PageRequest,
-) -> Result<Page<E::Model>, StoreError>
+) -> Result<Page<M>, StoreError>
 where
     E: EntityTrait,
+    M: PartialModelTrait + Send + Sync,
     C: ConnectionTrait,
 {
     let fetch = page.limit + 1;
-    let (mut items, newest_first) = match page.cursor {
-        None => (select.order_by_desc(id).limit(fetch).all(db).await?, true),
-        Some(Cursor::After(cursor)) => (
-            select
-                .filter(id.lt(cursor))
-                .order_by_desc(id)
-                .limit(fetch)
-                .all(db)
-                .await?,
-            true,
-        ),
-        Some(Cursor::Before(cursor)) => (
-            select
-                .filter(id.gt(cursor))
-                .order_by_asc(id)
-                .limit(fetch)
-                .all(db)
-                .await?,
-            false,
-        ),
+    let (select, newest_first) = match page.cursor {
+        None => (select.order_by_desc(id), true),
+        Some(Cursor::After(cursor)) => (select.filter(id.lt(cursor)).order_by_desc(id), true),
+        Some(Cursor::Before(cursor)) => (select.filter(id.gt(cursor)).order_by_asc(id), false),
     };
+    let mut items = select
+        .limit(fetch)
+        .into_partial_model::<M>()
+        .all(db)
+        .await?;
     let has_more = items.len() as u64 > page.limit;
     items.truncate(page.limit as usize);
     if !newest_first {

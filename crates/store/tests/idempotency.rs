@@ -1,7 +1,8 @@
 //! An idempotency key is answered once, even when two requests both believe they hold it (a takeover after
 //! the first request stalled).
 
-use opensend_store::repos::emails::{IdempotentResponse, NewEmail, RecipientKind};
+use opensend_core::{EmailAddress, Mailbox, RecipientKind};
+use opensend_store::repos::emails::{IdempotentResponse, NewEmail};
 use opensend_store::repos::idempotency::Claim;
 use opensend_store::{Store, StoreError};
 use opensend_test_support::TestDatabase;
@@ -12,8 +13,8 @@ fn email(organization_id: uuid::Uuid) -> NewEmail {
         id,
         organization_id,
         api_key_id: None,
-        from: "a@acme.test".to_owned(),
-        to: vec!["b@example.com".to_owned()],
+        from: Mailbox::parse("a@acme.test").unwrap(),
+        to: vec![Mailbox::parse("b@example.com").unwrap()],
         cc: vec![],
         bcc: vec![],
         reply_to: vec![],
@@ -27,7 +28,10 @@ fn email(organization_id: uuid::Uuid) -> NewEmail {
         message_id: format!("{id}@acme.test"),
         sending_domain_id: None,
         unverified_sender: true,
-        recipients: vec![("b@example.com".to_owned(), RecipientKind::To)],
+        recipients: vec![(
+            EmailAddress::parse("b@example.com").unwrap(),
+            RecipientKind::To,
+        )],
     }
 }
 

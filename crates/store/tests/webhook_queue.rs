@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
+use opensend_core::DeliveryStatus;
 use opensend_core::webhook::EventType;
 use opensend_store::Store;
 use opensend_store::repos::NewWebhook;
@@ -11,10 +12,7 @@ use opensend_store::repos::webhook_outbox::AttemptOutcome;
 use opensend_test_support::TestDatabase;
 use serde_json::json;
 
-fn outcome(
-    delivery: &opensend_store::entities::webhook_delivery::Model,
-    succeeded: bool,
-) -> AttemptOutcome {
+fn outcome(delivery: &opensend_store::records::DeliveryRecord, succeeded: bool) -> AttemptOutcome {
     AttemptOutcome {
         delivery: delivery.clone(),
         succeeded,
@@ -39,7 +37,7 @@ async fn only_the_current_lease_holder_records_an_outcome() {
         .create(NewWebhook {
             organization_id: org.id,
             endpoint: "https://hooks.example.com/in".to_owned(),
-            event_types: vec!["email.sent".to_owned()],
+            event_types: vec![EventType::EmailSent],
             secret_sealed: vec![1; 60],
         })
         .await
@@ -116,10 +114,10 @@ async fn only_the_current_lease_holder_records_an_outcome() {
         .unwrap();
     let by_id = |id| page.items.iter().find(|d| d.id == id).unwrap();
     let done = by_id(second[0].delivery.id);
-    assert_eq!(done.status, "succeeded");
+    assert_eq!(done.status, DeliveryStatus::Succeeded);
     assert!(done.lease_owner.is_none() && done.next_attempt_at.is_none());
     let retry = by_id(second[1].delivery.id);
-    assert_eq!(retry.status, "pending");
+    assert_eq!(retry.status, DeliveryStatus::Pending);
     assert_eq!(retry.last_status_code, Some(500));
     assert!(retry.next_attempt_at.is_some() && retry.lease_owner.is_none());
     let attempts = store

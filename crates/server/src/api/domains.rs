@@ -6,10 +6,10 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
-use opensend_core::{DnsLabel, DomainName, ErrorCode};
-use opensend_mail::RecordStatus;
+use opensend_core::dns_record::DnsRecordView;
+use opensend_core::{DnsLabel, DomainName, DomainStatus, ErrorCode};
 use opensend_store::StoreError;
-use opensend_store::entities::domain;
+use opensend_store::records::{DkimKeyRecord, DomainRecord};
 use opensend_store::repos::{DomainChanges, NewDomain};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::api::list::{ListQuery, ListResponse};
 use crate::api::timestamp;
 use crate::auth::FullAccess;
-use crate::domains::{self, DomainError, StoredCheck};
+use crate::domains::{self, DomainError};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, PathId};
 use crate::state::AppState;
@@ -179,7 +179,7 @@ async fn create(
                 allow_subdomains: body.allow_subdomains.unwrap_or(false),
             },
             keys,
-            &webhook_data(&state),
+            &domains::records_for_events(&state.config),
         )
         .await
         .map_err(|e| match e {
@@ -198,31 +198,12 @@ struct Capabilities {
     receiving: &'static str,
 }
 
-fn capabilities(domain: &domain::Model) -> Capabilities {
+fn capabilities(domain: &DomainRecord) -> Capabilities {
     let word = |on: bool| if on { "enabled" } else { "disabled" };
     Capabilities {
         sending: word(domain.sending_enabled),
         receiving: word(domain.receiving_enabled),
     }
-}
-
-/// One DNS record as Resend shows it, plus what the last check found when it failed (extension).
-#[derive(Debug, Serialize)]
-struct RecordView {
-    record: opensend_mail::records::RecordPurpose,
-    name: String,
-    #[serde(rename = "type")]
-    record_type: &'static str,
-    ttl: &'static str,
-    status: RecordStatus,
-    value: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    priority: Option<u16>,
-    /// Extension: what the last check found instead (`failed`) or what went wrong (`temporary_failure`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    found: Option<String>,
-    /// Extension: `false` for records that do not decide the domain's status (DMARC, a pending rotation).
-    required: bool,
 }
 
 /// Resend's `Domain`, with our extensions.
@@ -231,7 +212,7 @@ struct DomainView {
     object: &'static str,
     id: Uuid,
     name: String,
-    status: String,
+    status: DomainStatus,
     created_at: String,
     region: String,
     open_tracking: bool,
@@ -239,7 +220,7 @@ struct DomainView {
     #[serde(skip_serializing_if = "Option::is_none")]
     tracking_subdomain: Option<String>,
     capabilities: Capabilities,
-    records: Vec<RecordView>,
+    records: Vec<DnsRecordView>,
     // Extensions.
     custom_return_path: String,
     return_path: String,
@@ -251,33 +232,12 @@ struct DomainView {
 impl DomainView {
     fn build(
         state: &AppState,
-        domain: domain::Model,
-        keys: &[opensend_store::entities::dkim_key::Model],
+        domain: DomainRecord,
+        keys: &[DkimKeyRecord],
     ) -> Result<Self, ApiError> {
-        let expected =
-            domains::expected_records(&domain, keys, &domains::record_settings(&state.config))
+        let records =
+            domains::record_views(&domain, keys, &domains::record_settings(&state.config))
                 .map_err(ApiError::internal)?;
-        let checks: Vec<StoredCheck> = domains::stored_checks(&domain);
-        let records = expected
-            .into_iter()
-            .map(|e| {
-                let record_type = domains::record_type_str(&e);
-                let check = checks.iter().find(|c| {
-                    c.record_type == record_type && c.name == e.name && c.value == e.value
-                });
-                RecordView {
-                    record: e.purpose,
-                    name: e.name,
-                    record_type,
-                    ttl: "Auto",
-                    status: check.map_or(RecordStatus::NotStarted, |c| c.status),
-                    value: e.value,
-                    priority: e.priority,
-                    found: check.and_then(|c| c.detail.clone()),
-                    required: e.required,
-                }
-            })
-            .collect();
         let caps = capabilities(&domain);
         Ok(Self {
             object: "domain",
@@ -300,39 +260,12 @@ impl DomainView {
     }
 }
 
-/// The `data` of `domain.created|updated|deleted` webhook events: Resend's `DomainEventData` (id, name,
-/// status, created_at, region, records), built from the same view the API returns.
-pub(crate) fn webhook_data(
-    state: &AppState,
-) -> impl Fn(&domain::Model, &[opensend_store::entities::dkim_key::Model]) -> Value + Send + Sync + '_
-{
-    move |domain, keys| match DomainView::build(state, domain.clone(), keys) {
-        Ok(view) => json!({
-            "id": view.id,
-            "name": view.name,
-            "status": view.status,
-            "created_at": view.created_at,
-            "region": view.region,
-            "records": view.records,
-        }),
-        // Records could not be derived (a key failed to parse): announce the domain without them.
-        Err(_) => json!({
-            "id": domain.id,
-            "name": domain.name,
-            "status": domain.status,
-            "created_at": timestamp(domain.created_at),
-            "region": domain.region,
-            "records": [],
-        }),
-    }
-}
-
 /// Resend's `ListDomainsItem`.
 #[derive(Debug, Serialize)]
 struct DomainListItem {
     id: Uuid,
     name: String,
-    status: String,
+    status: DomainStatus,
     created_at: String,
     region: String,
     open_tracking: bool,
@@ -367,11 +300,7 @@ async fn list(
     Ok(Json(ListResponse::new(items, page.has_more)))
 }
 
-async fn load(
-    state: &AppState,
-    organization_id: Uuid,
-    id: Uuid,
-) -> Result<domain::Model, ApiError> {
+async fn load(state: &AppState, organization_id: Uuid, id: Uuid) -> Result<DomainRecord, ApiError> {
     state
         .store
         .domains()
@@ -380,7 +309,7 @@ async fn load(
         .ok_or_else(|| ApiError::not_found("Domain"))
 }
 
-async fn view(state: &AppState, domain: domain::Model) -> Result<DomainView, ApiError> {
+async fn view(state: &AppState, domain: DomainRecord) -> Result<DomainView, ApiError> {
     let keys = state
         .store
         .domains()
@@ -461,7 +390,7 @@ async fn update(
                 receiving_enabled: receiving,
                 allow_subdomains: body.allow_subdomains,
             },
-            &webhook_data(&state),
+            &domains::records_for_events(&state.config),
         )
         .await?;
     if updated.is_none() {
@@ -478,7 +407,11 @@ async fn remove(
     if !state
         .store
         .domains()
-        .delete(caller.organization_id, id, &webhook_data(&state))
+        .delete(
+            caller.organization_id,
+            id,
+            &domains::records_for_events(&state.config),
+        )
         .await?
     {
         return Err(ApiError::not_found("Domain"));

@@ -36,7 +36,7 @@ async fn list(
                 "id": e.id,
                 "kind": e.kind,
                 "message": e.message,
-                "data": serde_json::from_str::<Value>(&e.data).unwrap_or(Value::Null),
+                "data": e.data,
                 "created_at": timestamp(e.created_at),
             })
         })

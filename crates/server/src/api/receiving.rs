@@ -14,9 +14,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use opensend_store::entities::received_email;
-use opensend_store::repos::emails::{read_list, read_pairs};
-use opensend_store::repos::received_emails::{AttachmentSummary, bracketed_message_id};
+use opensend_core::Header;
+use opensend_core::webhook::payload::bracketed_message_id;
+use opensend_store::records::{AttachmentSummary, ReceivedEmailRecord, ReceivedEmailSummary};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -84,23 +84,23 @@ struct SummaryView {
 }
 
 impl SummaryView {
-    fn new(email: &received_email::Model, attachments: &[&AttachmentSummary]) -> Self {
+    fn new(email: ReceivedEmailSummary, attachments: &[&AttachmentSummary]) -> Self {
         Self {
             object: "email",
             id: email.id,
-            to: read_list(&email.to_addresses),
-            from: email.from_address.clone(),
-            subject: email.subject.clone().unwrap_or_default(),
+            to: email.to,
+            from: email.from,
+            subject: email.subject.unwrap_or_default(),
             message_id: bracketed_message_id(email.message_id.as_deref()),
-            bcc: read_list(&email.bcc_addresses),
-            cc: read_list(&email.cc_addresses),
-            reply_to: read_list(&email.reply_to),
+            bcc: email.bcc,
+            cc: email.cc,
+            reply_to: email.reply_to,
             created_at: timestamp(email.created_at),
             attachments: attachments
                 .iter()
                 .map(|a| AttachmentView::from(*a))
                 .collect(),
-            envelope_recipients: read_list(&email.envelope_recipients),
+            envelope_recipients: email.envelope_recipients,
         }
     }
 }
@@ -136,12 +136,10 @@ async fn list(
     }
     let data = page
         .items
-        .iter()
+        .into_iter()
         .map(|email| {
-            SummaryView::new(
-                email,
-                by_email.get(&email.id).map(Vec::as_slice).unwrap_or(&[]),
-            )
+            let attachments = by_email.get(&email.id).map(Vec::as_slice).unwrap_or(&[]);
+            SummaryView::new(email, attachments)
         })
         .collect();
     Ok(Json(ListResponse::new(data, page.has_more)))
@@ -151,7 +149,7 @@ async fn find(
     state: &AppState,
     organization_id: Uuid,
     id: Uuid,
-) -> Result<received_email::Model, ApiError> {
+) -> Result<ReceivedEmailRecord, ApiError> {
     state
         .store
         .received_emails()
@@ -174,19 +172,19 @@ async fn show(
         .await?;
     let refs: Vec<&AttachmentSummary> = summaries.iter().collect();
     Ok(Json(EmailView {
-        summary: SummaryView::new(&email, &refs),
-        headers: headers_object(read_pairs(&email.headers)),
+        summary: SummaryView::new(email.summary, &refs),
+        headers: headers_object(email.headers),
         html: email.html,
-        text: email.text_body,
+        text: email.text,
     }))
 }
 
 /// Header fields as an object: a name that occurs once maps to its value, a repeated one to the list of
 /// its values in order. Names compare without case; the first spelling is the key.
-fn headers_object(pairs: Vec<(String, String)>) -> Map<String, Value> {
+fn headers_object(headers: Vec<Header>) -> Map<String, Value> {
     let mut object = Map::new();
     let mut keys: HashMap<String, String> = HashMap::new();
-    for (name, value) in pairs {
+    for Header { name, value } in headers {
         let key = keys
             .entry(name.to_ascii_lowercase())
             .or_insert_with(|| name.clone())
@@ -270,10 +268,10 @@ mod tests {
     #[test]
     fn repeated_headers_become_lists() {
         let object = headers_object(vec![
-            ("Received".into(), "from a".into()),
-            ("Subject".into(), "Hi".into()),
-            ("received".into(), "from b".into()),
-            ("RECEIVED".into(), "from c".into()),
+            Header::new("Received", "from a"),
+            Header::new("Subject", "Hi"),
+            Header::new("received", "from b"),
+            Header::new("RECEIVED", "from c"),
         ]);
         assert_eq!(object["Subject"], "Hi");
         assert_eq!(

@@ -14,12 +14,11 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{TimeDelta, Utc};
-use opensend_core::ErrorCode;
 use opensend_core::webhook::{EventType, WebhookSecret, message_id};
+use opensend_core::{DeliveryStatus, ErrorCode, WebhookStatus};
 use opensend_store::PageRequest;
-use opensend_store::entities::{webhook, webhook_attempt, webhook_delivery};
-use opensend_store::repos::emails::read_list;
-use opensend_store::repos::webhook_outbox::endpoint_status;
+use opensend_store::entities::webhook_attempt;
+use opensend_store::records::{DeliveryRecord, WebhookRecord};
 use opensend_store::repos::{NewWebhook, ReplayOutcome, WebhookChanges};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -130,13 +129,13 @@ async fn parse_endpoint(state: &AppState, raw: &str) -> Result<String, ApiError>
 }
 
 /// A non-empty list of known event types, without repeats, in the order given.
-fn parse_events(raw: Vec<String>) -> Result<Vec<String>, ApiError> {
+fn parse_events(raw: Vec<String>) -> Result<Vec<EventType>, ApiError> {
     if raw.is_empty() {
         return Err(ApiError::validation(
             "`events` must name at least one event type.",
         ));
     }
-    let mut events: Vec<String> = Vec::new();
+    let mut events: Vec<EventType> = Vec::new();
     for name in raw {
         let event = name.parse::<EventType>().map_err(|e| {
             ApiError::validation(format!(
@@ -144,8 +143,8 @@ fn parse_events(raw: Vec<String>) -> Result<Vec<String>, ApiError> {
                 EventType::ALL.map(|t| t.as_str()).join(", ")
             ))
         })?;
-        if !events.iter().any(|e| e == event.as_str()) {
-            events.push(event.as_str().to_owned());
+        if !events.contains(&event) {
+            events.push(event);
         }
     }
     Ok(events)
@@ -156,18 +155,18 @@ fn parse_events(raw: Vec<String>) -> Result<Vec<String>, ApiError> {
 struct WebhookItem {
     id: Uuid,
     endpoint: String,
-    events: Vec<String>,
-    status: String,
+    events: Vec<EventType>,
+    status: WebhookStatus,
     created_at: String,
 }
 
-impl From<&webhook::Model> for WebhookItem {
-    fn from(w: &webhook::Model) -> Self {
+impl From<&WebhookRecord> for WebhookItem {
+    fn from(w: &WebhookRecord) -> Self {
         Self {
             id: w.id,
             endpoint: w.endpoint.clone(),
-            events: read_list(&w.event_types),
-            status: w.status.clone(),
+            events: w.events.clone(),
+            status: w.status,
             created_at: timestamp(w.created_at),
         }
     }
@@ -193,7 +192,7 @@ async fn load(
     state: &AppState,
     organization_id: Uuid,
     id: Uuid,
-) -> Result<webhook::Model, ApiError> {
+) -> Result<WebhookRecord, ApiError> {
     state
         .store
         .webhooks()
@@ -255,16 +254,18 @@ async fn update(
         None => None,
     };
     let events = body.events.map(parse_events).transpose()?;
-    let status = match body.status.as_deref() {
-        None => None,
-        Some(s @ (endpoint_status::ENABLED | endpoint_status::DISABLED)) => Some(s.to_owned()),
-        Some(other) => {
-            return Err(ApiError::validation(format!(
-                "`status` must be `enabled` or `disabled`, not `{}`.",
-                other.chars().take(32).collect::<String>()
-            )));
-        }
-    };
+    let status = body
+        .status
+        .as_deref()
+        .map(|raw| {
+            raw.parse::<WebhookStatus>().map_err(|_| {
+                ApiError::validation(format!(
+                    "`status` must be `enabled` or `disabled`, not `{}`.",
+                    raw.chars().take(32).collect::<String>()
+                ))
+            })
+        })
+        .transpose()?;
     state
         .store
         .webhooks()
@@ -358,8 +359,8 @@ struct DeliveryView {
     id: Uuid,
     /// The `webhook-id` / `svix-id` receivers see; the same on every attempt and replay.
     message_id: String,
-    event_type: Option<String>,
-    status: String,
+    event_type: Option<EventType>,
+    status: DeliveryStatus,
     attempts: i32,
     status_code: Option<i32>,
     response: Option<String>,
@@ -375,7 +376,7 @@ struct DeliveryView {
 async fn delivery_views(
     state: &AppState,
     organization_id: Uuid,
-    items: Vec<webhook_delivery::Model>,
+    items: Vec<DeliveryRecord>,
 ) -> Result<Vec<DeliveryView>, ApiError> {
     let repo = state.store.webhooks();
     let ids: Vec<Uuid> = items.iter().map(|d| d.id).collect();
@@ -387,7 +388,7 @@ async fn delivery_views(
             .push(attempt);
     }
     let message_ids: Vec<Uuid> = items.iter().map(|d| d.message_id).collect();
-    let types: HashMap<Uuid, String> = repo
+    let types: HashMap<Uuid, EventType> = repo
         .message_types(organization_id, message_ids)
         .await?
         .into_iter()
@@ -401,7 +402,7 @@ async fn delivery_views(
                 object: "webhook_delivery",
                 id: d.id,
                 message_id: message_id(d.message_id),
-                event_type: types.get(&d.message_id).cloned(),
+                event_type: types.get(&d.message_id).copied(),
                 status: d.status,
                 attempts: d.attempts,
                 status_code: d.last_status_code,
@@ -473,7 +474,7 @@ async fn replay(
                     "object": "webhook_delivery",
                     "id": new_id,
                     "replay_of": delivery_id,
-                    "status": "pending",
+                    "status": DeliveryStatus::Pending,
                 })),
             ))
         }
@@ -485,12 +486,12 @@ async fn replay(
 }
 
 /// Resend's status of a webhook event.
-fn event_status(delivery: &webhook_delivery::Model) -> &'static str {
-    match delivery.status.as_str() {
-        "succeeded" => "success",
-        "failed" => "failed",
-        _ if delivery.attempts > 0 => "attempting",
-        _ => "pending",
+fn event_status(delivery: &DeliveryRecord) -> &'static str {
+    match delivery.status {
+        DeliveryStatus::Succeeded => "success",
+        DeliveryStatus::Failed => "failed",
+        DeliveryStatus::Pending if delivery.attempts > 0 => "attempting",
+        DeliveryStatus::Pending => "pending",
     }
 }
 
@@ -506,7 +507,7 @@ async fn events(
     let page = repo
         .deliveries(caller.organization_id, id, page_request)
         .await?;
-    let types: HashMap<Uuid, String> = repo
+    let types: HashMap<Uuid, EventType> = repo
         .message_types(
             caller.organization_id,
             page.items.iter().map(|d| d.message_id).collect(),
@@ -536,7 +537,7 @@ async fn load_delivery(
     organization_id: Uuid,
     id: Uuid,
     delivery_id: Uuid,
-) -> Result<webhook_delivery::Model, ApiError> {
+) -> Result<DeliveryRecord, ApiError> {
     state
         .store
         .webhooks()
@@ -557,7 +558,6 @@ async fn event(
         .message(caller.organization_id, delivery.message_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Webhook event"))?;
-    let payload: Value = serde_json::from_str(&message.payload).unwrap_or(Value::Null);
     Ok(Json(json!({
         "object": "webhook_event",
         "id": delivery.id,
@@ -565,7 +565,7 @@ async fn event(
         "created_at": timestamp(delivery.created_at),
         "status": event_status(&delivery),
         "next_attempt_at": delivery.next_attempt_at.map(timestamp),
-        "payload": payload,
+        "payload": message.payload,
     })))
 }
 

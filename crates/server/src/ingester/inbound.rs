@@ -26,7 +26,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::routing::post;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use opensend_core::{DomainName, ErrorCode};
+use opensend_core::{DomainName, ErrorCode, Header};
 use opensend_mail::inbound::{self, InboundError, ReceivedAddress, ReceivedMessage};
 use opensend_store::repos::received_emails::{InboundAttachment, InboundMessage, InboundRoute};
 use serde::Deserialize;
@@ -337,7 +337,11 @@ fn into_stored(message: ReceivedMessage, raw_size: i64) -> InboundMessage {
         subject: message.subject,
         html: message.html,
         text: message.text,
-        headers: message.headers,
+        headers: message
+            .headers
+            .into_iter()
+            .map(|(name, value)| Header { name, value })
+            .collect(),
         message_id: message.message_id,
         raw_size,
         attachments: message

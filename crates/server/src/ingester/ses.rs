@@ -23,14 +23,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use opensend_core::ErrorCode;
+use opensend_core::webhook::payload::timestamp as payload_timestamp;
+use opensend_core::{EmailStatus, RecipientStatus};
 use opensend_mail::ses_events::{
     BounceType, SesEvent, SesEventDetails, SesNotification, parse_ses_event,
 };
 use opensend_mail::sns::{SnsMessageType, SnsRefusal, VerifiedSnsMessage};
-use opensend_store::repos::emails::{recipient_status, status};
 use opensend_store::repos::provider_events::{self, ApplyOutcome, ProviderEvent, RecipientChange};
 use opensend_store::repos::suppressions::Reason;
-use opensend_store::repos::webhook_outbox::payload_timestamp;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
@@ -206,7 +206,7 @@ pub fn provider_event(sns_message_id: &str, event: &SesEvent) -> Option<Provider
     let stamp = |at: Option<chrono::DateTime<chrono::Utc>>| {
         payload_timestamp(at.unwrap_or(event.mail.timestamp))
     };
-    let every_recipient = |status: &'static str, response: Option<String>| {
+    let every_recipient = |status: RecipientStatus, response: Option<String>| {
         event
             .mail
             .destination
@@ -221,14 +221,14 @@ pub fn provider_event(sns_message_id: &str, event: &SesEvent) -> Option<Provider
     };
     let (status, event_type, data, recipients, announce_always) = match &event.details {
         SesEventDetails::Send => (
-            status::SENT,
+            EmailStatus::Sent,
             "email.sent",
             json!({"transport": "ses", "provider_message_id": event.mail.message_id}),
             Vec::new(),
             false,
         ),
         SesEventDetails::Delivery(delivery) => (
-            status::DELIVERED,
+            EmailStatus::Delivered,
             "email.delivered",
             json!({}),
             delivery
@@ -236,7 +236,7 @@ pub fn provider_event(sns_message_id: &str, event: &SesEvent) -> Option<Provider
                 .iter()
                 .map(|address| RecipientChange {
                     address: address.clone(),
-                    status: recipient_status::DELIVERED,
+                    status: RecipientStatus::Delivered,
                     response: delivery.smtp_response.clone(),
                     suppress: None,
                 })
@@ -272,7 +272,7 @@ pub fn provider_event(sns_message_id: &str, event: &SesEvent) -> Option<Provider
                 .filter_map(|r| r.diagnostic_code.as_deref())
                 .collect();
             (
-                status::BOUNCED,
+                EmailStatus::Bounced,
                 "email.bounced",
                 json!({"bounce": {
                     "type": kind,
@@ -285,7 +285,7 @@ pub fn provider_event(sns_message_id: &str, event: &SesEvent) -> Option<Provider
                     .iter()
                     .map(|r| RecipientChange {
                         address: r.email_address.clone(),
-                        status: recipient_status::BOUNCED,
+                        status: RecipientStatus::Bounced,
                         response: r.diagnostic_code.clone().or_else(|| r.status.clone()),
                         suppress,
                     })
@@ -294,7 +294,7 @@ pub fn provider_event(sns_message_id: &str, event: &SesEvent) -> Option<Provider
             )
         }
         SesEventDetails::Complaint(complaint) => (
-            status::COMPLAINED,
+            EmailStatus::Complained,
             "email.complained",
             json!({"complaint": {
                 "feedbackType": complaint.complaint_feedback_type,
@@ -305,7 +305,7 @@ pub fn provider_event(sns_message_id: &str, event: &SesEvent) -> Option<Provider
                 .iter()
                 .map(|r| RecipientChange {
                     address: r.email_address.clone(),
-                    status: recipient_status::COMPLAINED,
+                    status: RecipientStatus::Complained,
                     response: complaint
                         .complaint_feedback_type
                         .as_ref()
@@ -322,7 +322,7 @@ pub fn provider_event(sns_message_id: &str, event: &SesEvent) -> Option<Provider
                 .filter_map(|r| r.diagnostic_code.as_deref())
                 .collect();
             (
-                status::DELIVERY_DELAYED,
+                EmailStatus::DeliveryDelayed,
                 "email.delivery_delayed",
                 json!({"delivery_delayed": {
                     "reason": delay.delay_type,
@@ -334,7 +334,7 @@ pub fn provider_event(sns_message_id: &str, event: &SesEvent) -> Option<Provider
                     .iter()
                     .map(|r| RecipientChange {
                         address: r.email_address.clone(),
-                        status: recipient_status::DELIVERY_DELAYED,
+                        status: RecipientStatus::DeliveryDelayed,
                         response: r.diagnostic_code.clone().or_else(|| r.status.clone()),
                         suppress: None,
                     })
@@ -348,10 +348,10 @@ pub fn provider_event(sns_message_id: &str, event: &SesEvent) -> Option<Provider
                 reject.reason.as_deref().unwrap_or("no reason given")
             );
             (
-                status::FAILED,
+                EmailStatus::Failed,
                 "email.failed",
                 json!({"error": reason}),
-                every_recipient(recipient_status::FAILED, Some(reason.clone())),
+                every_recipient(RecipientStatus::Failed, Some(reason.clone())),
                 true,
             )
         }
@@ -364,15 +364,15 @@ pub fn provider_event(sns_message_id: &str, event: &SesEvent) -> Option<Provider
                     .unwrap_or("no reason given")
             );
             (
-                status::FAILED,
+                EmailStatus::Failed,
                 "email.failed",
                 json!({"error": reason}),
-                every_recipient(recipient_status::FAILED, Some(reason.clone())),
+                every_recipient(RecipientStatus::Failed, Some(reason.clone())),
                 true,
             )
         }
         SesEventDetails::Open(open) => (
-            status::OPENED,
+            EmailStatus::Opened,
             "email.opened",
             json!({"open": {
                 "ipAddress": open.ip_address.as_deref().unwrap_or_default(),
@@ -383,7 +383,7 @@ pub fn provider_event(sns_message_id: &str, event: &SesEvent) -> Option<Provider
             true,
         ),
         SesEventDetails::Click(click) => (
-            status::CLICKED,
+            EmailStatus::Clicked,
             "email.clicked",
             json!({"click": {
                 "ipAddress": click.ip_address.as_deref().unwrap_or_default(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use opensend_store::StoreError;
-use opensend_store::entities::domain;
+use opensend_store::records::DomainRecord;
 
 use crate::domains::verify;
 use crate::jobs::claim_loop::{ClaimLoop, LeasedWork, Pace};
@@ -38,7 +38,7 @@ impl DomainChecks {
 }
 
 impl LeasedWork for DomainChecks {
-    type Item = domain::Model;
+    type Item = DomainRecord;
 
     fn kind(&self) -> &'static str {
         "domain-checks"
@@ -48,7 +48,7 @@ impl LeasedWork for DomainChecks {
         Pace::new(CONCURRENCY, CHECK_INTERVAL)
     }
 
-    async fn claim(&self, _owner: &str, limit: usize) -> Result<Vec<domain::Model>, StoreError> {
+    async fn claim(&self, _owner: &str, limit: usize) -> Result<Vec<DomainRecord>, StoreError> {
         self.state
             .store
             .domains()
@@ -56,7 +56,7 @@ impl LeasedWork for DomainChecks {
             .await
     }
 
-    async fn process(&self, _owner: &str, domain: domain::Model) {
+    async fn process(&self, _owner: &str, domain: DomainRecord) {
         // The claim's lease brings the domain back later; one bad domain must not stop the others.
         if let Err(e) = verify(&self.state, &domain, self.at()).await {
             tracing::warn!(domain_id = %domain.id, error = %e, "domain check failed");

@@ -1,7 +1,8 @@
 use sea_orm::entity::prelude::*;
 
-/// An accepted email. Address lists, headers and tags are JSON text so one column type serves both
-/// backends; they are written and read only through the emails repository.
+/// An accepted email. Mailboxes, headers and tags are JSON text so one column type serves both backends;
+/// they are written by the emails repository and read into [`crate::records::EmailRecord`] (their stored
+/// forms, old and new, are described in `records::columns`).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "emails")]
 pub struct Model {
@@ -15,6 +16,7 @@ pub struct Model {
     pub bcc_addresses: String,
     pub reply_to: String,
     pub subject: String,
+    /// Bodies and `raw_mime` are the heavy columns: lists never select them.
     pub html: Option<String>,
     pub text_body: Option<String>,
     pub headers: String,

@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
-/// A received message as one organization got it. Address lists and headers are JSON text, written and read
-/// only through the received-emails repository.
+/// A received message as one organization got it. Address lists and headers are JSON text, written by the
+/// received-emails repository and read into [`crate::records::ReceivedEmailRecord`].
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "received_emails")]
 pub struct Model {

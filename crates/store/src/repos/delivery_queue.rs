@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use opensend_core::{EmailStatus, RecipientStatus};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
@@ -19,7 +20,7 @@ use uuid::Uuid;
 
 use crate::StoreError;
 use crate::entities::{delivery_job, email, email_recipient};
-use crate::repos::emails::{insert_event, recipient_status, status};
+use crate::repos::emails::insert_event;
 use crate::repos::now;
 
 pub struct DeliveryQueue<'a> {
@@ -123,7 +124,10 @@ impl<'a> DeliveryQueue<'a> {
         }
         let at = now();
         email::Entity::update_many()
-            .col_expr(email::Column::Status, Expr::value(status::SENT))
+            .col_expr(
+                email::Column::Status,
+                Expr::value(EmailStatus::Sent.as_str()),
+            )
             .col_expr(
                 email::Column::Transport,
                 Expr::value(Some(sent.transport.clone())),
@@ -235,7 +239,10 @@ impl<'a> DeliveryQueue<'a> {
         }
         let at = now();
         email::Entity::update_many()
-            .col_expr(email::Column::Status, Expr::value(status::FAILED))
+            .col_expr(
+                email::Column::Status,
+                Expr::value(EmailStatus::Failed.as_str()),
+            )
             .col_expr(
                 email::Column::LastError,
                 Expr::value(Some(error.to_owned())),
@@ -306,11 +313,14 @@ async fn update_recipients(
         email_recipient::Entity::update_many()
             .col_expr(
                 email_recipient::Column::Status,
-                Expr::value(if result.accepted {
-                    recipient_status::ACCEPTED
-                } else {
-                    recipient_status::REJECTED
-                }),
+                Expr::value(
+                    if result.accepted {
+                        RecipientStatus::Accepted
+                    } else {
+                        RecipientStatus::Rejected
+                    }
+                    .as_str(),
+                ),
             )
             .col_expr(
                 email_recipient::Column::Response,
@@ -319,7 +329,7 @@ async fn update_recipients(
             .col_expr(email_recipient::Column::UpdatedAt, Expr::value(at))
             .filter(email_recipient::Column::EmailId.eq(email_id))
             .filter(email_recipient::Column::Address.eq(result.address.as_str()))
-            .filter(email_recipient::Column::Status.ne(recipient_status::SUPPRESSED))
+            .filter(email_recipient::Column::Status.ne(RecipientStatus::Suppressed.as_str()))
             .exec(txn)
             .await?;
     }

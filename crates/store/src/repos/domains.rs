@@ -6,53 +6,58 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use opensend_core::dns_record::{DnsRecordView, RecordCheck};
 use opensend_core::webhook::EventType;
+use opensend_core::webhook::payload::{DomainEventData, timestamp};
+use opensend_core::{DkimKeyState, DomainStatus};
 
 use crate::entities::{dkim_key, domain, organization};
 use crate::pagination::paginate;
+use crate::records::columns::checks_text;
+use crate::records::{DkimKeyRecord, DomainRecord, read_all};
 use crate::repos::now;
 use crate::repos::webhook_outbox;
 use crate::{Page, PageRequest, StoreError};
 
-/// Shapes the `data` of a `domain.*` webhook event from the domain and its keys (the records a domain
-/// needs depend on configuration the store does not know). Called inside the transaction of the change,
+/// The DNS records of a domain with its keys, as `domain.*` webhook events carry them (which records a domain
+/// needs depends on configuration the store does not know). Called inside the transaction of the change,
 /// only when an endpoint subscribes.
-pub type DomainEventData<'a> =
-    &'a (dyn Fn(&domain::Model, &[dkim_key::Model]) -> serde_json::Value + Send + Sync);
+pub type DomainRecordsOf<'a> =
+    &'a (dyn Fn(&DomainRecord, &[DkimKeyRecord]) -> Vec<DnsRecordView> + Send + Sync);
 
 /// Announces a domain event in the caller's transaction.
 async fn announce<C: sea_orm::ConnectionTrait>(
     db: &C,
     event: EventType,
     domain: &domain::Model,
-    data: DomainEventData<'_>,
+    records_of: DomainRecordsOf<'_>,
 ) -> Result<(), StoreError> {
     let subscribers = webhook_outbox::subscribers(db, domain.organization_id, event).await?;
     if subscribers.is_empty() {
         return Ok(());
     }
-    let keys = dkim_key::Entity::find()
-        .filter(dkim_key::Column::DomainId.eq(domain.id))
-        .filter(dkim_key::Column::State.ne(KEY_RETIRED))
-        .order_by_asc(dkim_key::Column::Id)
-        .all(db)
+    let domain = DomainRecord::try_from(domain.clone())?;
+    let keys: Vec<DkimKeyRecord> = read_all(
+        dkim_key::Entity::find()
+            .filter(dkim_key::Column::DomainId.eq(domain.id))
+            .filter(dkim_key::Column::State.ne(DkimKeyState::Retired.as_str()))
+            .order_by_asc(dkim_key::Column::Id)
+            .all(db)
+            .await?,
+    )?;
+    let records = records_of(&domain, &keys);
+    let data = DomainEventData {
+        id: domain.id,
+        name: domain.name,
+        status: domain.status,
+        created_at: timestamp(domain.created_at),
+        region: domain.region,
+        records,
+    };
+    webhook_outbox::insert_message(db, domain.organization_id, event, &subscribers, data, now())
         .await?;
-    webhook_outbox::insert_message(
-        db,
-        domain.organization_id,
-        event,
-        &subscribers,
-        data(domain, &keys),
-        now(),
-    )
-    .await?;
     Ok(())
 }
-
-/// Key states.
-pub const KEY_ACTIVE: &str = "active";
-pub const KEY_NEXT: &str = "next";
-pub const KEY_RETIRED: &str = "retired";
 
 pub struct Domains<'a> {
     read: &'a DatabaseConnection,
@@ -96,8 +101,8 @@ pub struct DomainChanges {
 
 /// The outcome of one verification, written at once.
 pub struct CheckOutcome {
-    pub status: String,
-    pub record_checks: String,
+    pub status: DomainStatus,
+    pub record_checks: Vec<RecordCheck>,
     pub checked_at: DateTime<Utc>,
     pub next_check_at: Option<DateTime<Utc>>,
     pub check_attempts: i32,
@@ -116,8 +121,8 @@ impl<'a> Domains<'a> {
         &self,
         new: NewDomain,
         keys: Vec<NewDkimKey>,
-        event_data: DomainEventData<'_>,
-    ) -> Result<(domain::Model, Vec<dkim_key::Model>), StoreError> {
+        records_of: DomainRecordsOf<'_>,
+    ) -> Result<(DomainRecord, Vec<DkimKeyRecord>), StoreError> {
         let transaction = self.write.begin().await?;
         if organization::Entity::find_by_id(new.organization_id)
             .one(&transaction)
@@ -141,7 +146,7 @@ impl<'a> Domains<'a> {
             id: Set(id),
             organization_id: Set(new.organization_id),
             name: Set(new.name),
-            status: Set("not_started".to_owned()),
+            status: Set(DomainStatus::NotStarted.as_str().to_owned()),
             region: Set(new.region),
             custom_return_path: Set(new.custom_return_path),
             open_tracking: Set(new.open_tracking),
@@ -162,33 +167,45 @@ impl<'a> Domains<'a> {
         let mut stored = Vec::with_capacity(keys.len());
         for key in keys {
             stored.push(
-                insert_key(&transaction, new.organization_id, id, key, KEY_ACTIVE, at).await?,
+                insert_key(
+                    &transaction,
+                    new.organization_id,
+                    id,
+                    key,
+                    DkimKeyState::Active,
+                    at,
+                )
+                .await?,
             );
         }
-        announce(&transaction, EventType::DomainCreated, &domain, event_data).await?;
+        announce(&transaction, EventType::DomainCreated, &domain, records_of).await?;
         transaction.commit().await.map_err(duplicate)?;
-        Ok((domain, stored))
+        Ok((domain.try_into()?, read_all(stored)?))
     }
 
     pub async fn list(
         &self,
         organization_id: Uuid,
         page: PageRequest,
-    ) -> Result<Page<domain::Model>, StoreError> {
+    ) -> Result<Page<DomainRecord>, StoreError> {
         let select =
             domain::Entity::find().filter(domain::Column::OrganizationId.eq(organization_id));
-        paginate(self.read, select, domain::Column::Id, page).await
+        paginate::<_, domain::Model, _>(self.read, select, domain::Column::Id, page)
+            .await?
+            .into_records()
     }
 
     pub async fn get(
         &self,
         organization_id: Uuid,
         id: Uuid,
-    ) -> Result<Option<domain::Model>, StoreError> {
-        Ok(domain::Entity::find_by_id(id)
+    ) -> Result<Option<DomainRecord>, StoreError> {
+        domain::Entity::find_by_id(id)
             .filter(domain::Column::OrganizationId.eq(organization_id))
             .one(self.read)
-            .await?)
+            .await?
+            .map(DomainRecord::try_from)
+            .transpose()
     }
 
     /// The domain's keys that are not retired, oldest first.
@@ -196,14 +213,16 @@ impl<'a> Domains<'a> {
         &self,
         organization_id: Uuid,
         domain_id: Uuid,
-    ) -> Result<Vec<dkim_key::Model>, StoreError> {
-        Ok(dkim_key::Entity::find()
-            .filter(dkim_key::Column::OrganizationId.eq(organization_id))
-            .filter(dkim_key::Column::DomainId.eq(domain_id))
-            .filter(dkim_key::Column::State.ne(KEY_RETIRED))
-            .order_by_asc(dkim_key::Column::Id)
-            .all(self.read)
-            .await?)
+    ) -> Result<Vec<DkimKeyRecord>, StoreError> {
+        read_all(
+            dkim_key::Entity::find()
+                .filter(dkim_key::Column::OrganizationId.eq(organization_id))
+                .filter(dkim_key::Column::DomainId.eq(domain_id))
+                .filter(dkim_key::Column::State.ne(DkimKeyState::Retired.as_str()))
+                .order_by_asc(dkim_key::Column::Id)
+                .all(self.read)
+                .await?,
+        )
     }
 
     /// The organization's domains named `names` (used to find the domain an address belongs to).
@@ -211,12 +230,14 @@ impl<'a> Domains<'a> {
         &self,
         organization_id: Uuid,
         names: &[&str],
-    ) -> Result<Vec<domain::Model>, StoreError> {
-        Ok(domain::Entity::find()
-            .filter(domain::Column::OrganizationId.eq(organization_id))
-            .filter(domain::Column::Name.is_in(names.iter().copied()))
-            .all(self.read)
-            .await?)
+    ) -> Result<Vec<DomainRecord>, StoreError> {
+        read_all(
+            domain::Entity::find()
+                .filter(domain::Column::OrganizationId.eq(organization_id))
+                .filter(domain::Column::Name.is_in(names.iter().copied()))
+                .all(self.read)
+                .await?,
+        )
     }
 
     /// Applies `changes`; `None` when the organization has no such domain.
@@ -225,8 +246,8 @@ impl<'a> Domains<'a> {
         organization_id: Uuid,
         id: Uuid,
         changes: DomainChanges,
-        event_data: DomainEventData<'_>,
-    ) -> Result<Option<domain::Model>, StoreError> {
+        records_of: DomainRecordsOf<'_>,
+    ) -> Result<Option<DomainRecord>, StoreError> {
         let transaction = self.write.begin().await?;
         let Some(existing) = domain::Entity::find_by_id(id)
             .filter(domain::Column::OrganizationId.eq(organization_id))
@@ -259,9 +280,9 @@ impl<'a> Domains<'a> {
         }
         model.updated_at = Set(now());
         let updated = model.update(&transaction).await?;
-        announce(&transaction, EventType::DomainUpdated, &updated, event_data).await?;
+        announce(&transaction, EventType::DomainUpdated, &updated, records_of).await?;
         transaction.commit().await?;
-        Ok(Some(updated))
+        Ok(Some(updated.try_into()?))
     }
 
     /// Deletes the domain and its keys; `false` when the organization has no such domain.
@@ -269,7 +290,7 @@ impl<'a> Domains<'a> {
         &self,
         organization_id: Uuid,
         id: Uuid,
-        event_data: DomainEventData<'_>,
+        records_of: DomainRecordsOf<'_>,
     ) -> Result<bool, StoreError> {
         let transaction = self.write.begin().await?;
         let Some(existing) = domain::Entity::find_by_id(id)
@@ -284,7 +305,7 @@ impl<'a> Domains<'a> {
             &transaction,
             EventType::DomainDeleted,
             &existing,
-            event_data,
+            records_of,
         )
         .await?;
         dkim_key::Entity::delete_many()
@@ -309,12 +330,12 @@ impl<'a> Domains<'a> {
         organization_id: Uuid,
         domain_id: Uuid,
         keys: Vec<NewDkimKey>,
-    ) -> Result<Vec<dkim_key::Model>, StoreError> {
+    ) -> Result<Vec<DkimKeyRecord>, StoreError> {
         let transaction = self.write.begin().await?;
         let waiting = dkim_key::Entity::find()
             .filter(dkim_key::Column::OrganizationId.eq(organization_id))
             .filter(dkim_key::Column::DomainId.eq(domain_id))
-            .filter(dkim_key::Column::State.eq(KEY_NEXT))
+            .filter(dkim_key::Column::State.eq(DkimKeyState::Next.as_str()))
             .one(&transaction)
             .await?;
         if waiting.is_some() {
@@ -324,7 +345,15 @@ impl<'a> Domains<'a> {
         let mut stored = Vec::with_capacity(keys.len());
         for key in keys {
             stored.push(
-                insert_key(&transaction, organization_id, domain_id, key, KEY_NEXT, at).await?,
+                insert_key(
+                    &transaction,
+                    organization_id,
+                    domain_id,
+                    key,
+                    DkimKeyState::Next,
+                    at,
+                )
+                .await?,
             );
         }
         domain::Entity::update_many()
@@ -334,7 +363,7 @@ impl<'a> Domains<'a> {
             .exec(&transaction)
             .await?;
         transaction.commit().await.map_err(duplicate)?;
-        Ok(stored)
+        read_all(stored)
     }
 
     /// Records a check and promotes verified `next` keys, in one transaction. A change of status is
@@ -344,20 +373,18 @@ impl<'a> Domains<'a> {
         organization_id: Uuid,
         id: Uuid,
         outcome: CheckOutcome,
-        event_data: DomainEventData<'_>,
-    ) -> Result<Option<domain::Model>, StoreError> {
+        records_of: DomainRecordsOf<'_>,
+    ) -> Result<Option<DomainRecord>, StoreError> {
         let transaction = self.write.begin().await?;
         let previous_status = domain::Entity::find_by_id(id)
             .filter(domain::Column::OrganizationId.eq(organization_id))
             .one(&transaction)
             .await?
             .map(|d| d.status);
+        let record_checks = checks_text(&outcome.record_checks);
         let result = domain::Entity::update_many()
-            .col_expr(domain::Column::Status, Expr::value(outcome.status))
-            .col_expr(
-                domain::Column::RecordChecks,
-                Expr::value(outcome.record_checks),
-            )
+            .col_expr(domain::Column::Status, Expr::value(outcome.status.as_str()))
+            .col_expr(domain::Column::RecordChecks, Expr::value(record_checks))
             .col_expr(
                 domain::Column::LastCheckedAt,
                 Expr::value(outcome.checked_at),
@@ -381,16 +408,22 @@ impl<'a> Domains<'a> {
         if !outcome.promote.is_empty() {
             let at = now();
             dkim_key::Entity::update_many()
-                .col_expr(dkim_key::Column::State, Expr::value(KEY_RETIRED))
+                .col_expr(
+                    dkim_key::Column::State,
+                    Expr::value(DkimKeyState::Retired.as_str()),
+                )
                 .filter(dkim_key::Column::DomainId.eq(id))
-                .filter(dkim_key::Column::State.eq(KEY_ACTIVE))
+                .filter(dkim_key::Column::State.eq(DkimKeyState::Active.as_str()))
                 .exec(&transaction)
                 .await?;
             dkim_key::Entity::update_many()
-                .col_expr(dkim_key::Column::State, Expr::value(KEY_ACTIVE))
+                .col_expr(
+                    dkim_key::Column::State,
+                    Expr::value(DkimKeyState::Active.as_str()),
+                )
                 .col_expr(dkim_key::Column::ActivatedAt, Expr::value(at))
                 .filter(dkim_key::Column::DomainId.eq(id))
-                .filter(dkim_key::Column::State.eq(KEY_NEXT))
+                .filter(dkim_key::Column::State.eq(DkimKeyState::Next.as_str()))
                 .filter(dkim_key::Column::Selector.is_in(outcome.promote))
                 .exec(&transaction)
                 .await?;
@@ -399,10 +432,10 @@ impl<'a> Domains<'a> {
         if let Some(domain) = &domain
             && previous_status.as_deref() != Some(domain.status.as_str())
         {
-            announce(&transaction, EventType::DomainUpdated, domain, event_data).await?;
+            announce(&transaction, EventType::DomainUpdated, domain, records_of).await?;
         }
         transaction.commit().await?;
-        Ok(domain)
+        domain.map(DomainRecord::try_from).transpose()
     }
 
     /// Every DKIM key's id and sealed private key (retired ones too), for re-sealing under a new
@@ -436,7 +469,7 @@ impl<'a> Domains<'a> {
         at: DateTime<Utc>,
         limit: u64,
         lease: chrono::TimeDelta,
-    ) -> Result<Vec<domain::Model>, StoreError> {
+    ) -> Result<Vec<DomainRecord>, StoreError> {
         let candidates = domain::Entity::find()
             .filter(domain::Column::NextCheckAt.lte(at))
             .order_by_asc(domain::Column::NextCheckAt)
@@ -462,7 +495,7 @@ impl<'a> Domains<'a> {
                 });
             }
         }
-        Ok(claimed)
+        read_all(claimed)
     }
 }
 
@@ -471,7 +504,7 @@ async fn insert_key<C: sea_orm::ConnectionTrait>(
     organization_id: Uuid,
     domain_id: Uuid,
     key: NewDkimKey,
-    state: &str,
+    state: DkimKeyState,
     at: DateTime<Utc>,
 ) -> Result<dkim_key::Model, StoreError> {
     let model = dkim_key::ActiveModel {
@@ -482,9 +515,9 @@ async fn insert_key<C: sea_orm::ConnectionTrait>(
         algorithm: Set(key.algorithm),
         public_key: Set(key.public_key),
         private_key_sealed: Set(key.private_key_sealed),
-        state: Set(state.to_owned()),
+        state: Set(state.as_str().to_owned()),
         created_at: Set(at),
-        activated_at: Set((state == KEY_ACTIVE).then_some(at)),
+        activated_at: Set((state == DkimKeyState::Active).then_some(at)),
     };
     model.insert(db).await.map_err(duplicate)
 }

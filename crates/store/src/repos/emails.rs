@@ -1,10 +1,13 @@
 //! Accepted emails: the accept transaction, reads, rescheduling and cancellation.
 
 use chrono::{DateTime, Utc};
+use opensend_core::{
+    EmailAddress, EmailStatus, Header, Mailbox, RecipientKind, RecipientStatus, Tag,
+};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -14,80 +17,37 @@ use crate::entities::{
     suppression,
 };
 use crate::pagination::paginate;
-use crate::repos::{json_list, now};
+use crate::records::columns::{Row, headers_text, mailbox_text, mailboxes_text, tags_text};
+use crate::records::{
+    EmailEventRecord, EmailRecord, EmailSummary, EmailSummaryRow, RecipientRecord, read_all,
+};
+use crate::repos::now;
 use crate::{Page, PageRequest, StoreError};
 
-/// Values of `emails.status`, which is also Resend's `last_event`.
-pub mod status {
-    pub const QUEUED: &str = "queued";
-    pub const SCHEDULED: &str = "scheduled";
-    pub const SENT: &str = "sent";
-    pub const FAILED: &str = "failed";
-    pub const CANCELED: &str = "canceled";
-    pub const SUPPRESSED: &str = "suppressed";
-    // Reported by the provider after sending (see `repos::provider_events` for their order).
-    pub const DELIVERY_DELAYED: &str = "delivery_delayed";
-    pub const DELIVERED: &str = "delivered";
-    pub const OPENED: &str = "opened";
-    pub const CLICKED: &str = "clicked";
-    pub const BOUNCED: &str = "bounced";
-    pub const COMPLAINED: &str = "complained";
-}
-
-/// Values of `email_recipients.status`.
-pub mod recipient_status {
-    pub const PENDING: &str = "pending";
-    pub const ACCEPTED: &str = "accepted";
-    pub const REJECTED: &str = "rejected";
-    pub const SUPPRESSED: &str = "suppressed";
-    // Reported by the provider after sending (see `repos::provider_events` for their order).
-    pub const DELIVERY_DELAYED: &str = "delivery_delayed";
-    pub const DELIVERED: &str = "delivered";
-    pub const BOUNCED: &str = "bounced";
-    pub const COMPLAINED: &str = "complained";
-    pub const FAILED: &str = "failed";
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RecipientKind {
-    To,
-    Cc,
-    Bcc,
-}
-
-impl RecipientKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecipientKind::To => "to",
-            RecipientKind::Cc => "cc",
-            RecipientKind::Bcc => "bcc",
-        }
-    }
-}
-
-/// An email the API validated, ready to be written.
+/// An email the API validated, ready to be written. Addresses are stored as parsed here and read back
+/// without being parsed again (see [`crate::records`]).
 #[derive(Clone, Debug)]
 pub struct NewEmail {
     pub id: Uuid,
     pub organization_id: Uuid,
     pub api_key_id: Option<Uuid>,
-    pub from: String,
-    pub to: Vec<String>,
-    pub cc: Vec<String>,
-    pub bcc: Vec<String>,
-    pub reply_to: Vec<String>,
+    pub from: Mailbox,
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub bcc: Vec<Mailbox>,
+    pub reply_to: Vec<Mailbox>,
     pub subject: String,
     pub html: Option<String>,
     pub text: Option<String>,
-    pub headers: Vec<(String, String)>,
-    pub tags: Vec<(String, String)>,
+    pub headers: Vec<Header>,
+    pub tags: Vec<Tag>,
     pub attachments: Vec<NewAttachment>,
     pub scheduled_at: Option<DateTime<Utc>>,
     pub message_id: String,
     pub sending_domain_id: Option<Uuid>,
     pub unverified_sender: bool,
     /// Envelope recipients, normalised and without duplicates.
-    pub recipients: Vec<(String, RecipientKind)>,
+    pub recipients: Vec<(EmailAddress, RecipientKind)>,
 }
 
 #[derive(Clone, Debug)]
@@ -110,7 +70,7 @@ pub struct IdempotentResponse {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Accepted {
     pub id: Uuid,
-    pub status: &'static str,
+    pub status: EmailStatus,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,26 +137,35 @@ impl<'a> Emails<'a> {
         &self,
         organization_id: Uuid,
         id: Uuid,
-    ) -> Result<Option<email::Model>, StoreError> {
-        Ok(email::Entity::find_by_id(id)
+    ) -> Result<Option<EmailRecord>, StoreError> {
+        email::Entity::find_by_id(id)
             .filter(email::Column::OrganizationId.eq(organization_id))
             .one(self.read)
-            .await?)
+            .await?
+            .map(EmailRecord::try_from)
+            .transpose()
     }
 
+    /// One page of the organization's emails, newest first, read from their summary columns only.
     pub async fn list(
         &self,
         organization_id: Uuid,
         page: PageRequest,
-    ) -> Result<Page<email::Model>, StoreError> {
+    ) -> Result<Page<EmailSummary>, StoreError> {
         let select =
             email::Entity::find().filter(email::Column::OrganizationId.eq(organization_id));
-        paginate(self.read, select, email::Column::Id, page).await
+        paginate::<_, EmailSummaryRow, _>(self.read, select, email::Column::Id, page)
+            .await?
+            .into_records()
     }
 
     /// For the delivery worker: the email whatever its organization (the job names it).
-    pub async fn get_for_delivery(&self, id: Uuid) -> Result<Option<email::Model>, StoreError> {
-        Ok(email::Entity::find_by_id(id).one(self.read).await?)
+    pub async fn get_for_delivery(&self, id: Uuid) -> Result<Option<EmailRecord>, StoreError> {
+        email::Entity::find_by_id(id)
+            .one(self.read)
+            .await?
+            .map(EmailRecord::try_from)
+            .transpose()
     }
 
     pub async fn attachments(
@@ -210,28 +179,29 @@ impl<'a> Emails<'a> {
             .await?)
     }
 
-    pub async fn recipients(
-        &self,
-        email_id: Uuid,
-    ) -> Result<Vec<email_recipient::Model>, StoreError> {
-        Ok(email_recipient::Entity::find()
-            .filter(email_recipient::Column::EmailId.eq(email_id))
-            .order_by_asc(email_recipient::Column::Id)
-            .all(self.read)
-            .await?)
+    pub async fn recipients(&self, email_id: Uuid) -> Result<Vec<RecipientRecord>, StoreError> {
+        read_all(
+            email_recipient::Entity::find()
+                .filter(email_recipient::Column::EmailId.eq(email_id))
+                .order_by_asc(email_recipient::Column::Id)
+                .all(self.read)
+                .await?,
+        )
     }
 
     pub async fn events(
         &self,
         organization_id: Uuid,
         email_id: Uuid,
-    ) -> Result<Vec<email_event::Model>, StoreError> {
-        Ok(email_event::Entity::find()
-            .filter(email_event::Column::OrganizationId.eq(organization_id))
-            .filter(email_event::Column::EmailId.eq(email_id))
-            .order_by_asc(email_event::Column::Id)
-            .all(self.read)
-            .await?)
+    ) -> Result<Vec<EmailEventRecord>, StoreError> {
+        read_all(
+            email_event::Entity::find()
+                .filter(email_event::Column::OrganizationId.eq(organization_id))
+                .filter(email_event::Column::EmailId.eq(email_id))
+                .order_by_asc(email_event::Column::Id)
+                .all(self.read)
+                .await?,
+        )
     }
 
     /// Moves a scheduled or queued email to `at`, unless a worker already holds it.
@@ -258,7 +228,10 @@ impl<'a> Emails<'a> {
                 }
                 email::Entity::update_many()
                     .col_expr(email::Column::ScheduledAt, Expr::value(Some(at)))
-                    .col_expr(email::Column::Status, Expr::value(status::SCHEDULED))
+                    .col_expr(
+                        email::Column::Status,
+                        Expr::value(EmailStatus::Scheduled.as_str()),
+                    )
                     .col_expr(email::Column::UpdatedAt, Expr::value(current))
                     .filter(email::Column::Id.eq(id))
                     .exec(&txn)
@@ -301,7 +274,10 @@ impl<'a> Emails<'a> {
                     return Ok(ChangeOutcome::InProgress);
                 }
                 email::Entity::update_many()
-                    .col_expr(email::Column::Status, Expr::value(status::CANCELED))
+                    .col_expr(
+                        email::Column::Status,
+                        Expr::value(EmailStatus::Canceled.as_str()),
+                    )
                     .col_expr(email::Column::UpdatedAt, Expr::value(current))
                     .filter(email::Column::Id.eq(id))
                     .exec(&txn)
@@ -337,14 +313,18 @@ async fn changeable(
     id: Uuid,
     at: DateTime<Utc>,
 ) -> Result<Result<Uuid, ChangeOutcome>, StoreError> {
-    let Some(found) = email::Entity::find_by_id(id)
+    let Some(status) = email::Entity::find_by_id(id)
+        .select_only()
+        .column(email::Column::Status)
         .filter(email::Column::OrganizationId.eq(organization_id))
+        .into_tuple::<String>()
         .one(txn)
         .await?
     else {
         return Ok(Err(ChangeOutcome::NotFound));
     };
-    if found.status != status::QUEUED && found.status != status::SCHEDULED {
+    let status: EmailStatus = Row::new("emails", id).value("status", &status)?;
+    if !status.is_waiting() {
         return Ok(Err(ChangeOutcome::TooLate));
     }
     let Some(job) = delivery_job::Entity::find()
@@ -360,26 +340,12 @@ async fn changeable(
     Ok(Ok(job.id))
 }
 
-fn json_pairs(pairs: &[(String, String)]) -> String {
-    serde_json::to_string(pairs).unwrap_or_else(|_| "[]".to_owned())
-}
-
-/// Parses a JSON column written by this repository; a damaged value reads as empty rather than failing.
-pub fn read_list(column: &str) -> Vec<String> {
-    serde_json::from_str(column).unwrap_or_default()
-}
-
-/// Parses a JSON pairs column (headers, tags).
-pub fn read_pairs(column: &str) -> Vec<(String, String)> {
-    serde_json::from_str(column).unwrap_or_default()
-}
-
 async fn insert_email(
     txn: &DatabaseTransaction,
     new: NewEmail,
     at: DateTime<Utc>,
 ) -> Result<Accepted, StoreError> {
-    let addresses: Vec<String> = new.recipients.iter().map(|(a, _)| a.clone()).collect();
+    let addresses: Vec<&str> = new.recipients.iter().map(|(a, _)| a.as_str()).collect();
     let suppressed: Vec<String> = if addresses.is_empty() {
         Vec::new()
     } else {
@@ -392,31 +358,32 @@ async fn insert_email(
             .map(|s| s.address)
             .collect()
     };
+    let is_suppressed = |address: &EmailAddress| suppressed.iter().any(|s| s == address.as_str());
     let all_suppressed = new
         .recipients
         .iter()
-        .all(|(address, _)| suppressed.contains(address));
+        .all(|(address, _)| is_suppressed(address));
     let status = match (all_suppressed, new.scheduled_at) {
-        (true, _) => status::SUPPRESSED,
-        (false, Some(_)) => status::SCHEDULED,
-        (false, None) => status::QUEUED,
+        (true, _) => EmailStatus::Suppressed,
+        (false, Some(_)) => EmailStatus::Scheduled,
+        (false, None) => EmailStatus::Queued,
     };
 
     email::ActiveModel {
         id: Set(new.id),
         organization_id: Set(new.organization_id),
         api_key_id: Set(new.api_key_id),
-        from_address: Set(new.from),
-        to_addresses: Set(json_list(&new.to)),
-        cc_addresses: Set(json_list(&new.cc)),
-        bcc_addresses: Set(json_list(&new.bcc)),
-        reply_to: Set(json_list(&new.reply_to)),
+        from_address: Set(mailbox_text(&new.from)),
+        to_addresses: Set(mailboxes_text(&new.to)),
+        cc_addresses: Set(mailboxes_text(&new.cc)),
+        bcc_addresses: Set(mailboxes_text(&new.bcc)),
+        reply_to: Set(mailboxes_text(&new.reply_to)),
         subject: Set(new.subject),
         html: Set(new.html),
         text_body: Set(new.text),
-        headers: Set(json_pairs(&new.headers)),
-        tags: Set(json_pairs(&new.tags)),
-        status: Set(status.to_owned()),
+        headers: Set(headers_text(&new.headers)),
+        tags: Set(tags_text(&new.tags)),
+        status: Set(status.as_str().to_owned()),
         scheduled_at: Set(new.scheduled_at),
         message_id: Set(new.message_id),
         sending_domain_id: Set(new.sending_domain_id),
@@ -449,21 +416,22 @@ async fn insert_email(
 
     let mut suppressed_here = Vec::new();
     for (address, kind) in &new.recipients {
-        let is_suppressed = suppressed.contains(address);
+        let is_suppressed = is_suppressed(address);
         if is_suppressed {
-            suppressed_here.push(address.clone());
+            suppressed_here.push(address.as_str().to_owned());
         }
         email_recipient::ActiveModel {
             id: Set(opensend_core::new_id()),
             email_id: Set(new.id),
             organization_id: Set(new.organization_id),
-            address: Set(address.clone()),
+            address: Set(address.as_str().to_owned()),
             kind: Set(kind.as_str().to_owned()),
             status: Set(if is_suppressed {
-                recipient_status::SUPPRESSED
+                RecipientStatus::Suppressed
             } else {
-                recipient_status::PENDING
+                RecipientStatus::Pending
             }
+            .as_str()
             .to_owned()),
             response: Set(None),
             updated_at: Set(at),
@@ -473,13 +441,13 @@ async fn insert_email(
     }
 
     let (event, data) = match status {
-        status::SUPPRESSED => ("email.suppressed", json!({"recipients": suppressed_here})),
-        status::SCHEDULED => ("email.scheduled", json!({"scheduled_at": new.scheduled_at})),
+        EmailStatus::Suppressed => ("email.suppressed", json!({"recipients": suppressed_here})),
+        EmailStatus::Scheduled => ("email.scheduled", json!({"scheduled_at": new.scheduled_at})),
         _ => ("email.queued", json!({})),
     };
     insert_event(txn, new.organization_id, new.id, event, data, at).await?;
 
-    if status != status::SUPPRESSED {
+    if status != EmailStatus::Suppressed {
         delivery_job::ActiveModel {
             id: Set(opensend_core::new_id()),
             email_id: Set(new.id),

@@ -17,9 +17,7 @@ mod webhooks;
 
 pub use api_keys::{ApiKeys, NewApiKey};
 pub use delivery_queue::DeliveryQueue;
-pub use domains::{
-    CheckOutcome, DomainChanges, Domains, KEY_ACTIVE, KEY_NEXT, KEY_RETIRED, NewDkimKey, NewDomain,
-};
+pub use domains::{CheckOutcome, DomainChanges, DomainRecordsOf, Domains, NewDkimKey, NewDomain};
 pub use email_quotas::{EmailQuotas, QuotaWindow, Reservation};
 pub use emails::Emails;
 pub use idempotency::Idempotency;
@@ -30,7 +28,7 @@ pub use received_emails::ReceivedEmails;
 pub use retention::{PurgeReport, Retention};
 pub use suppressions::Suppressions;
 pub use webhook_outbox::WebhookQueue;
-pub use webhooks::{NewWebhook, ReplayOutcome, WebhookChanges, Webhooks};
+pub use webhooks::{NewWebhook, ReplayOutcome, SealedWebhookSecrets, WebhookChanges, Webhooks};
 
 use chrono::{DateTime, SubsecRound, Utc};
 
@@ -56,9 +54,4 @@ impl RateLimitOverride {
 /// value written.
 pub(crate) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
-}
-
-/// A list column's JSON text (recipients, event types…); lists of strings always serialise.
-pub(crate) fn json_list(values: &[String]) -> String {
-    serde_json::to_string(values).unwrap_or_else(|_| "[]".to_owned())
 }

@@ -20,7 +20,7 @@
 //! Addresses are matched to the email's recipients without regard to case, and only the email's own
 //! recipients are changed or suppressed: a report cannot reach an address the email was not sent to.
 
-use opensend_core::EmailAddress;
+use opensend_core::{EmailAddress, EmailStatus, RecipientStatus};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
@@ -30,91 +30,71 @@ use uuid::Uuid;
 
 use crate::StoreError;
 use crate::entities::{email, email_recipient, provider_event};
-use crate::repos::emails::{insert_event, recipient_status, status};
+use crate::records::columns::Row;
+use crate::repos::emails::insert_event;
 use crate::repos::now;
 use crate::repos::suppressions::{Reason, add_in};
 
 /// `provider_events.provider` of Amazon SES.
 pub const SES: &str = "ses";
 
-/// Where an email status stands in the order statuses move in; `None` for a status not in it.
+/// Where an email status stands in the order statuses move in.
 ///
 /// `queued` = `scheduled` < `sent` < `delivery_delayed` < `delivered` < `opened` < `clicked` < `bounced` =
 /// `complained` = `failed` (and `canceled` = `suppressed`, which never reach the provider). A report moves the
 /// status only to a later place: a late `delivered` never overwrites `bounced`, and of two final outcomes the
 /// first one stays.
-pub fn email_status_rank(value: &str) -> Option<u8> {
-    Some(match value {
-        status::QUEUED | status::SCHEDULED => 0,
-        status::SENT => 1,
-        status::DELIVERY_DELAYED => 2,
-        status::DELIVERED => 3,
-        status::OPENED => 4,
-        status::CLICKED => 5,
-        status::BOUNCED
-        | status::COMPLAINED
-        | status::FAILED
-        | status::CANCELED
-        | status::SUPPRESSED => 6,
-        _ => return None,
-    })
+pub fn email_status_rank(status: EmailStatus) -> u8 {
+    match status {
+        EmailStatus::Queued | EmailStatus::Scheduled => 0,
+        EmailStatus::Sent => 1,
+        EmailStatus::DeliveryDelayed => 2,
+        EmailStatus::Delivered => 3,
+        EmailStatus::Opened => 4,
+        EmailStatus::Clicked => 5,
+        EmailStatus::Bounced
+        | EmailStatus::Complained
+        | EmailStatus::Failed
+        | EmailStatus::Canceled
+        | EmailStatus::Suppressed => 6,
+    }
 }
 
 /// Where a recipient's status stands: `pending` < `accepted` < `delivery_delayed` < `delivered` <
 /// `bounced` = `complained` = `failed` = `rejected`. `suppressed` recipients were never sent to and are never
-/// changed.
-pub fn recipient_status_rank(value: &str) -> Option<u8> {
-    Some(match value {
-        recipient_status::PENDING => 0,
-        recipient_status::ACCEPTED => 1,
-        recipient_status::DELIVERY_DELAYED => 2,
-        recipient_status::DELIVERED => 3,
-        recipient_status::BOUNCED
-        | recipient_status::COMPLAINED
-        | recipient_status::FAILED
-        | recipient_status::REJECTED => 4,
-        _ => return None,
+/// changed: `None`.
+pub fn recipient_status_rank(status: RecipientStatus) -> Option<u8> {
+    Some(match status {
+        RecipientStatus::Pending => 0,
+        RecipientStatus::Accepted => 1,
+        RecipientStatus::DeliveryDelayed => 2,
+        RecipientStatus::Delivered => 3,
+        RecipientStatus::Bounced
+        | RecipientStatus::Complained
+        | RecipientStatus::Failed
+        | RecipientStatus::Rejected => 4,
+        RecipientStatus::Suppressed => return None,
     })
 }
 
-const EMAIL_STATUSES: [&str; 12] = [
-    status::QUEUED,
-    status::SCHEDULED,
-    status::SENT,
-    status::DELIVERY_DELAYED,
-    status::DELIVERED,
-    status::OPENED,
-    status::CLICKED,
-    status::BOUNCED,
-    status::COMPLAINED,
-    status::FAILED,
-    status::CANCELED,
-    status::SUPPRESSED,
-];
+/// The stored names of the email statuses that stand before `target`.
+fn email_statuses_before(target: EmailStatus) -> Vec<&'static str> {
+    EmailStatus::ALL
+        .iter()
+        .filter(|s| email_status_rank(**s) < email_status_rank(target))
+        .map(|s| s.as_str())
+        .collect()
+}
 
-const RECIPIENT_STATUSES: [&str; 8] = [
-    recipient_status::PENDING,
-    recipient_status::ACCEPTED,
-    recipient_status::DELIVERY_DELAYED,
-    recipient_status::DELIVERED,
-    recipient_status::BOUNCED,
-    recipient_status::COMPLAINED,
-    recipient_status::FAILED,
-    recipient_status::REJECTED,
-];
-
-/// The statuses of `all` that stand before `target` in the order `rank` defines.
-fn earlier_than(
-    all: &[&'static str],
-    rank: fn(&str) -> Option<u8>,
-    target: &str,
-) -> Vec<&'static str> {
-    let Some(target) = rank(target) else {
+/// The stored names of the recipient statuses that stand before `target`.
+fn recipient_statuses_before(target: RecipientStatus) -> Vec<&'static str> {
+    let Some(target) = recipient_status_rank(target) else {
         return Vec::new();
     };
-    all.iter()
-        .copied()
-        .filter(|s| rank(s).is_some_and(|r| r < target))
+    RecipientStatus::ALL
+        .iter()
+        .filter(|s| recipient_status_rank(**s).is_some_and(|r| r < target))
+        .map(|s| s.as_str())
         .collect()
 }
 
@@ -131,7 +111,7 @@ pub struct ProviderEvent {
     /// `emails.provider_message_id`.
     pub provider_message_id: String,
     /// The email status the report stands for; the email moves there if that is later in the order.
-    pub status: &'static str,
+    pub status: EmailStatus,
     /// The email event recorded and announced (`email.bounced`).
     pub event_type: &'static str,
     /// The event's details as webhooks carry them (`{"bounce": {…}}`). A `recipients` list of the
@@ -150,7 +130,7 @@ pub struct RecipientChange {
     /// As the provider reported it.
     pub address: String,
     /// The recipient's new status (moves forward only).
-    pub status: &'static str,
+    pub status: RecipientStatus,
     /// The receiving server's reply or diagnostic, when the report has one.
     pub response: Option<String>,
     /// Put the address on the organization's suppression list for this reason.
@@ -172,7 +152,7 @@ pub struct Applied {
     pub organization_id: Uuid,
     pub email_id: Uuid,
     /// The email's status afterwards.
-    pub status: String,
+    pub status: EmailStatus,
     /// Whether the report moved the status.
     pub status_changed: bool,
     /// Whether the email event was recorded (and announced to subscribed endpoints).
@@ -230,14 +210,10 @@ impl<'a> ProviderEvents<'a> {
         }
 
         let moved = email::Entity::update_many()
-            .col_expr(email::Column::Status, Expr::value(event.status))
+            .col_expr(email::Column::Status, Expr::value(event.status.as_str()))
             .col_expr(email::Column::UpdatedAt, Expr::value(at))
             .filter(email::Column::Id.eq(found.id))
-            .filter(email::Column::Status.is_in(earlier_than(
-                &EMAIL_STATUSES,
-                email_status_rank,
-                event.status,
-            )))
+            .filter(email::Column::Status.is_in(email_statuses_before(event.status)))
             .exec(&txn)
             .await?;
         let status_changed = moved.rows_affected == 1;
@@ -264,7 +240,10 @@ impl<'a> ProviderEvents<'a> {
                 affected.push(recipient.address.clone());
             }
             let mut update = email_recipient::Entity::update_many()
-                .col_expr(email_recipient::Column::Status, Expr::value(change.status))
+                .col_expr(
+                    email_recipient::Column::Status,
+                    Expr::value(change.status.as_str()),
+                )
                 .col_expr(email_recipient::Column::UpdatedAt, Expr::value(at));
             if let Some(response) = &change.response {
                 update = update.col_expr(
@@ -274,11 +253,9 @@ impl<'a> ProviderEvents<'a> {
             }
             update
                 .filter(email_recipient::Column::Id.eq(recipient.id))
-                .filter(email_recipient::Column::Status.is_in(earlier_than(
-                    &RECIPIENT_STATUSES,
-                    recipient_status_rank,
-                    change.status,
-                )))
+                .filter(
+                    email_recipient::Column::Status.is_in(recipient_statuses_before(change.status)),
+                )
                 .exec(&txn)
                 .await?;
             if let Some(reason) = change.suppress
@@ -321,11 +298,13 @@ impl<'a> ProviderEvents<'a> {
             .into_tuple()
             .one(&txn)
             .await?;
+        let status = Row::new("emails", found.id)
+            .value("status", current.as_deref().unwrap_or(&found.status))?;
         txn.commit().await?;
         Ok(ApplyOutcome::Applied(Applied {
             organization_id: found.organization_id,
             email_id: found.id,
-            status: current.unwrap_or(found.status),
+            status,
             status_changed,
             recorded,
             suppressed,
@@ -340,43 +319,26 @@ mod tests {
 
     #[test]
     fn statuses_only_move_forward() {
-        let later = |from: &str, to: &str| {
-            earlier_than(&EMAIL_STATUSES, email_status_rank, to).contains(&from)
-        };
-        assert!(later(status::SENT, status::DELIVERED));
-        assert!(later(status::QUEUED, status::SENT));
-        assert!(later(status::DELIVERED, status::BOUNCED));
-        assert!(later(status::CLICKED, status::COMPLAINED));
-        assert!(later(status::DELIVERY_DELAYED, status::DELIVERED));
-        assert!(!later(status::BOUNCED, status::DELIVERED));
-        assert!(!later(status::BOUNCED, status::COMPLAINED));
-        assert!(!later(status::FAILED, status::BOUNCED));
-        assert!(!later(status::CLICKED, status::OPENED));
-        assert!(!later(status::DELIVERED, status::DELIVERED));
-        assert!(!later(status::CANCELED, status::DELIVERED));
-        assert!(earlier_than(&EMAIL_STATUSES, email_status_rank, "unknown").is_empty());
-        for s in EMAIL_STATUSES {
-            assert!(email_status_rank(s).is_some(), "{s}");
-        }
+        use EmailStatus as E;
+        let later = |from: E, to: E| email_statuses_before(to).contains(&from.as_str());
+        assert!(later(E::Sent, E::Delivered));
+        assert!(later(E::Queued, E::Sent));
+        assert!(later(E::Delivered, E::Bounced));
+        assert!(later(E::Clicked, E::Complained));
+        assert!(later(E::DeliveryDelayed, E::Delivered));
+        assert!(!later(E::Bounced, E::Delivered));
+        assert!(!later(E::Bounced, E::Complained));
+        assert!(!later(E::Failed, E::Bounced));
+        assert!(!later(E::Clicked, E::Opened));
+        assert!(!later(E::Delivered, E::Delivered));
+        assert!(!later(E::Canceled, E::Delivered));
 
-        let later = |from: &str, to: &str| {
-            earlier_than(&RECIPIENT_STATUSES, recipient_status_rank, to).contains(&from)
-        };
-        assert!(later(
-            recipient_status::ACCEPTED,
-            recipient_status::DELIVERED
-        ));
-        assert!(later(
-            recipient_status::DELIVERED,
-            recipient_status::COMPLAINED
-        ));
-        assert!(!later(
-            recipient_status::BOUNCED,
-            recipient_status::DELIVERED
-        ));
-        assert!(!later(
-            recipient_status::SUPPRESSED,
-            recipient_status::BOUNCED
-        ));
+        use RecipientStatus as R;
+        let later = |from: R, to: R| recipient_statuses_before(to).contains(&from.as_str());
+        assert!(later(R::Accepted, R::Delivered));
+        assert!(later(R::Delivered, R::Complained));
+        assert!(!later(R::Bounced, R::Delivered));
+        assert!(!later(R::Suppressed, R::Bounced));
+        assert!(recipient_statuses_before(R::Suppressed).is_empty());
     }
 }

@@ -3,22 +3,26 @@
 
 use chrono::{DateTime, Utc};
 use opensend_core::webhook::EventType;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+use opensend_core::webhook::payload::{
+    ReceivedAttachmentData, ReceivedEmailEventData, bracketed_message_id, timestamp,
 };
-use serde_json::{Map, Value, json};
+use opensend_core::{DomainStatus, Header};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
+};
 use uuid::Uuid;
 
 use crate::entities::{domain, received_attachment, received_email};
 use crate::pagination::paginate;
-use crate::repos::emails::read_list;
-use crate::repos::webhook_outbox::{self, payload_timestamp};
-use crate::repos::{json_list, now};
+use crate::records::columns::{headers_text, strings_text};
+use crate::records::{
+    AttachmentSummary, DomainRecord, ReceivedEmailRecord, ReceivedEmailSummary,
+    ReceivedEmailSummaryRow, read_all,
+};
+use crate::repos::now;
+use crate::repos::webhook_outbox;
 use crate::{Cursor, Page, PageRequest, StoreError};
-
-/// `domains.status` of a domain whose DNS records were found.
-const DOMAIN_VERIFIED: &str = "verified";
 
 /// A parsed message, ready to be stored for each organization it was routed to.
 #[derive(Clone, Debug, Default)]
@@ -31,7 +35,7 @@ pub struct InboundMessage {
     pub subject: Option<String>,
     pub html: Option<String>,
     pub text: Option<String>,
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<Header>,
     /// Without angle brackets.
     pub message_id: Option<String>,
     pub raw_size: i64,
@@ -54,26 +58,6 @@ pub struct InboundRoute {
     pub organization_id: Uuid,
     pub envelope_recipients: Vec<String>,
     pub bcc: Vec<String>,
-}
-
-/// What the API shows of an attachment without loading its content.
-#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
-pub struct AttachmentSummary {
-    pub id: Uuid,
-    pub received_email_id: Uuid,
-    pub position: i32,
-    pub filename: Option<String>,
-    pub content_type: String,
-    pub content_id: Option<String>,
-    pub inline: bool,
-    pub size: i64,
-}
-
-impl AttachmentSummary {
-    /// `inline` or `attachment`, as Resend's `content_disposition`.
-    pub fn disposition(&self) -> &'static str {
-        if self.inline { "inline" } else { "attachment" }
-    }
 }
 
 pub struct ReceivedEmails<'a> {
@@ -106,42 +90,50 @@ impl<'a> ReceivedEmails<'a> {
 
     /// Verified, receiving-enabled domains named `names`, of every organization: the candidates for
     /// routing mail addressed to those names.
-    pub async fn receiving_domains(
-        &self,
-        names: &[&str],
-    ) -> Result<Vec<domain::Model>, StoreError> {
+    pub async fn receiving_domains(&self, names: &[&str]) -> Result<Vec<DomainRecord>, StoreError> {
         if names.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(domain::Entity::find()
-            .filter(domain::Column::Name.is_in(names.iter().copied()))
-            .filter(domain::Column::ReceivingEnabled.eq(true))
-            .filter(domain::Column::Status.eq(DOMAIN_VERIFIED))
-            .order_by_asc(domain::Column::Id)
-            .all(self.read)
-            .await?)
+        read_all(
+            domain::Entity::find()
+                .filter(domain::Column::Name.is_in(names.iter().copied()))
+                .filter(domain::Column::ReceivingEnabled.eq(true))
+                .filter(domain::Column::Status.eq(DomainStatus::Verified.as_str()))
+                .order_by_asc(domain::Column::Id)
+                .all(self.read)
+                .await?,
+        )
     }
 
     pub async fn get(
         &self,
         organization_id: Uuid,
         id: Uuid,
-    ) -> Result<Option<received_email::Model>, StoreError> {
-        Ok(received_email::Entity::find_by_id(id)
+    ) -> Result<Option<ReceivedEmailRecord>, StoreError> {
+        received_email::Entity::find_by_id(id)
             .filter(received_email::Column::OrganizationId.eq(organization_id))
             .one(self.read)
-            .await?)
+            .await?
+            .map(ReceivedEmailRecord::try_from)
+            .transpose()
     }
 
-    /// The organization's received emails, newest first.
+    /// The organization's received emails, newest first, read from their summary columns only.
     pub async fn list(
         &self,
         organization_id: Uuid,
         page: PageRequest,
-    ) -> Result<Page<received_email::Model>, StoreError> {
+    ) -> Result<Page<ReceivedEmailSummary>, StoreError> {
         let select = received_email::Entity::find()
             .filter(received_email::Column::OrganizationId.eq(organization_id));
-        paginate(self.read, select, received_email::Column::Id, page).await
+        paginate::<_, ReceivedEmailSummaryRow, _>(
+            self.read,
+            select,
+            received_email::Column::Id,
+            page,
+        )
+        .await?
+        .into_records()
     }
 
     /// Attachment metadata of the organization's emails `email_ids`, in message order.
@@ -230,19 +222,19 @@ async fn insert_copy<C: ConnectionTrait>(
     at: DateTime<Utc>,
 ) -> Result<Uuid, StoreError> {
     let id = opensend_core::new_id();
-    let email = received_email::ActiveModel {
+    received_email::ActiveModel {
         id: Set(id),
         organization_id: Set(route.organization_id),
         from_address: Set(message.from.clone()),
-        to_addresses: Set(json_list(&message.to)),
-        cc_addresses: Set(json_list(&message.cc)),
-        reply_to: Set(json_list(&message.reply_to)),
-        bcc_addresses: Set(json_list(&route.bcc)),
-        envelope_recipients: Set(json_list(&route.envelope_recipients)),
+        to_addresses: Set(strings_text(&message.to)),
+        cc_addresses: Set(strings_text(&message.cc)),
+        reply_to: Set(strings_text(&message.reply_to)),
+        bcc_addresses: Set(strings_text(&route.bcc)),
+        envelope_recipients: Set(strings_text(&route.envelope_recipients)),
         subject: Set(message.subject.clone()),
         html: Set(message.html.clone()),
         text_body: Set(message.text.clone()),
-        headers: Set(serde_json::to_string(&message.headers).unwrap_or_else(|_| "[]".to_owned())),
+        headers: Set(headers_text(&message.headers)),
         message_id: Set(message.message_id.clone()),
         raw_size: Set(message.raw_size),
         created_at: Set(at),
@@ -282,58 +274,28 @@ async fn insert_copy<C: ConnectionTrait>(
         db,
         route.organization_id,
         EventType::EmailReceived,
-        || Value::Object(received_event_data(&email, &attachments)),
+        || ReceivedEmailEventData {
+            email_id: id,
+            created_at: timestamp(at),
+            from: message.from.clone(),
+            to: message.to.clone(),
+            subject: message.subject.clone().unwrap_or_default(),
+            message_id: bracketed_message_id(message.message_id.as_deref()),
+            bcc: route.bcc.clone(),
+            cc: message.cc.clone(),
+            attachments: attachments
+                .iter()
+                .map(|a| ReceivedAttachmentData {
+                    id: a.id,
+                    filename: a.filename.clone(),
+                    content_type: a.content_type.clone(),
+                    content_disposition: a.disposition(),
+                    content_id: a.content_id.clone(),
+                })
+                .collect(),
+        },
         at,
     )
     .await?;
     Ok(id)
-}
-
-/// `Message-ID` as shown on the wire: in angle brackets, or empty when the message had none.
-pub fn bracketed_message_id(message_id: Option<&str>) -> String {
-    message_id.map(|m| format!("<{m}>")).unwrap_or_default()
-}
-
-/// Resend's `EmailReceivedEventData`: the received email's id, time, sender, recipients, subject,
-/// `Message-ID` and attachment metadata (`filename` and `content_id` left out when the part has none).
-pub fn received_event_data(
-    email: &received_email::Model,
-    attachments: &[AttachmentSummary],
-) -> Map<String, Value> {
-    let mut data = Map::new();
-    data.insert("email_id".into(), json!(email.id));
-    data.insert(
-        "created_at".into(),
-        json!(payload_timestamp(email.created_at)),
-    );
-    data.insert("from".into(), json!(email.from_address));
-    data.insert("to".into(), json!(read_list(&email.to_addresses)));
-    data.insert(
-        "subject".into(),
-        json!(email.subject.clone().unwrap_or_default()),
-    );
-    data.insert(
-        "message_id".into(),
-        json!(bracketed_message_id(email.message_id.as_deref())),
-    );
-    data.insert("bcc".into(), json!(read_list(&email.bcc_addresses)));
-    data.insert("cc".into(), json!(read_list(&email.cc_addresses)));
-    let attachments: Vec<Value> = attachments
-        .iter()
-        .map(|a| {
-            let mut item = Map::new();
-            item.insert("id".into(), json!(a.id));
-            if let Some(filename) = &a.filename {
-                item.insert("filename".into(), json!(filename));
-            }
-            item.insert("content_type".into(), json!(a.content_type));
-            item.insert("content_disposition".into(), json!(a.disposition()));
-            if let Some(content_id) = &a.content_id {
-                item.insert("content_id".into(), json!(content_id));
-            }
-            Value::Object(item)
-        })
-        .collect();
-    data.insert("attachments".into(), Value::Array(attachments));
-    data
 }

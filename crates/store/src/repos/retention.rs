@@ -7,6 +7,7 @@
 //! kept whatever their age, and so are webhook messages with a delivery still pending. Child rows go with their parents through `ON DELETE CASCADE`.
 
 use chrono::{DateTime, Utc};
+use opensend_core::{DeliveryStatus, EmailStatus};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
@@ -14,7 +15,6 @@ use crate::StoreError;
 use crate::entities::{
     email, organization_event, received_email, webhook_delivery, webhook_message,
 };
-use crate::repos::emails::status;
 
 /// Rows deleted per transaction.
 pub const CHUNK: u64 = 500;
@@ -45,7 +45,9 @@ impl<'a> Retention<'a> {
                 .select_only()
                 .column(email::Column::Id)
                 .filter(email::Column::CreatedAt.lt(cutoff))
-                .filter(email::Column::Status.is_not_in([status::QUEUED, status::SCHEDULED]))
+                .filter(
+                    email::Column::Status.is_not_in(EmailStatus::WAITING.map(EmailStatus::as_str)),
+                )
                 .order_by_asc(email::Column::Id)
                 .limit(CHUNK)
                 .into_tuple()
@@ -73,7 +75,7 @@ impl<'a> Retention<'a> {
                             .from(webhook_delivery::Entity)
                             .and_where(
                                 webhook_delivery::Column::Status
-                                    .eq(crate::repos::webhook_outbox::delivery_status::PENDING),
+                                    .eq(DeliveryStatus::Pending.as_str()),
                             )
                             .to_owned(),
                     ),

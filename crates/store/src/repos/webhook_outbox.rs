@@ -13,14 +13,18 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use opensend_core::webhook::EventType;
+use opensend_core::webhook::payload::{EmailEventData, EmailFields, Envelope, recipients_of};
+use opensend_core::{DeliveryStatus, WebhookStatus};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    QueryFilter, Set, Statement, TransactionTrait, Value as DbValue,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend,
+    DerivePartialModel, EntityTrait, QueryFilter, QuerySelect, Set, Statement, TransactionTrait,
+    Value as DbValue,
 };
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -28,65 +32,54 @@ use crate::entities::{
     email, organization_event, suppression, webhook, webhook_attempt, webhook_delivery,
     webhook_message,
 };
-use crate::repos::emails::{read_list, read_pairs};
+use crate::records::columns::Row;
+use crate::records::{DeliveryRecord, WebhookRecord};
 use crate::repos::now;
 
-/// Values of `webhooks.status`.
-pub mod endpoint_status {
-    pub const ENABLED: &str = "enabled";
-    pub const DISABLED: &str = "disabled";
-}
-
-/// Values of `webhook_deliveries.status`.
-pub mod delivery_status {
-    pub const PENDING: &str = "pending";
-    pub const SUCCEEDED: &str = "succeeded";
-    pub const FAILED: &str = "failed";
-}
-
-/// Timestamps inside payloads: RFC 3339, UTC, milliseconds.
-pub fn payload_timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// The enabled endpoints of `organization_id` that subscribe to `event`.
+/// The enabled endpoints of `organization_id` that subscribe to `event`. An endpoint whose subscriptions
+/// cannot be read subscribes to nothing, rather than stopping every change of the organization.
 pub(crate) async fn subscribers<C: ConnectionTrait>(
     db: &C,
     organization_id: Uuid,
     event: EventType,
 ) -> Result<Vec<Uuid>, StoreError> {
-    let endpoints = webhook::Entity::find()
+    let endpoints: Vec<(Uuid, String)> = webhook::Entity::find()
+        .select_only()
+        .column(webhook::Column::Id)
+        .column(webhook::Column::EventTypes)
         .filter(webhook::Column::OrganizationId.eq(organization_id))
-        .filter(webhook::Column::Status.eq(endpoint_status::ENABLED))
+        .filter(webhook::Column::Status.eq(WebhookStatus::Enabled.as_str()))
+        .into_tuple()
         .all(db)
         .await?;
     Ok(endpoints
         .into_iter()
-        .filter(|w| {
-            read_list(&w.event_types)
-                .iter()
-                .any(|t| t == event.as_str())
-        })
-        .map(|w| w.id)
+        .filter(
+            |(id, types)| match Row::new("webhooks", *id).strings("event_types", types) {
+                Ok(types) => types.iter().any(|t| t == event.as_str()),
+                Err(e) => {
+                    tracing::warn!(webhook_id = %id, error = %e, "endpoint skipped");
+                    false
+                }
+            },
+        )
+        .map(|(id, _)| id)
         .collect())
 }
 
-/// Writes `{"type", "created_at", "data"}` as one message and a pending delivery to each of `endpoints`.
-pub(crate) async fn insert_message<C: ConnectionTrait>(
+/// Writes `data` in its [`Envelope`] as one message and a pending delivery to each of `endpoints`.
+pub(crate) async fn insert_message<C: ConnectionTrait, D: Serialize>(
     db: &C,
     organization_id: Uuid,
     event: EventType,
     endpoints: &[Uuid],
-    data: Value,
+    data: D,
     at: DateTime<Utc>,
 ) -> Result<Uuid, StoreError> {
     let id = opensend_core::new_id();
-    let payload = json!({
-        "type": event.as_str(),
-        "created_at": payload_timestamp(at),
-        "data": data,
-    })
-    .to_string();
+    let payload = Envelope::new(event, at, data)
+        .to_body()
+        .map_err(StoreError::Payload)?;
     webhook_message::ActiveModel {
         id: Set(id),
         organization_id: Set(organization_id),
@@ -103,7 +96,7 @@ pub(crate) async fn insert_message<C: ConnectionTrait>(
             organization_id: Set(organization_id),
             webhook_id: Set(*webhook_id),
             message_id: Set(id),
-            status: Set(delivery_status::PENDING.to_owned()),
+            status: Set(DeliveryStatus::Pending.as_str().to_owned()),
             attempts: Set(0),
             next_attempt_at: Set(Some(at)),
             lease_owner: Set(None),
@@ -123,11 +116,11 @@ pub(crate) async fn insert_message<C: ConnectionTrait>(
 
 /// Announces `event` with `data` to the organization's subscribed endpoints, inside the caller's
 /// transaction. Nothing is written when no endpoint subscribes. `data` is only built when needed.
-pub async fn enqueue<C: ConnectionTrait>(
+pub async fn enqueue<C: ConnectionTrait, D: Serialize>(
     db: &C,
     organization_id: Uuid,
     event: EventType,
-    data: impl FnOnce() -> Value,
+    data: impl FnOnce() -> D,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let endpoints = subscribers(db, organization_id, event).await?;
@@ -138,44 +131,22 @@ pub async fn enqueue<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Resend's `OutboundEmailEventData`: the email's id, creation time, sender, recipients, subject, tags
-/// (as an object) and custom headers (omitted when there are none).
-pub fn email_event_data(email: &email::Model, to: Option<Vec<String>>) -> Map<String, Value> {
-    let mut data = Map::new();
-    data.insert("email_id".into(), json!(email.id));
-    data.insert(
-        "created_at".into(),
-        json!(payload_timestamp(email.created_at)),
-    );
-    data.insert("from".into(), json!(email.from_address));
-    data.insert(
-        "to".into(),
-        json!(to.unwrap_or_else(|| read_list(&email.to_addresses))),
-    );
-    data.insert("subject".into(), json!(email.subject));
-    let tags: Map<String, Value> = read_pairs(&email.tags)
-        .into_iter()
-        .map(|(name, value)| (name, Value::String(value)))
-        .collect();
-    data.insert("tags".into(), Value::Object(tags));
-    let headers = read_pairs(&email.headers);
-    if !headers.is_empty() {
-        data.insert(
-            "headers".into(),
-            Value::Array(
-                headers
-                    .into_iter()
-                    .map(|(name, value)| json!({"name": name, "value": value}))
-                    .collect(),
-            ),
-        );
-    }
-    data
+/// The columns of an email its event payloads carry.
+#[derive(DerivePartialModel)]
+#[sea_orm(entity = "email::Entity")]
+struct PayloadColumns {
+    id: Uuid,
+    created_at: DateTime<Utc>,
+    from_address: String,
+    to_addresses: String,
+    subject: String,
+    tags: String,
+    headers: String,
 }
 
-/// The webhook side of an email event recorded in `email_events`: `event_type` and the internal `data`
-/// become a Resend-shaped payload when the type is one endpoints can subscribe to (`email.queued` and
-/// `email.canceled` are not).
+/// The webhook side of an email event recorded in `email_events`: `event_type` and the recorded `data`
+/// become Resend's payload ([`EmailEventData::describe`]) when the type is one endpoints can subscribe to
+/// (`email.queued` and `email.canceled` are not).
 pub(crate) async fn enqueue_email_event<C: ConnectionTrait>(
     db: &C,
     organization_id: Uuid,
@@ -191,65 +162,38 @@ pub(crate) async fn enqueue_email_event<C: ConnectionTrait>(
     if endpoints.is_empty() {
         return Ok(());
     }
-    let Some(email) = email::Entity::find_by_id(email_id).one(db).await? else {
+    let Some(email) = email::Entity::find_by_id(email_id)
+        .into_partial_model::<PayloadColumns>()
+        .one(db)
+        .await?
+    else {
         return Ok(());
     };
-    let recipients = data.get("recipients").and_then(|r| {
-        r.as_array().map(|list| {
-            list.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect::<Vec<_>>()
-        })
-    });
-    let mut payload = email_event_data(&email, recipients.clone());
-    match event {
-        EventType::EmailSent => {}
-        EventType::EmailFailed => {
-            let reason = data.get("error").cloned().unwrap_or(Value::Null);
-            payload.insert("failed".into(), json!({ "reason": reason }));
-        }
-        EventType::EmailSuppressed => {
-            let listed = suppression::Entity::find()
-                .filter(suppression::Column::OrganizationId.eq(organization_id))
-                .filter(suppression::Column::Address.is_in(recipients.unwrap_or_default()))
-                .all(db)
-                .await?;
-            let reason = match listed.first().map(|s| s.reason.as_str()) {
-                Some("bounce") => "previous_bounce",
-                Some("complaint") => "previous_complaint",
-                Some(other) => other,
-                None => "manual",
-            };
-            payload.insert(
-                "suppressed".into(),
-                json!({
-                    "type": "OnAccountSuppressionList",
-                    "reason": reason,
-                    "message": "The recipient is on the organization's suppression list.",
-                    "diagnosticCode": [],
-                }),
-            );
-        }
-        _ => {
-            // Other events carry their details (`scheduled_at`, `bounce`, `click`…) as the caller shaped them.
-            if let Some(fields) = data.as_object() {
-                for (key, value) in fields {
-                    if key != "recipients" {
-                        payload.insert(key.clone(), value.clone());
-                    }
-                }
-            }
-        }
-    }
-    insert_message(
-        db,
-        organization_id,
-        event,
-        &endpoints,
-        Value::Object(payload),
-        at,
-    )
-    .await?;
+    let read = Row::new("emails", email.id);
+    let from = read.mailbox("from_address", &email.from_address)?;
+    let to = read.mailboxes("to_addresses", &email.to_addresses)?;
+    let tags = read.tags("tags", &email.tags)?;
+    let headers = read.headers("headers", &email.headers)?;
+    let listed_for = match event {
+        EventType::EmailSuppressed => suppression::Entity::find()
+            .filter(suppression::Column::OrganizationId.eq(organization_id))
+            .filter(suppression::Column::Address.is_in(recipients_of(data).unwrap_or_default()))
+            .one(db)
+            .await?
+            .map(|s| s.reason),
+        _ => None,
+    };
+    let payload = EmailEventData::new(EmailFields {
+        id: email.id,
+        created_at: email.created_at,
+        from: &from,
+        to: &to,
+        subject: &email.subject,
+        tags: &tags,
+        headers: &headers,
+    })
+    .describe(event, data, listed_for.as_deref());
+    insert_message(db, organization_id, event, &endpoints, payload, at).await?;
     Ok(())
 }
 
@@ -259,15 +203,16 @@ const ATTEMPT_INSERT_CHUNK: usize = 256;
 /// A claimed delivery with everything needed to send it.
 #[derive(Clone, Debug)]
 pub struct ClaimedDelivery {
-    pub delivery: webhook_delivery::Model,
-    pub webhook: webhook::Model,
+    pub delivery: DeliveryRecord,
+    pub webhook: WebhookRecord,
+    /// Its `payload` is the exact body to sign and send.
     pub message: webhook_message::Model,
 }
 
 /// What one attempt came to.
 #[derive(Clone, Debug)]
 pub struct AttemptOutcome {
-    pub delivery: webhook_delivery::Model,
+    pub delivery: DeliveryRecord,
     pub succeeded: bool,
     pub status_code: Option<u16>,
     /// At most 1 KiB of the response body.
@@ -379,13 +324,13 @@ impl<'a> WebhookQueue<'a> {
             .await?;
         let webhook_ids: HashSet<Uuid> = deliveries.iter().map(|d| d.webhook_id).collect();
         let message_ids: HashSet<Uuid> = deliveries.iter().map(|d| d.message_id).collect();
-        let webhooks: HashMap<Uuid, webhook::Model> = webhook::Entity::find()
+        let webhooks: HashMap<Uuid, WebhookRecord> = webhook::Entity::find()
             .filter(webhook::Column::Id.is_in(webhook_ids))
             .all(&txn)
             .await?
             .into_iter()
-            .map(|w| (w.id, w))
-            .collect();
+            .map(|w| WebhookRecord::try_from(w).map(|w| (w.id, w)))
+            .collect::<Result<_, _>>()?;
         let messages: HashMap<Uuid, webhook_message::Model> = webhook_message::Entity::find()
             .filter(webhook_message::Column::Id.is_in(message_ids))
             .all(&txn)
@@ -395,18 +340,21 @@ impl<'a> WebhookQueue<'a> {
             .collect();
         txn.commit().await?;
 
-        Ok(deliveries
-            .into_iter()
-            .filter_map(|delivery| {
-                let webhook = webhooks.get(&delivery.webhook_id)?.clone();
-                let message = messages.get(&delivery.message_id)?.clone();
-                Some(ClaimedDelivery {
-                    delivery,
-                    webhook,
-                    message,
-                })
-            })
-            .collect())
+        let mut claimed = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            let (Some(webhook), Some(message)) = (
+                webhooks.get(&delivery.webhook_id),
+                messages.get(&delivery.message_id),
+            ) else {
+                continue;
+            };
+            claimed.push(ClaimedDelivery {
+                delivery: delivery.try_into()?,
+                webhook: webhook.clone(),
+                message: message.clone(),
+            });
+        }
+        Ok(claimed)
     }
 
     /// Records `outcomes` in one transaction. Each is applied only if its dispatcher (`owner`) still holds
@@ -428,12 +376,15 @@ impl<'a> WebhookQueue<'a> {
         for outcome in outcomes {
             let d = &outcome.delivery;
             let status = match (outcome.succeeded, outcome.next_attempt_at) {
-                (true, _) => delivery_status::SUCCEEDED,
-                (false, Some(_)) => delivery_status::PENDING,
-                (false, None) => delivery_status::FAILED,
+                (true, _) => DeliveryStatus::Succeeded,
+                (false, Some(_)) => DeliveryStatus::Pending,
+                (false, None) => DeliveryStatus::Failed,
             };
             let updated = webhook_delivery::Entity::update_many()
-                .col_expr(webhook_delivery::Column::Status, Expr::value(status))
+                .col_expr(
+                    webhook_delivery::Column::Status,
+                    Expr::value(status.as_str()),
+                )
                 .col_expr(
                     webhook_delivery::Column::NextAttemptAt,
                     Expr::value(outcome.next_attempt_at),
@@ -572,14 +523,14 @@ impl<'a> WebhookQueue<'a> {
     pub async fn pending(&self) -> Result<u64, StoreError> {
         use sea_orm::PaginatorTrait;
         Ok(webhook_delivery::Entity::find()
-            .filter(webhook_delivery::Column::Status.eq(delivery_status::PENDING))
+            .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
             .count(self.read)
             .await?)
     }
 
     /// When the next delivery becomes due, if any is waiting.
     pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        use sea_orm::{QueryOrder, QuerySelect};
+        use sea_orm::QueryOrder;
         let next = webhook_delivery::Entity::find()
             .filter(webhook_delivery::Column::NextAttemptAt.is_not_null())
             .order_by_asc(webhook_delivery::Column::NextAttemptAt)
@@ -607,7 +558,7 @@ pub(crate) async fn disable_endpoint<C: ConnectionTrait>(
     let changed = webhook::Entity::update_many()
         .col_expr(
             webhook::Column::Status,
-            Expr::value(endpoint_status::DISABLED),
+            Expr::value(WebhookStatus::Disabled.as_str()),
         )
         .col_expr(
             webhook::Column::DisabledReason,
@@ -615,7 +566,7 @@ pub(crate) async fn disable_endpoint<C: ConnectionTrait>(
         )
         .col_expr(webhook::Column::UpdatedAt, Expr::value(at))
         .filter(webhook::Column::Id.eq(webhook_id))
-        .filter(webhook::Column::Status.eq(endpoint_status::ENABLED))
+        .filter(webhook::Column::Status.eq(WebhookStatus::Enabled.as_str()))
         .exec(db)
         .await?;
     if changed.rows_affected != 1 {
@@ -647,7 +598,7 @@ pub(crate) async fn fail_pending<C: ConnectionTrait>(
     webhook_delivery::Entity::update_many()
         .col_expr(
             webhook_delivery::Column::Status,
-            Expr::value(delivery_status::FAILED),
+            Expr::value(DeliveryStatus::Failed.as_str()),
         )
         .col_expr(
             webhook_delivery::Column::NextAttemptAt,
@@ -667,7 +618,7 @@ pub(crate) async fn fail_pending<C: ConnectionTrait>(
         )
         .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(now()))
         .filter(webhook_delivery::Column::WebhookId.eq(webhook_id))
-        .filter(webhook_delivery::Column::Status.eq(delivery_status::PENDING))
+        .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
         .exec(db)
         .await?;
     Ok(())

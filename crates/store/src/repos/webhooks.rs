@@ -3,17 +3,24 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DerivePartialModel, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
+
+use opensend_core::webhook::EventType;
+use opensend_core::{DeliveryStatus, WebhookStatus};
 
 use crate::entities::{
     organization, organization_event, webhook, webhook_attempt, webhook_delivery, webhook_message,
 };
 use crate::pagination::paginate;
-use crate::repos::webhook_outbox::{delivery_status, endpoint_status, fail_pending};
-use crate::repos::{json_list, now};
+use crate::records::columns::{Row, strings_text};
+use crate::records::{
+    DeliveryRecord, OrganizationEventRecord, WebhookMessageRecord, WebhookRecord,
+};
+use crate::repos::now;
+use crate::repos::webhook_outbox::fail_pending;
 use crate::{Page, PageRequest, StoreError};
 
 pub struct Webhooks<'a> {
@@ -25,7 +32,7 @@ pub struct Webhooks<'a> {
 pub struct NewWebhook {
     pub organization_id: Uuid,
     pub endpoint: String,
-    pub event_types: Vec<String>,
+    pub event_types: Vec<EventType>,
     pub secret_sealed: Vec<u8>,
 }
 
@@ -33,9 +40,21 @@ pub struct NewWebhook {
 #[derive(Clone, Debug, Default)]
 pub struct WebhookChanges {
     pub endpoint: Option<String>,
-    pub event_types: Option<Vec<String>>,
-    /// `enabled` or `disabled`.
-    pub status: Option<String>,
+    pub event_types: Option<Vec<EventType>>,
+    pub status: Option<WebhookStatus>,
+}
+
+/// An endpoint's sealed signing secrets, for re-sealing under a new encryption key.
+#[derive(Clone, Debug, PartialEq, Eq, DerivePartialModel)]
+#[sea_orm(entity = "webhook::Entity")]
+pub struct SealedWebhookSecrets {
+    pub id: Uuid,
+    pub secret_sealed: Vec<u8>,
+    pub previous_secret_sealed: Option<Vec<u8>>,
+}
+
+fn event_names(events: &[EventType]) -> String {
+    strings_text(&events.iter().map(|e| e.as_str()).collect::<Vec<_>>())
 }
 
 /// Why a replay was not created.
@@ -51,7 +70,7 @@ impl<'a> Webhooks<'a> {
         Self { read, write }
     }
 
-    pub async fn create(&self, new: NewWebhook) -> Result<webhook::Model, StoreError> {
+    pub async fn create(&self, new: NewWebhook) -> Result<WebhookRecord, StoreError> {
         let txn = self.write.begin().await?;
         if organization::Entity::find_by_id(new.organization_id)
             .one(&txn)
@@ -65,8 +84,8 @@ impl<'a> Webhooks<'a> {
             id: Set(opensend_core::new_id()),
             organization_id: Set(new.organization_id),
             endpoint: Set(new.endpoint),
-            event_types: Set(json_list(&new.event_types)),
-            status: Set(endpoint_status::ENABLED.to_owned()),
+            event_types: Set(event_names(&new.event_types)),
+            status: Set(WebhookStatus::Enabled.as_str().to_owned()),
             disabled_reason: Set(None),
             secret_sealed: Set(new.secret_sealed),
             previous_secret_sealed: Set(None),
@@ -78,28 +97,32 @@ impl<'a> Webhooks<'a> {
         .insert(&txn)
         .await?;
         txn.commit().await?;
-        Ok(model)
+        model.try_into()
     }
 
     pub async fn list(
         &self,
         organization_id: Uuid,
         page: PageRequest,
-    ) -> Result<Page<webhook::Model>, StoreError> {
+    ) -> Result<Page<WebhookRecord>, StoreError> {
         let select =
             webhook::Entity::find().filter(webhook::Column::OrganizationId.eq(organization_id));
-        paginate(self.read, select, webhook::Column::Id, page).await
+        paginate::<_, webhook::Model, _>(self.read, select, webhook::Column::Id, page)
+            .await?
+            .into_records()
     }
 
     pub async fn get(
         &self,
         organization_id: Uuid,
         id: Uuid,
-    ) -> Result<Option<webhook::Model>, StoreError> {
-        Ok(webhook::Entity::find_by_id(id)
+    ) -> Result<Option<WebhookRecord>, StoreError> {
+        webhook::Entity::find_by_id(id)
             .filter(webhook::Column::OrganizationId.eq(organization_id))
             .one(self.read)
-            .await?)
+            .await?
+            .map(WebhookRecord::try_from)
+            .transpose()
     }
 
     /// Applies `changes`; `None` when the organization has no such endpoint. Disabling fails the endpoint's
@@ -109,7 +132,7 @@ impl<'a> Webhooks<'a> {
         organization_id: Uuid,
         id: Uuid,
         changes: WebhookChanges,
-    ) -> Result<Option<webhook::Model>, StoreError> {
+    ) -> Result<Option<WebhookRecord>, StoreError> {
         let txn = self.write.begin().await?;
         let Some(existing) = webhook::Entity::find_by_id(id)
             .filter(webhook::Column::OrganizationId.eq(organization_id))
@@ -118,25 +141,29 @@ impl<'a> Webhooks<'a> {
         else {
             return Ok(None);
         };
-        let was = existing.status.clone();
+        let was: WebhookStatus = Row::new("webhooks", id).value("status", &existing.status)?;
         let mut model: webhook::ActiveModel = existing.into();
         if let Some(endpoint) = changes.endpoint {
             model.endpoint = Set(endpoint);
         }
         if let Some(types) = changes.event_types {
-            model.event_types = Set(json_list(&types));
+            model.event_types = Set(event_names(&types));
         }
         let mut disabling = false;
-        if let Some(status) = changes.status {
-            if status == endpoint_status::ENABLED && was != status {
-                model.disabled_reason = Set(None);
-                model.failing_since = Set(None);
+        if let Some(status) = changes.status
+            && status != was
+        {
+            match status {
+                WebhookStatus::Enabled => {
+                    model.disabled_reason = Set(None);
+                    model.failing_since = Set(None);
+                }
+                WebhookStatus::Disabled => {
+                    model.disabled_reason = Set(Some("disabled through the API".to_owned()));
+                    disabling = true;
+                }
             }
-            if status == endpoint_status::DISABLED && was != status {
-                model.disabled_reason = Set(Some("disabled through the API".to_owned()));
-                disabling = true;
-            }
-            model.status = Set(status);
+            model.status = Set(status.as_str().to_owned());
         }
         model.updated_at = Set(now());
         let updated = model.update(&txn).await?;
@@ -144,7 +171,7 @@ impl<'a> Webhooks<'a> {
             fail_pending(&txn, id, "the endpoint is disabled").await?;
         }
         txn.commit().await?;
-        Ok(Some(updated))
+        Ok(Some(updated.try_into()?))
     }
 
     /// Deletes the endpoint with its deliveries and attempts; `false` when there is no such endpoint.
@@ -188,7 +215,7 @@ impl<'a> Webhooks<'a> {
         id: Uuid,
         new_sealed: Vec<u8>,
         previous_until: DateTime<Utc>,
-    ) -> Result<Option<webhook::Model>, StoreError> {
+    ) -> Result<Option<WebhookRecord>, StoreError> {
         let txn = self.write.begin().await?;
         let Some(existing) = webhook::Entity::find_by_id(id)
             .filter(webhook::Column::OrganizationId.eq(organization_id))
@@ -205,7 +232,7 @@ impl<'a> Webhooks<'a> {
         model.updated_at = Set(now());
         let updated = model.update(&txn).await?;
         txn.commit().await?;
-        Ok(Some(updated))
+        Ok(Some(updated.try_into()?))
     }
 
     /// The endpoint's deliveries, newest first.
@@ -214,11 +241,18 @@ impl<'a> Webhooks<'a> {
         organization_id: Uuid,
         webhook_id: Uuid,
         page: PageRequest,
-    ) -> Result<Page<webhook_delivery::Model>, StoreError> {
+    ) -> Result<Page<DeliveryRecord>, StoreError> {
         let select = webhook_delivery::Entity::find()
             .filter(webhook_delivery::Column::OrganizationId.eq(organization_id))
             .filter(webhook_delivery::Column::WebhookId.eq(webhook_id));
-        paginate(self.read, select, webhook_delivery::Column::Id, page).await
+        paginate::<_, webhook_delivery::Model, _>(
+            self.read,
+            select,
+            webhook_delivery::Column::Id,
+            page,
+        )
+        .await?
+        .into_records()
     }
 
     pub async fn delivery(
@@ -226,12 +260,14 @@ impl<'a> Webhooks<'a> {
         organization_id: Uuid,
         webhook_id: Uuid,
         delivery_id: Uuid,
-    ) -> Result<Option<webhook_delivery::Model>, StoreError> {
-        Ok(webhook_delivery::Entity::find_by_id(delivery_id)
+    ) -> Result<Option<DeliveryRecord>, StoreError> {
+        webhook_delivery::Entity::find_by_id(delivery_id)
             .filter(webhook_delivery::Column::OrganizationId.eq(organization_id))
             .filter(webhook_delivery::Column::WebhookId.eq(webhook_id))
             .one(self.read)
-            .await?)
+            .await?
+            .map(DeliveryRecord::try_from)
+            .transpose()
     }
 
     /// The attempts of some deliveries, oldest first.
@@ -255,23 +291,25 @@ impl<'a> Webhooks<'a> {
         &self,
         organization_id: Uuid,
         id: Uuid,
-    ) -> Result<Option<webhook_message::Model>, StoreError> {
-        Ok(webhook_message::Entity::find_by_id(id)
+    ) -> Result<Option<WebhookMessageRecord>, StoreError> {
+        webhook_message::Entity::find_by_id(id)
             .filter(webhook_message::Column::OrganizationId.eq(organization_id))
             .one(self.read)
-            .await?)
+            .await?
+            .map(WebhookMessageRecord::try_from)
+            .transpose()
     }
 
-    /// The event type of each of `message_ids`.
+    /// The event type of each of `message_ids` (their payloads are not read).
     pub async fn message_types(
         &self,
         organization_id: Uuid,
         message_ids: Vec<Uuid>,
-    ) -> Result<Vec<(Uuid, String)>, StoreError> {
+    ) -> Result<Vec<(Uuid, EventType)>, StoreError> {
         if message_ids.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(webhook_message::Entity::find()
+        let types: Vec<(Uuid, String)> = webhook_message::Entity::find()
             .select_only()
             .column(webhook_message::Column::Id)
             .column(webhook_message::Column::EventType)
@@ -279,7 +317,14 @@ impl<'a> Webhooks<'a> {
             .filter(webhook_message::Column::Id.is_in(message_ids))
             .into_tuple()
             .all(self.read)
-            .await?)
+            .await?;
+        types
+            .into_iter()
+            .map(|(id, name)| {
+                let event = Row::new("webhook_messages", id).value("event_type", &name)?;
+                Ok((id, event))
+            })
+            .collect()
     }
 
     /// Queues the message of a delivery again, as a new delivery due now: same message, so the same
@@ -306,7 +351,7 @@ impl<'a> Webhooks<'a> {
         else {
             return Ok(ReplayOutcome::NotFound);
         };
-        if endpoint.status != endpoint_status::ENABLED {
+        if endpoint.status != WebhookStatus::Enabled.as_str() {
             return Ok(ReplayOutcome::EndpointDisabled);
         }
         let at = now();
@@ -316,7 +361,7 @@ impl<'a> Webhooks<'a> {
             organization_id: Set(organization_id),
             webhook_id: Set(webhook_id),
             message_id: Set(original.message_id),
-            status: Set(delivery_status::PENDING.to_owned()),
+            status: Set(DeliveryStatus::Pending.as_str().to_owned()),
             attempts: Set(0),
             next_attempt_at: Set(Some(at)),
             lease_owner: Set(None),
@@ -339,10 +384,17 @@ impl<'a> Webhooks<'a> {
         &self,
         organization_id: Uuid,
         page: PageRequest,
-    ) -> Result<Page<organization_event::Model>, StoreError> {
+    ) -> Result<Page<OrganizationEventRecord>, StoreError> {
         let select = organization_event::Entity::find()
             .filter(organization_event::Column::OrganizationId.eq(organization_id));
-        paginate(self.read, select, organization_event::Column::Id, page).await
+        paginate::<_, organization_event::Model, _>(
+            self.read,
+            select,
+            organization_event::Column::Id,
+            page,
+        )
+        .await?
+        .into_records()
     }
 
     /// One endpoint's sealed secret, if any endpoint exists (the start-up key check).
@@ -355,9 +407,10 @@ impl<'a> Webhooks<'a> {
     }
 
     /// Every endpoint's sealed secrets, for re-sealing under a new encryption key.
-    pub async fn all_sealed(&self) -> Result<Vec<webhook::Model>, StoreError> {
+    pub async fn all_sealed(&self) -> Result<Vec<SealedWebhookSecrets>, StoreError> {
         Ok(webhook::Entity::find()
             .order_by_asc(webhook::Column::Id)
+            .into_partial_model()
             .all(self.read)
             .await?)
     }
@@ -389,8 +442,12 @@ impl<'a> Webhooks<'a> {
         Ok(update.exec(self.write).await?.rows_affected == 1)
     }
 
-    /// One endpoint by id, whatever its organization (operator tasks).
-    pub async fn get_any(&self, id: Uuid) -> Result<Option<webhook::Model>, StoreError> {
-        Ok(webhook::Entity::find_by_id(id).one(self.write).await?)
+    /// One endpoint's sealed secrets, whatever its organization (re-sealing reads a row again after a
+    /// concurrent rotation).
+    pub async fn get_any(&self, id: Uuid) -> Result<Option<SealedWebhookSecrets>, StoreError> {
+        Ok(webhook::Entity::find_by_id(id)
+            .into_partial_model()
+            .one(self.write)
+            .await?)
     }
 }

@@ -3,8 +3,8 @@
 
 use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
-use opensend_core::{EmailAddress, ErrorCode, Mailbox};
-use opensend_store::repos::emails::{NewAttachment, RecipientKind};
+use opensend_core::{EmailAddress, ErrorCode, Header, Mailbox, RecipientKind, Tag};
+use opensend_store::repos::emails::NewAttachment;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -122,8 +122,8 @@ pub struct ParsedEmail<A = NewAttachment> {
     pub subject: String,
     pub html: Option<String>,
     pub text: Option<String>,
-    pub headers: Vec<(String, String)>,
-    pub tags: Vec<(String, String)>,
+    pub headers: Vec<Header>,
+    pub tags: Vec<Tag>,
     pub attachments: Vec<A>,
     pub scheduled_at: Option<DateTime<Utc>>,
 }
@@ -192,7 +192,7 @@ impl<A> ParsedEmail<A> {
     }
 
     /// Envelope recipients, each address once (the first kind it appears under wins).
-    pub fn recipients(&self) -> Vec<(String, RecipientKind)> {
+    pub fn recipients(&self) -> Vec<(EmailAddress, RecipientKind)> {
         let mut seen = std::collections::HashSet::new();
         let lists = [
             (&self.to, RecipientKind::To),
@@ -202,9 +202,8 @@ impl<A> ParsedEmail<A> {
         let mut out = Vec::new();
         for (list, kind) in lists {
             for mailbox in list {
-                let address = mailbox.address.as_str().to_owned();
-                if seen.insert(address.clone()) {
-                    out.push((address, kind));
+                if seen.insert(mailbox.address.as_str()) {
+                    out.push((mailbox.address.clone(), kind));
                 }
             }
         }
@@ -384,7 +383,7 @@ fn mailboxes(field: &str, raw: Vec<String>, max: usize) -> Result<Vec<Mailbox>, 
         .collect()
 }
 
-fn headers(raw: serde_json::Map<String, Value>) -> Result<Vec<(String, String)>, ApiError> {
+fn headers(raw: serde_json::Map<String, Value>) -> Result<Vec<Header>, ApiError> {
     if raw.len() > limits::HEADERS {
         return Err(invalid(format!(
             "`headers` has more than {} entries.",
@@ -428,12 +427,12 @@ fn headers(raw: serde_json::Map<String, Value>) -> Result<Vec<(String, String)>,
                 limits::HEADER_VALUE_CHARS
             )));
         }
-        out.push((name, value));
+        out.push(Header { name, value });
     }
     Ok(out)
 }
 
-fn tags(raw: Vec<TagBody>) -> Result<Vec<(String, String)>, ApiError> {
+fn tags(raw: Vec<TagBody>) -> Result<Vec<Tag>, ApiError> {
     if raw.len() > limits::TAGS {
         return Err(invalid(format!(
             "`tags` has more than {} entries.",
@@ -449,7 +448,10 @@ fn tags(raw: Vec<TagBody>) -> Result<Vec<(String, String)>, ApiError> {
     raw.into_iter()
         .map(|tag| {
             if valid(&tag.name) && valid(&tag.value) {
-                Ok((tag.name, tag.value))
+                Ok(Tag {
+                    name: tag.name,
+                    value: tag.value,
+                })
             } else {
                 Err(invalid(format!(
                     "Tag `{}`: names and values may only contain ASCII letters, digits, `_` and `-`, 1 to {} characters.",
@@ -623,11 +625,6 @@ const HEADER_ALLOWANCE: usize = 64 * 1024;
 /// [`check_message_size`] accepts.
 pub fn max_raw_message_bytes() -> usize {
     (limits::MESSAGE_BYTES - HEADER_ALLOWANCE) * 100 / 138
-}
-
-/// Normalised addresses of a parsed list, as stored.
-pub fn display_list(mailboxes: &[Mailbox]) -> Vec<String> {
-    mailboxes.iter().map(ToString::to_string).collect()
 }
 
 /// The address part only, for the sending-domain check.

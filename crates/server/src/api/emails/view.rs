@@ -1,8 +1,8 @@
 //! Emails as the API shows them (Resend's `Email` object, plus a few extensions).
 
 use base64::Engine;
-use opensend_store::entities::email;
-use opensend_store::repos::emails::{read_list, read_pairs};
+use opensend_core::{EmailStatus, Mailbox, Tag};
+use opensend_store::records::{EmailRecord, EmailSummary};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -26,7 +26,7 @@ pub struct EmailView {
     pub text: Option<Option<String>>,
     pub created_at: String,
     pub scheduled_at: Option<String>,
-    pub last_event: String,
+    pub last_event: EmailStatus,
     pub tags: Vec<Tag>,
     /// Extension: accepted in capture mode from a domain the organization has not verified.
     pub unverified_sender: bool,
@@ -38,20 +38,18 @@ pub struct EmailView {
     pub raw_base64: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct Tag {
-    pub name: String,
-    pub value: String,
+/// Addresses as the client sent them (normalised): `Name <address>` or the bare address.
+fn shown(mailboxes: &[Mailbox]) -> Vec<String> {
+    mailboxes.iter().map(ToString::to_string).collect()
 }
 
 impl EmailView {
     /// The full object, bodies included (`GET /emails/{id}`).
-    pub fn full(email: email::Model) -> Self {
-        let raw = email.raw_mime.clone();
-        let mut view = Self::summary(email.clone());
+    pub fn full(email: EmailRecord) -> Self {
+        let mut view = Self::summary(email.summary);
         view.html = Some(email.html);
-        view.text = Some(email.text_body);
-        if let Some(raw) = raw {
+        view.text = Some(email.text);
+        if let Some(raw) = email.raw_mime {
             view.raw_base64 = Some(base64::engine::general_purpose::STANDARD.encode(&raw));
             view.raw = String::from_utf8(raw).ok();
         }
@@ -59,26 +57,23 @@ impl EmailView {
     }
 
     /// Without bodies or raw message (lists).
-    pub fn summary(email: email::Model) -> Self {
+    pub fn summary(email: EmailSummary) -> Self {
         Self {
             object: "email",
             id: email.id,
             message_id: format!("<{}>", email.message_id),
-            from: email.from_address,
-            to: read_list(&email.to_addresses),
-            cc: read_list(&email.cc_addresses),
-            bcc: read_list(&email.bcc_addresses),
-            reply_to: read_list(&email.reply_to),
+            from: email.from.to_string(),
+            to: shown(&email.to),
+            cc: shown(&email.cc),
+            bcc: shown(&email.bcc),
+            reply_to: shown(&email.reply_to),
             subject: email.subject,
             html: None,
             text: None,
             created_at: timestamp(email.created_at),
             scheduled_at: email.scheduled_at.map(timestamp),
             last_event: email.status,
-            tags: read_pairs(&email.tags)
-                .into_iter()
-                .map(|(name, value)| Tag { name, value })
-                .collect(),
+            tags: email.tags,
             unverified_sender: email.unverified_sender,
             raw: None,
             raw_base64: None,

@@ -1,9 +1,9 @@
 //! From a stored email to the bytes and envelope a transport needs.
 
-use opensend_core::{EmailAddress, Mailbox};
+use opensend_core::{EmailAddress, RecipientStatus};
 use opensend_mail::{OutgoingAttachment, OutgoingMessage, build_message};
-use opensend_store::entities::{email, email_attachment, email_recipient};
-use opensend_store::repos::emails::{read_list, read_pairs, recipient_status};
+use opensend_store::entities::email_attachment;
+use opensend_store::records::{EmailRecord, RecipientRecord};
 
 pub struct Prepared {
     pub bytes: Vec<u8>,
@@ -12,27 +12,27 @@ pub struct Prepared {
     pub recipients: Vec<EmailAddress>,
 }
 
-/// Everything stored was validated when the email was accepted, so a failure here means damaged data; it
-/// is reported as a reason and the email fails rather than being retried forever.
+/// Builds the message from the values stored at accept, which were validated then and are not parsed again.
+/// A message that cannot be built is reported as a reason: the email fails rather than being retried forever.
 pub fn prepare(
-    email: &email::Model,
+    email: &EmailRecord,
     attachments: &[email_attachment::Model],
-    recipients: &[email_recipient::Model],
+    recipients: &[RecipientRecord],
 ) -> Result<Prepared, String> {
-    let mailbox = |raw: &str| Mailbox::parse(raw).map_err(|e| format!("stored address: {e}"));
-    let list = |column: &str| -> Result<Vec<Mailbox>, String> {
-        read_list(column).iter().map(|a| mailbox(a)).collect()
-    };
-    let from = mailbox(&email.from_address)?;
+    let summary = &email.summary;
     let message = OutgoingMessage {
-        from: from.clone(),
-        to: list(&email.to_addresses)?,
-        cc: list(&email.cc_addresses)?,
-        reply_to: list(&email.reply_to)?,
-        subject: email.subject.clone(),
+        from: summary.from.clone(),
+        to: summary.to.clone(),
+        cc: summary.cc.clone(),
+        reply_to: summary.reply_to.clone(),
+        subject: summary.subject.clone(),
         html: email.html.clone(),
-        text: email.text_body.clone(),
-        headers: read_pairs(&email.headers),
+        text: email.text.clone(),
+        headers: email
+            .headers
+            .iter()
+            .map(|h| (h.name.clone(), h.value.clone()))
+            .collect(),
         attachments: attachments
             .iter()
             .map(|a| OutgoingAttachment {
@@ -42,21 +42,21 @@ pub fn prepare(
                 content: a.content.clone(),
             })
             .collect(),
-        message_id: email.message_id.clone(),
-        date: email.created_at.timestamp(),
+        message_id: summary.message_id.clone(),
+        date: summary.created_at.timestamp(),
     };
     let bytes = build_message(&message).map_err(|e| e.to_string())?;
-    let recipients = recipients
+    let recipients: Vec<EmailAddress> = recipients
         .iter()
-        .filter(|r| r.status == recipient_status::PENDING)
-        .map(|r| EmailAddress::parse(&r.address).map_err(|e| format!("stored recipient: {e}")))
-        .collect::<Result<Vec<_>, _>>()?;
+        .filter(|r| r.status == RecipientStatus::Pending)
+        .map(|r| r.address.clone())
+        .collect();
     if recipients.is_empty() {
         return Err("no recipient is left to deliver to".to_owned());
     }
     Ok(Prepared {
         bytes,
-        mail_from: from.address,
+        mail_from: summary.from.address.clone(),
         recipients,
     })
 }

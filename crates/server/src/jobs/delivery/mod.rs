@@ -20,8 +20,8 @@ use opensend_mail::transport::{
     CaptureTransport, Envelope, SesTransport, SmtpTransport, Transport, TransportError,
 };
 use opensend_store::entities::delivery_job;
+use opensend_store::records::EmailRecord;
 use opensend_store::repos::delivery_queue::{RecipientResult, SentRecord};
-use opensend_store::repos::emails::status;
 use opensend_store::{Store, StoreError};
 use tokio::sync::Notify;
 
@@ -137,21 +137,31 @@ impl DeliveryWork {
     async fn try_deliver(&self, owner: &str, job: &delivery_job::Model) -> Result<(), StoreError> {
         let queue = self.store.delivery_queue();
         let emails = self.store.emails();
-        let Some(email) = emails.get_for_delivery(job.email_id).await? else {
-            queue.discard(job, owner).await?;
-            return Ok(());
+        let email = match damaged(emails.get_for_delivery(job.email_id).await)? {
+            Ok(Some(email)) => email,
+            Ok(None) => {
+                queue.discard(job, owner).await?;
+                return Ok(());
+            }
+            Err(reason) => {
+                tracing::error!(email_id = %job.email_id, %reason, "stored email cannot be read");
+                queue.record_failure(job, owner, &reason, &[]).await?;
+                return Ok(());
+            }
         };
-        if email.status != status::QUEUED && email.status != status::SCHEDULED {
-            tracing::warn!(email_id = %email.id, status = %email.status, "job for an email that is not waiting; dropped");
+        let status = email.summary.status;
+        if !status.is_waiting() {
+            tracing::warn!(email_id = %job.email_id, %status, "job for an email that is not waiting; dropped");
             queue.discard(job, owner).await?;
             return Ok(());
         }
-        let attachments = emails.attachments(email.id).await?;
-        let recipients = emails.recipients(email.id).await?;
-        let prepared = match message::prepare(&email, &attachments, &recipients) {
+        let attachments = emails.attachments(job.email_id).await?;
+        let prepared = damaged(emails.recipients(job.email_id).await)?
+            .and_then(|recipients| message::prepare(&email, &attachments, &recipients));
+        let prepared = match prepared {
             Ok(prepared) => prepared,
             Err(reason) => {
-                tracing::error!(email_id = %email.id, %reason, "message cannot be built");
+                tracing::error!(email_id = %job.email_id, %reason, "message cannot be built");
                 queue.record_failure(job, owner, &reason, &[]).await?;
                 return Ok(());
             }
@@ -225,9 +235,9 @@ impl DeliveryWork {
                     )
                     .await?;
                 if recorded {
-                    tracing::info!(email_id = %email.id, "sent");
+                    tracing::info!(email_id = %job.email_id, "sent");
                 } else {
-                    tracing::warn!(email_id = %email.id, "sent, but the lease had passed to another worker");
+                    tracing::warn!(email_id = %job.email_id, "sent, but the lease had passed to another worker");
                 }
             }
             Err(TransportError::Temporary(reason))
@@ -236,17 +246,27 @@ impl DeliveryWork {
                 let delay = retry_delay(job.attempts as u32);
                 let retry_at =
                     Utc::now() + TimeDelta::from_std(delay).unwrap_or(TimeDelta::minutes(5));
-                tracing::warn!(email_id = %email.id, attempt = job.attempts, %reason, retry_in_s = delay.as_secs(), "temporary failure");
+                tracing::warn!(email_id = %job.email_id, attempt = job.attempts, %reason, retry_in_s = delay.as_secs(), "temporary failure");
                 queue.record_retry(job, owner, &reason, retry_at).await?;
             }
             Err(error) => {
-                tracing::warn!(email_id = %email.id, attempt = job.attempts, %error, "delivery failed");
+                tracing::warn!(email_id = %job.email_id, attempt = job.attempts, %error, "delivery failed");
                 queue
                     .record_failure(job, owner, &error.to_string(), &[])
                     .await?;
             }
         }
         Ok(())
+    }
+}
+
+/// Tells damaged stored data (`Err` inside: the reason), which never gets better, from the store's other
+/// errors, after which the lease runs out and the job is tried again.
+fn damaged<T>(result: Result<T, StoreError>) -> Result<Result<T, String>, StoreError> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(StoreError::Corrupt(reason)) => Ok(Err(reason)),
+        Err(error) => Err(error),
     }
 }
 
@@ -267,7 +287,7 @@ impl DeliveryWork {
     /// and never sends anything unsigned.
     async fn sign(
         &self,
-        email: &opensend_store::entities::email::Model,
+        email: &EmailRecord,
         mut prepared: message::Prepared,
     ) -> Result<message::Prepared, Signing> {
         let local = self.transport.keeps_mail_local();
@@ -280,7 +300,7 @@ impl DeliveryWork {
         };
         let identity = match domains::signing_identity(
             &self.state,
-            email.organization_id,
+            email.summary.organization_id,
             prepared.mail_from.as_str(),
             None,
             unverified,

@@ -5,6 +5,10 @@
 //! text), which is what the official verifiers (`svix`, `standardwebhooks`, Resend's `webhooks.verify`)
 //! expect. The signature header carries one `v1,<base64>` per secret in use, space-separated, so a receiver
 //! holding either the old or the new secret accepts deliveries during a rotation.
+//!
+//! What a message says is shaped in [`payload`].
+
+pub mod payload;
 
 use std::fmt;
 use std::str::FromStr;
@@ -101,6 +105,19 @@ impl FromStr for EventType {
             .into_iter()
             .find(|t| t.as_str() == s)
             .ok_or_else(|| UnknownEventType(s.chars().take(64).collect()))
+    }
+}
+
+impl serde::Serialize for EventType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EventType {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -245,6 +262,12 @@ mod tests {
         }
         assert!("email.queued".parse::<EventType>().is_err());
         assert!("EMAIL.SENT".parse::<EventType>().is_err());
+        for t in EventType::ALL {
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(json, format!("\"{}\"", t.as_str()));
+            assert_eq!(serde_json::from_str::<EventType>(&json).unwrap(), t);
+        }
+        assert!(serde_json::from_str::<EventType>("\"email.queued\"").is_err());
     }
 
     #[test]
