@@ -1,5 +1,7 @@
 //! Accepted emails: the accept transaction, reads, rescheduling and cancellation.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -14,6 +16,7 @@ use crate::entities::{
     suppression,
 };
 use crate::pagination::paginate;
+use crate::repos::suppressions::address_key;
 use crate::repos::{json_list, now};
 use crate::{Page, PageRequest, StoreError};
 
@@ -379,23 +382,26 @@ async fn insert_email(
     new: NewEmail,
     at: DateTime<Utc>,
 ) -> Result<Accepted, StoreError> {
-    let addresses: Vec<String> = new.recipients.iter().map(|(a, _)| a.clone()).collect();
-    let suppressed: Vec<String> = if addresses.is_empty() {
-        Vec::new()
+    // The list matches whole addresses without regard to case (see `repos::suppressions`).
+    let keys: Vec<String> = new
+        .recipients
+        .iter()
+        .map(|(address, _)| address_key(address))
+        .collect();
+    let suppressed: HashSet<String> = if keys.is_empty() {
+        HashSet::new()
     } else {
         suppression::Entity::find()
             .filter(suppression::Column::OrganizationId.eq(new.organization_id))
-            .filter(suppression::Column::Address.is_in(addresses))
+            .filter(suppression::Column::AddressKey.is_in(keys))
             .all(txn)
             .await?
             .into_iter()
-            .map(|s| s.address)
+            .map(|s| s.address_key)
             .collect()
     };
-    let all_suppressed = new
-        .recipients
-        .iter()
-        .all(|(address, _)| suppressed.contains(address));
+    let listed = |address: &str| suppressed.contains(&address_key(address));
+    let all_suppressed = new.recipients.iter().all(|(address, _)| listed(address));
     let status = match (all_suppressed, new.scheduled_at) {
         (true, _) => status::SUPPRESSED,
         (false, Some(_)) => status::SCHEDULED,
@@ -449,7 +455,7 @@ async fn insert_email(
 
     let mut suppressed_here = Vec::new();
     for (address, kind) in &new.recipients {
-        let is_suppressed = suppressed.contains(address);
+        let is_suppressed = listed(address);
         if is_suppressed {
             suppressed_here.push(address.clone());
         }

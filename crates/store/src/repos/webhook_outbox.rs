@@ -30,6 +30,7 @@ use crate::entities::{
 };
 use crate::repos::emails::{read_list, read_pairs};
 use crate::repos::now;
+use crate::repos::suppressions::address_key;
 
 /// Values of `webhooks.status`.
 pub mod endpoint_status {
@@ -209,9 +210,13 @@ pub(crate) async fn enqueue_email_event<C: ConnectionTrait>(
             payload.insert("failed".into(), json!({ "reason": reason }));
         }
         EventType::EmailSuppressed => {
+            let addresses = recipients.unwrap_or_default();
             let listed = suppression::Entity::find()
                 .filter(suppression::Column::OrganizationId.eq(organization_id))
-                .filter(suppression::Column::Address.is_in(recipients.unwrap_or_default()))
+                .filter(
+                    suppression::Column::AddressKey
+                        .is_in(addresses.iter().map(|address| address_key(address))),
+                )
                 .all(db)
                 .await?;
             let reason = match listed.first().map(|s| s.reason.as_str()) {
