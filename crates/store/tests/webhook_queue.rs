@@ -1,5 +1,6 @@
-//! The webhook queue's leases: an outcome is recorded only by the dispatcher that still holds the lease it
-//! claimed with, on SQLite and on PostgreSQL (whose outcomes are written in one statement per batch).
+//! The webhook queue, on SQLite and on PostgreSQL: an outcome is recorded only by the dispatcher that still
+//! holds the lease it claimed with; and claims are shared among organizations, so one tenant's backlog does
+//! not hold up another's.
 
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use opensend_store::repos::NewWebhook;
 use opensend_store::repos::webhook_outbox::AttemptOutcome;
 use opensend_test_support::TestDatabase;
 use serde_json::json;
+use uuid::Uuid;
 
 fn outcome(
     delivery: &opensend_store::entities::webhook_delivery::Model,
@@ -28,22 +30,32 @@ fn outcome(
     }
 }
 
+/// Registers an endpoint for `email.sent`.
+async fn endpoint(store: &Store, organization_id: Uuid) -> Uuid {
+    store
+        .webhooks()
+        .create(new_webhook(organization_id))
+        .await
+        .unwrap()
+        .id
+}
+
+fn new_webhook(organization_id: Uuid) -> NewWebhook {
+    NewWebhook {
+        organization_id,
+        endpoint: "https://hooks.example.com/in".to_owned(),
+        event_types: vec!["email.sent".to_owned()],
+        secret_sealed: vec![1; 60],
+    }
+}
+
 #[tokio::test]
 async fn only_the_current_lease_holder_records_an_outcome() {
     let db = TestDatabase::new().await;
     let store = Store::connect(db.url(), 4).await.unwrap();
     store.migrate().await.unwrap();
     let org = store.organizations().create("Leases").await.unwrap();
-    store
-        .webhooks()
-        .create(NewWebhook {
-            organization_id: org.id,
-            endpoint: "https://hooks.example.com/in".to_owned(),
-            event_types: vec!["email.sent".to_owned()],
-            secret_sealed: vec![1; 60],
-        })
-        .await
-        .unwrap();
+    endpoint(&store, org.id).await;
     let queue = store.webhook_queue();
     assert_eq!(
         queue
@@ -133,4 +145,75 @@ async fn only_the_current_lease_holder_records_an_outcome() {
         "only the lease holder's attempts are kept"
     );
     assert_eq!(queue.pending().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_claim_is_shared_among_organizations_with_due_deliveries() {
+    let db = TestDatabase::new().await;
+    let store = Store::connect(db.url(), 4).await.unwrap();
+    store.migrate().await.unwrap();
+    let busy = store.organizations().create("Busy").await.unwrap();
+    let quiet = store.organizations().create("Quiet").await.unwrap();
+    endpoint(&store, busy.id).await;
+    endpoint(&store, quiet.id).await;
+    let queue = store.webhook_queue();
+    // The busy tenant's backlog is queued first, so all of it is due before the quiet tenant's deliveries.
+    let backlog: Vec<_> = (0..300).map(|n| json!({"busy": n})).collect();
+    queue
+        .publish(busy.id, EventType::EmailSent, backlog)
+        .await
+        .unwrap();
+    queue
+        .publish(
+            quiet.id,
+            EventType::EmailSent,
+            (0..3).map(|n| json!({"quiet": n})).collect(),
+        )
+        .await
+        .unwrap();
+
+    let lease = Duration::from_secs(60);
+    let first = queue.claim("d", lease, 10, |_| 100, &[]).await.unwrap();
+    assert_eq!(first.len(), 10);
+    let organizations: Vec<Uuid> = first.iter().map(|c| c.delivery.organization_id).collect();
+    assert_eq!(
+        organizations.iter().filter(|o| **o == quiet.id).count(),
+        3,
+        "every due delivery of the quiet tenant is in the first claim: {organizations:?}"
+    );
+    // In turns: the organizations alternate while both have some left.
+    assert_ne!(organizations[0], organizations[1]);
+    assert!(first.iter().all(|c| c.delivery.attempts == 1));
+
+    // More of the quiet tenant's, then claims of one delivery each: the tenants take turns.
+    queue
+        .publish(
+            quiet.id,
+            EventType::EmailSent,
+            (3..6).map(|n| json!({"quiet": n})).collect(),
+        )
+        .await
+        .unwrap();
+    let mut turns = Vec::new();
+    for _ in 0..4 {
+        let one = queue.claim("d", lease, 1, |_| 100, &[]).await.unwrap();
+        assert_eq!(one.len(), 1);
+        turns.push(one[0].delivery.organization_id);
+    }
+    assert!(
+        turns.windows(2).all(|w| w[0] != w[1]),
+        "one organization after the other: {turns:?}"
+    );
+    // Within an organization, oldest first: the busy tenant's backlog comes out in the order it was queued.
+    let rest = queue.claim("d", lease, 50, |_| 100, &[]).await.unwrap();
+    let numbers: Vec<i64> = rest
+        .iter()
+        .filter(|c| c.delivery.organization_id == busy.id)
+        .map(|c| {
+            let payload: serde_json::Value = serde_json::from_str(&c.message.payload).unwrap();
+            payload["data"]["busy"].as_i64().unwrap()
+        })
+        .collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    assert_eq!(rest.len(), 50);
 }
