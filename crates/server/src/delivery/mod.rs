@@ -298,6 +298,10 @@ impl DeliveryWorker {
                                     address: r.address.as_str().to_owned(),
                                     accepted: r.accepted,
                                     response: r.response,
+                                    // The transports report one id per send for now (SES: its first call's);
+                                    // once `RecipientOutcome` carries the id of each recipient's own call,
+                                    // map it here so every call's id is kept.
+                                    provider_message_id: None,
                                 })
                                 .collect(),
                         },
