@@ -69,6 +69,7 @@ pub mod names {
     pub const WEBHOOK_LEASE_SECONDS: &[&str] = &["WEBHOOK_LEASE_SECONDS"];
     pub const WEBHOOK_DISABLE_AFTER_HOURS: &[&str] = &["WEBHOOK_DISABLE_AFTER_HOURS"];
     pub const WEBHOOK_RETRY_DELAYS_SECONDS: &[&str] = &["WEBHOOK_RETRY_DELAYS_SECONDS"];
+    pub const WEBHOOK_MAX_ENDPOINTS_PER_ORG: &[&str] = &["WEBHOOK_MAX_ENDPOINTS_PER_ORG"];
     pub const RETENTION_DAYS: &[&str] = &["RETENTION_DAYS"];
     pub const INGESTER_SCHEDULER_INTERVAL_SECONDS: &[&str] =
         &["INGESTER_SCHEDULER_INTERVAL_SECONDS"];
@@ -373,6 +374,8 @@ pub struct WebhookSettings {
     pub disable_after: Duration,
     /// `WEBHOOK_RETRY_DELAYS_SECONDS`: the wait before each retry; one attempt more than delays in all.
     pub retry_delays: Vec<Duration>,
+    /// `WEBHOOK_MAX_ENDPOINTS_PER_ORG`: endpoints one organization may register (enabled or not).
+    pub max_endpoints_per_org: u64,
 }
 
 /// Resend's schedule: the first attempt at once, then after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h.
@@ -703,6 +706,13 @@ impl Config {
                     .map(Duration::from_secs)
                     .to_vec(),
                 parse_retry_delays,
+            ),
+            max_endpoints_per_org: setting(
+                p,
+                vars,
+                names::WEBHOOK_MAX_ENDPOINTS_PER_ORG,
+                50,
+                |v| whole_number(v, 1, 10_000),
             ),
         };
         let retention_days = setting(p, vars, names::RETENTION_DAYS, None, |v| {

@@ -793,3 +793,78 @@ async fn endpoints_on_private_addresses_are_refused_with_the_reason() {
     }
     assert_eq!(get(&app, &token, "/webhooks").await["data"], json!([]));
 }
+
+#[tokio::test]
+async fn an_organization_registers_at_most_its_limit_of_endpoints() {
+    let app = app_with(&[("WEBHOOK_MAX_ENDPOINTS_PER_ORG", "3")]).await;
+    let (_, token) = app.tenant().await;
+    let receiver = WebhookReceiver::start(vec![]).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(
+            register(&app, &token, &receiver.url(), &["email.sent"])
+                .await
+                .0,
+        );
+    }
+    let error = expect_error(
+        app.authed(Method::POST, "/webhooks", &token)
+            .json(&json!({"endpoint": receiver.url(), "events": ["email.sent"]}))
+            .send()
+            .await
+            .unwrap(),
+        422,
+        "validation_error",
+    )
+    .await;
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("3 webhook endpoints")
+            && message.contains("WEBHOOK_MAX_ENDPOINTS_PER_ORG"),
+        "{message}"
+    );
+    let listed = get(&app, &token, "/webhooks").await;
+    assert_eq!(
+        listed["data"].as_array().unwrap().len(),
+        3,
+        "nothing written"
+    );
+
+    // Another organization has a limit of its own; and a deleted endpoint makes room.
+    let (_, other) = app.tenant().await;
+    register(&app, &other, &receiver.url(), &["email.sent"]).await;
+    let (status, body) = json(
+        app.authed(Method::DELETE, &format!("/webhooks/{}", ids[0]), &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    register(&app, &token, &receiver.url(), &["email.sent"]).await;
+
+    // Many at once: exactly the limit is registered, the rest are refused.
+    let (_, racer) = app.tenant().await;
+    let answers = futures::future::join_all((0..12).map(|_| async {
+        app.authed(Method::POST, "/webhooks", &racer)
+            .json(&json!({"endpoint": receiver.url(), "events": ["email.sent"]}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }))
+    .await;
+    assert_eq!(
+        answers.iter().filter(|s| **s == 201).count(),
+        3,
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers.iter().filter(|s| **s == 422).count(),
+        9,
+        "{answers:?}"
+    );
+    let listed = get(&app, &racer, "/webhooks").await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 3);
+}

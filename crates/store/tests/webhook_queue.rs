@@ -1,14 +1,14 @@
 //! The webhook queue, on SQLite and on PostgreSQL: an outcome is recorded only by the dispatcher that still
-//! holds the lease it claimed with; and claims are shared among organizations, so one tenant's backlog does
-//! not hold up another's.
+//! holds the lease it claimed with; claims are shared among organizations, so one tenant's backlog does not
+//! hold up another's; and an organization's endpoints are capped, even when created all at once.
 
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use opensend_core::webhook::EventType;
 use opensend_store::Store;
-use opensend_store::repos::NewWebhook;
 use opensend_store::repos::webhook_outbox::AttemptOutcome;
+use opensend_store::repos::{CreateWebhookOutcome, NewWebhook};
 use opensend_test_support::TestDatabase;
 use serde_json::json;
 use uuid::Uuid;
@@ -30,14 +30,17 @@ fn outcome(
     }
 }
 
-/// Registers an endpoint for `email.sent`.
+/// Registers an endpoint for `email.sent` (the limit out of the way).
 async fn endpoint(store: &Store, organization_id: Uuid) -> Uuid {
-    store
+    match store
         .webhooks()
-        .create(new_webhook(organization_id))
+        .create(new_webhook(organization_id), 1_000)
         .await
         .unwrap()
-        .id
+    {
+        CreateWebhookOutcome::Created(webhook) => webhook.id,
+        other => panic!("not created: {other:?}"),
+    }
 }
 
 fn new_webhook(organization_id: Uuid) -> NewWebhook {
@@ -216,4 +219,57 @@ async fn a_claim_is_shared_among_organizations_with_due_deliveries() {
         .collect();
     assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
     assert_eq!(rest.len(), 50);
+}
+
+#[tokio::test]
+async fn an_organization_has_at_most_its_limit_of_endpoints_even_created_at_once() {
+    let db = TestDatabase::new().await;
+    let store = Store::connect(db.url(), 8).await.unwrap();
+    store.migrate().await.unwrap();
+    let org = store.organizations().create("Capped").await.unwrap();
+    let other = store.organizations().create("Other").await.unwrap();
+    let webhooks = store.webhooks();
+    for _ in 0..3 {
+        let created = webhooks.create(new_webhook(org.id), 3).await.unwrap();
+        assert!(matches!(created, CreateWebhookOutcome::Created(_)));
+    }
+    assert_eq!(
+        webhooks.create(new_webhook(org.id), 3).await.unwrap(),
+        CreateWebhookOutcome::LimitReached(3)
+    );
+    let listed = webhooks
+        .list(org.id, opensend_store::PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 3, "nothing written beyond the limit");
+    // Another organization's endpoints do not count.
+    assert!(matches!(
+        webhooks.create(new_webhook(other.id), 3).await.unwrap(),
+        CreateWebhookOutcome::Created(_)
+    ));
+
+    // Twenty at once, on as many connections as the pool gives: exactly the limit gets through.
+    let racer = store.organizations().create("Racer").await.unwrap();
+    let attempts = futures::future::join_all(
+        (0..20).map(|_| async { store.webhooks().create(new_webhook(racer.id), 5).await }),
+    )
+    .await;
+    let created = attempts
+        .iter()
+        .filter(|a| matches!(a, Ok(CreateWebhookOutcome::Created(_))))
+        .count();
+    let refused = attempts
+        .iter()
+        .filter(|a| matches!(a, Ok(CreateWebhookOutcome::LimitReached(5))))
+        .count();
+    assert_eq!(
+        (created, refused),
+        (5, 15),
+        "created and refused of 20 at once"
+    );
+    let listed = webhooks
+        .list(racer.id, opensend_store::PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 5);
 }

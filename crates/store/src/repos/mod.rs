@@ -28,7 +28,7 @@ pub use received_emails::ReceivedEmails;
 pub use retention::{PurgeReport, Retention};
 pub use suppressions::Suppressions;
 pub use webhook_outbox::WebhookQueue;
-pub use webhooks::{NewWebhook, ReplayOutcome, WebhookChanges, Webhooks};
+pub use webhooks::{CreateWebhookOutcome, NewWebhook, ReplayOutcome, WebhookChanges, Webhooks};
 
 use chrono::{DateTime, SubsecRound, Utc};
 

@@ -1,4 +1,5 @@
-//! The endpoints themselves: create, list, get, update, delete, rotate the signing secret.
+//! The endpoints themselves: create (at most `WEBHOOK_MAX_ENDPOINTS_PER_ORG` per organization), list, get,
+//! update, delete, rotate the signing secret.
 
 use axum::Json;
 use axum::extract::State;
@@ -10,7 +11,7 @@ use opensend_store::PageRequest;
 use opensend_store::entities::webhook;
 use opensend_store::repos::emails::read_list;
 use opensend_store::repos::webhook_outbox::endpoint_status;
-use opensend_store::repos::{NewWebhook, WebhookChanges};
+use opensend_store::repos::{CreateWebhookOutcome, NewWebhook, WebhookChanges};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -51,16 +52,29 @@ pub(super) async fn create(
     let events = parse_events(body.events.ok_or_else(|| missing("events"))?)?;
     let secret = WebhookSecret::generate().map_err(ApiError::internal)?;
     let sealed = webhooks::seal(&state.secrets, &secret).map_err(ApiError::internal)?;
-    let created = state
+    let limit = state.config.webhooks.max_endpoints_per_org;
+    let created = match state
         .store
         .webhooks()
-        .create(NewWebhook {
-            organization_id: caller.organization_id,
-            endpoint,
-            event_types: events,
-            secret_sealed: sealed,
-        })
-        .await?;
+        .create(
+            NewWebhook {
+                organization_id: caller.organization_id,
+                endpoint,
+                event_types: events,
+                secret_sealed: sealed,
+            },
+            limit,
+        )
+        .await?
+    {
+        CreateWebhookOutcome::Created(created) => created,
+        CreateWebhookOutcome::LimitReached(limit) => {
+            return Err(ApiError::validation(format!(
+                "This organization already has {limit} webhook endpoints, the most it may have \
+                 (WEBHOOK_MAX_ENDPOINTS_PER_ORG); delete one before adding another."
+            )));
+        }
+    };
     Ok((
         StatusCode::CREATED,
         Json(json!({
