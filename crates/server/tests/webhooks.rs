@@ -868,3 +868,61 @@ async fn an_organization_registers_at_most_its_limit_of_endpoints() {
     let listed = get(&app, &racer, "/webhooks").await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 3);
 }
+
+/// One tenant's backlog does not hold up another's webhooks: the dispatcher shares every claim among the
+/// organizations with due deliveries.
+#[tokio::test]
+async fn a_tenants_backlog_does_not_hold_up_another_tenants_webhooks() {
+    const BACKLOG: usize = 200;
+    // Four requests at a time, each answered after a few milliseconds, so the backlog takes a while.
+    let app = app_with(&[("WEBHOOK_CONCURRENCY", "4")]).await;
+    let receiver = WebhookReceiver::start(
+        (0..=BACKLOG)
+            .map(|_| Reply::status(200).delay(Duration::from_millis(5)))
+            .collect(),
+    )
+    .await;
+    let (busy, busy_token) = app.tenant().await;
+    let (quiet, quiet_token) = app.tenant().await;
+    register(&app, &busy_token, &receiver.url(), &["email.sent"]).await;
+    register(&app, &quiet_token, &receiver.url(), &["email.sent"]).await;
+
+    let queue = app.store.webhook_queue();
+    let backlog = (0..BACKLOG)
+        .map(|n| json!({"tenant": "busy", "n": n}))
+        .collect();
+    queue
+        .publish(busy, opensend_core::webhook::EventType::EmailSent, backlog)
+        .await
+        .unwrap();
+    queue
+        .publish(
+            quiet,
+            opensend_core::webhook::EventType::EmailSent,
+            vec![json!({"tenant": "quiet"})],
+        )
+        .await
+        .unwrap();
+    app.state.webhook_wakeup.notify_one();
+
+    let delivered = receiver.wait_for(BACKLOG + 1, WAIT).await;
+    let tenants: Vec<String> = delivered
+        .iter()
+        .map(|d| {
+            d.json()["data"]["tenant"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    let quiet_at = tenants
+        .iter()
+        .position(|t| t == "quiet")
+        .expect("the quiet tenant's webhook arrived");
+    // It was queued a moment after the whole backlog; sharing the claims, it goes out with the first few.
+    assert!(
+        quiet_at < BACKLOG / 4,
+        "the quiet tenant's webhook arrived after {quiet_at} of the busy tenant's {BACKLOG}"
+    );
+    assert_eq!(tenants.iter().filter(|t| *t == "busy").count(), BACKLOG);
+}
