@@ -41,7 +41,7 @@ pub struct WebhookChanges {
 /// What [`Webhooks::create`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CreateWebhookOutcome {
-    Created(webhook::Model),
+    Created(Box<webhook::Model>),
     /// The organization already has this many endpoints, the most it may have; nothing was written.
     LimitReached(u64),
 }
@@ -105,7 +105,7 @@ impl<'a> Webhooks<'a> {
         .insert(&txn)
         .await?;
         txn.commit().await?;
-        Ok(CreateWebhookOutcome::Created(model))
+        Ok(CreateWebhookOutcome::Created(Box::new(model)))
     }
 
     pub async fn list(
