@@ -32,8 +32,8 @@ use opensend_server::app::Application;
 use opensend_server::config::{Config, Vars};
 use opensend_server::serve::Roles;
 use opensend_store::entities::email;
-use opensend_store::repos::NewWebhook;
 use opensend_store::repos::emails::NewEmail;
+use opensend_store::repos::{CreateWebhookOutcome, NewWebhook};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, Database, EntityTrait, QueryFilter, TransactionTrait};
 use serde_json::{Value, json};
@@ -87,18 +87,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The emails, already sent through SES, and one webhook endpoint that wants their deliveries.
     let org = store.organizations().create("Bench").await?;
-    store
+    let created = store
         .webhooks()
-        .create(NewWebhook {
-            organization_id: org.id,
-            endpoint: "http://127.0.0.1:9/hook".to_owned(),
-            event_types: vec![EventType::EmailDelivered],
-            secret_sealed: opensend_server::webhooks::seal(
-                &state.secrets,
-                &WebhookSecret::generate()?,
-            )?,
-        })
+        .create(
+            NewWebhook {
+                organization_id: org.id,
+                endpoint: "http://127.0.0.1:9/hook".to_owned(),
+                event_types: vec![EventType::EmailDelivered],
+                secret_sealed: opensend_server::webhooks::seal(
+                    &state.secrets,
+                    &WebhookSecret::generate()?,
+                )?,
+            },
+            state.config.webhooks.max_endpoints_per_org,
+        )
         .await?;
+    let CreateWebhookOutcome::Created(_) = created else {
+        return Err("the endpoint was not registered".into());
+    };
     let mut ids = Vec::with_capacity(count);
     for chunk in (0..count).collect::<Vec<_>>().chunks(500) {
         let emails: Vec<NewEmail> = chunk

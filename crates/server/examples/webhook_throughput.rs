@@ -25,7 +25,7 @@ use opensend_server::config::{Config, Vars};
 use opensend_server::jobs::webhook_dispatch::Dispatcher;
 use opensend_server::webhooks;
 use opensend_store::Store;
-use opensend_store::repos::NewWebhook;
+use opensend_store::repos::{CreateWebhookOutcome, NewWebhook};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::json;
 
@@ -85,15 +85,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let org = store.organizations().create("Bench").await?;
     for n in 0..endpoints {
         let secret = WebhookSecret::generate()?;
-        store
+        // No limit: the harness registers as many endpoints as it is asked to.
+        let created = store
             .webhooks()
-            .create(NewWebhook {
-                organization_id: org.id,
-                endpoint: format!("{endpoint}/{n}"),
-                event_types: vec![EventType::EmailSent],
-                secret_sealed: webhooks::seal(&state.secrets, &secret)?,
-            })
+            .create(
+                NewWebhook {
+                    organization_id: org.id,
+                    endpoint: format!("{endpoint}/{n}"),
+                    event_types: vec![EventType::EmailSent],
+                    secret_sealed: webhooks::seal(&state.secrets, &secret)?,
+                },
+                u64::MAX,
+            )
             .await?;
+        let CreateWebhookOutcome::Created(_) = created else {
+            return Err("the endpoint was not registered".into());
+        };
     }
     let payload = json!({
         "email_id": "01000182-a1b2-c3d4-e5f6-0718901234ab",

@@ -1,7 +1,7 @@
 //! `POST /events/ses` end to end: SNS messages signed in the test with a certificate it makes, served from a
 //! loopback "SNS" that `SNS_TEST_CERT_URL_PREFIX` allows; emails sent through the API (capture delivery) and
-//! given the SES message id a real send would have recorded; effects read back through the API, the
-//! database and a webhook receiver.
+//! given the SES message id a real send would have recorded (or recorded sent as an SES send in several
+//! calls records it); effects read back through the API, the database and a webhook receiver.
 
 mod common;
 #[path = "../../mail/tests/sns_support/mod.rs"]
@@ -12,9 +12,10 @@ use std::time::Duration;
 use chrono::{TimeDelta, Utc};
 use common::{TestApp, json};
 use opensend_store::entities::{
-    email, email_event, email_recipient, provider_event, suppression, webhook_delivery,
-    webhook_message,
+    delivery_job, email, email_event, email_recipient, provider_event, suppression,
+    webhook_delivery, webhook_message,
 };
+use opensend_store::repos::delivery_queue::{RecipientResult, SentRecord};
 use opensend_test_support::webhook_receiver::WebhookReceiver;
 use reqwest::Method;
 use sea_orm::sea_query::Expr;
@@ -83,6 +84,62 @@ impl Setup {
             .exec(&self.db)
             .await
             .unwrap();
+        id
+    }
+
+    /// Sends an email to every address of `calls` through the API, and records it sent as SES records an
+    /// email it sent in several calls: `calls` gives each recipient and the SES message id of its call. The
+    /// email is scheduled for later, so the worker leaves it alone, and its job is leased here instead.
+    /// Returns the email's id.
+    async fn sent_in_calls(&self, calls: &[(&str, &str)]) -> String {
+        let to: Vec<&str> = calls.iter().map(|(address, _)| *address).collect();
+        let later = timestamp(Utc::now() + TimeDelta::days(1));
+        let (status, body) = self
+            .app
+            .send(
+                &self.token,
+                &json!({"from": "hello@acme.test", "to": to, "subject": "Hello", "text": "Hi",
+                        "scheduled_at": later}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let id = body["id"].as_str().unwrap().to_owned();
+        let email_id = Uuid::parse_str(&id).unwrap();
+        let queue = self.app.store.delivery_queue();
+        let job = queue.job_for(email_id).await.unwrap().expect("job");
+        delivery_job::Entity::update_many()
+            .col_expr(delivery_job::Column::LeaseOwner, Expr::value(Some("test")))
+            .col_expr(
+                delivery_job::Column::LeaseExpiresAt,
+                Expr::value(Some(Utc::now() + TimeDelta::hours(1))),
+            )
+            .filter(delivery_job::Column::Id.eq(job.id))
+            .exec(&self.db)
+            .await
+            .unwrap();
+        let job = queue.job_for(email_id).await.unwrap().expect("job");
+        let recorded = queue
+            .record_sent(
+                &job,
+                "test",
+                SentRecord {
+                    transport: "ses".to_owned(),
+                    provider_message_id: calls.first().map(|(_, ses_id)| ses_id.to_string()),
+                    raw_mime: None,
+                    recipients: calls
+                        .iter()
+                        .map(|(address, ses_id)| RecipientResult {
+                            address: address.to_string(),
+                            accepted: true,
+                            response: "250 Ok".to_owned(),
+                            provider_message_id: Some(ses_id.to_string()),
+                        })
+                        .collect(),
+                },
+            )
+            .await
+            .unwrap();
+        assert!(recorded);
         id
     }
 
@@ -774,6 +831,51 @@ async fn a_complaint_suppresses_with_reason_complaint() {
     assert_eq!(payload["data"]["email_id"], id.as_str());
     assert_eq!(payload["data"]["to"], json!(["angry@example.net"]));
     assert_eq!(payload["data"]["complaint"]["feedbackType"], "abuse");
+}
+
+/// SES sends an email to more than 50 recipients in several calls, each with its own message id, and reports
+/// a bounce under the id of the call its recipient was in: the third call's id reaches the email too.
+#[tokio::test]
+async fn a_bounce_under_any_of_an_emails_ses_message_ids_reaches_its_recipient() {
+    let s = setup().await;
+    let receiver = WebhookReceiver::start(vec![]).await;
+    s.webhook(&receiver, &["email.bounced"]).await;
+    let id = s
+        .sent_in_calls(&[
+            ("first@example.net", "0100018f-call-1"),
+            ("second@example.net", "0100018f-call-2"),
+            ("third@example.net", "0100018f-call-3"),
+        ])
+        .await;
+    assert_eq!(s.last_event(&id).await, "sent");
+
+    let body = s
+        .apply(&s.signed(&bounce("0100018f-call-3", "third@example.net", "Permanent")))
+        .await;
+    assert_eq!(body["email_id"], id.as_str());
+    assert_eq!(body["last_event"], "bounced");
+    assert_eq!(
+        s.recipient(&id, "third@example.net").await.status,
+        "bounced"
+    );
+    assert_eq!(
+        s.recipient(&id, "first@example.net").await.status,
+        "accepted"
+    );
+    assert_eq!(
+        s.recipient(&id, "second@example.net").await.status,
+        "accepted"
+    );
+    let listed = s
+        .suppression("third@example.net")
+        .await
+        .expect("suppressed");
+    assert_eq!(listed.reason, "bounce");
+    assert_eq!(listed.source_id, Some(Uuid::parse_str(&id).unwrap()));
+    assert!(s.suppression("first@example.net").await.is_none());
+    let payload = receiver.wait_for(1, WAIT).await[0].json();
+    assert_eq!(payload["type"], "email.bounced");
+    assert_eq!(payload["data"]["email_id"], id.as_str());
 }
 
 #[tokio::test]

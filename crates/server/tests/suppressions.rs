@@ -132,11 +132,12 @@ async fn add_get_and_remove_by_id_and_by_address() {
         "{shown}"
     );
 
-    // By address: the domain's case does not matter, the local part's does (as when sending).
+    // By address, in any case.
     for path in [
         "/suppressions/jane@example.com",
         "/suppressions/jane@EXAMPLE.COM",
         "/suppressions/jane%40Example.com",
+        "/suppressions/Jane@example.com",
         "/api/suppressions/jane@example.com",
     ] {
         let (status, by_address) = get(&app, &token, path).await;
@@ -144,7 +145,7 @@ async fn add_get_and_remove_by_id_and_by_address() {
         assert_eq!(by_address["id"], id.as_str(), "{path}");
     }
     expect_error(
-        app.authed(Method::GET, "/suppressions/Jane@example.com", &token)
+        app.authed(Method::GET, "/suppressions/janet@example.com", &token)
             .send()
             .await
             .unwrap(),
@@ -810,4 +811,107 @@ async fn an_import_may_reach_its_limits() {
             .unwrap()
             .starts_with("09999.")
     );
+}
+
+#[tokio::test]
+async fn the_list_ignores_the_case_of_the_whole_address_everywhere() {
+    let app = TestApp::spawn().await;
+    let (_, token) = app.tenant().await;
+    let (status, created) = post(
+        &app,
+        &token,
+        "/suppressions",
+        json!({"email": "Alice@Example.COM"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    // Found by any case, shown as first given; adding another case finds it.
+    let (status, shown) = get(&app, &token, "/suppressions/ALICE@example.com").await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["id"], id.as_str());
+    assert_eq!(shown["email"], "Alice@example.com");
+    let (status, again) = post(
+        &app,
+        &token,
+        "/suppressions",
+        json!({"email": "alice@example.com"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(
+        (again["id"].as_str(), again["created"].as_bool()),
+        (Some(id.as_str()), Some(false))
+    );
+    let (status, batch) = post(
+        &app,
+        &token,
+        "/suppressions/batch/add",
+        json!({"emails": ["aLiCe@example.com", "Bob@example.com", "BOB@example.com"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{batch}");
+    let created: Vec<bool> = batch["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["created"].as_bool().unwrap())
+        .collect();
+    assert_eq!(created, [false, true, false]);
+    assert_eq!(batch["data"][0]["id"], id.as_str());
+
+    // The CSV import counts case variants as the same address.
+    let (status, imported) = json(
+        import(
+            &app,
+            &token,
+            "email\nalice@EXAMPLE.com\nbob@example.com\nCarol@example.com\ncarol@example.com\n",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{imported}");
+    assert_eq!(
+        (imported["added"].as_u64(), imported["existing"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let mut emails = emails_listed(&app, &token).await;
+    emails.sort();
+    assert_eq!(
+        emails,
+        ["Alice@example.com", "Bob@example.com", "Carol@example.com"]
+    );
+
+    // Sending to another case of a listed address is suppressed.
+    let (status, sent) = app
+        .send(
+            &token,
+            &json!({"from": "hello@acme.test", "to": "alice@example.com", "subject": "Hi", "text": "Hi"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{sent}");
+    app.wait_for_status(&token, sent["id"].as_str().unwrap(), "suppressed")
+        .await;
+
+    // Removal by another case, single and in a batch.
+    let (status, removed) = delete(&app, &token, "/suppressions/alice@EXAMPLE.com").await;
+    assert_eq!(status, 200, "{removed}");
+    assert_eq!(removed["id"], id.as_str());
+    let (status, removed) = post(
+        &app,
+        &token,
+        "/suppressions/batch/remove",
+        json!({"emails": ["bob@EXAMPLE.COM", "CAROL@example.com"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{removed}");
+    let gone: Vec<&str> = removed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(gone, ["Bob@example.com", "Carol@example.com"]);
+    assert!(emails_listed(&app, &token).await.is_empty());
 }

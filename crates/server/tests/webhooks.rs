@@ -837,3 +837,136 @@ async fn endpoints_on_private_addresses_are_refused_without_naming_them() {
     }
     assert_eq!(get(&app, &token, "/webhooks").await["data"], json!([]));
 }
+
+#[tokio::test]
+async fn an_organization_registers_at_most_its_limit_of_endpoints() {
+    let app = app_with(&[("WEBHOOK_MAX_ENDPOINTS_PER_ORG", "3")]).await;
+    let (_, token) = app.tenant().await;
+    let receiver = WebhookReceiver::start(vec![]).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(
+            register(&app, &token, &receiver.url(), &["email.sent"])
+                .await
+                .0,
+        );
+    }
+    let error = expect_error(
+        app.authed(Method::POST, "/webhooks", &token)
+            .json(&json!({"endpoint": receiver.url(), "events": ["email.sent"]}))
+            .send()
+            .await
+            .unwrap(),
+        422,
+        "validation_error",
+    )
+    .await;
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("3 webhook endpoints")
+            && message.contains("WEBHOOK_MAX_ENDPOINTS_PER_ORG"),
+        "{message}"
+    );
+    let listed = get(&app, &token, "/webhooks").await;
+    assert_eq!(
+        listed["data"].as_array().unwrap().len(),
+        3,
+        "nothing written"
+    );
+
+    // Another organization has a limit of its own; and a deleted endpoint makes room.
+    let (_, other) = app.tenant().await;
+    register(&app, &other, &receiver.url(), &["email.sent"]).await;
+    let (status, body) = json(
+        app.authed(Method::DELETE, &format!("/webhooks/{}", ids[0]), &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    register(&app, &token, &receiver.url(), &["email.sent"]).await;
+
+    // Many at once: exactly the limit is registered, the rest are refused.
+    let (_, racer) = app.tenant().await;
+    let answers = futures::future::join_all((0..12).map(|_| async {
+        app.authed(Method::POST, "/webhooks", &racer)
+            .json(&json!({"endpoint": receiver.url(), "events": ["email.sent"]}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }))
+    .await;
+    assert_eq!(
+        answers.iter().filter(|s| **s == 201).count(),
+        3,
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers.iter().filter(|s| **s == 422).count(),
+        9,
+        "{answers:?}"
+    );
+    let listed = get(&app, &racer, "/webhooks").await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 3);
+}
+
+/// One tenant's backlog does not hold up another's webhooks: the dispatcher shares every claim among the
+/// organizations with due deliveries.
+#[tokio::test]
+async fn a_tenants_backlog_does_not_hold_up_another_tenants_webhooks() {
+    const BACKLOG: usize = 200;
+    // Four requests at a time, each answered after a few milliseconds, so the backlog takes a while.
+    let app = app_with(&[("WEBHOOK_CONCURRENCY", "4")]).await;
+    let receiver = WebhookReceiver::start(
+        (0..=BACKLOG)
+            .map(|_| Reply::status(200).delay(Duration::from_millis(5)))
+            .collect(),
+    )
+    .await;
+    let (busy, busy_token) = app.tenant().await;
+    let (quiet, quiet_token) = app.tenant().await;
+    register(&app, &busy_token, &receiver.url(), &["email.sent"]).await;
+    register(&app, &quiet_token, &receiver.url(), &["email.sent"]).await;
+
+    let queue = app.store.webhook_queue();
+    let backlog = (0..BACKLOG)
+        .map(|n| json!({"tenant": "busy", "n": n}))
+        .collect();
+    queue
+        .publish(busy, opensend_core::webhook::EventType::EmailSent, backlog)
+        .await
+        .unwrap();
+    queue
+        .publish(
+            quiet,
+            opensend_core::webhook::EventType::EmailSent,
+            vec![json!({"tenant": "quiet"})],
+        )
+        .await
+        .unwrap();
+    app.state.webhook_wakeup.notify_one();
+
+    let delivered = receiver.wait_for(BACKLOG + 1, WAIT).await;
+    let tenants: Vec<String> = delivered
+        .iter()
+        .map(|d| {
+            d.json()["data"]["tenant"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    let quiet_at = tenants
+        .iter()
+        .position(|t| t == "quiet")
+        .expect("the quiet tenant's webhook arrived");
+    // It was queued a moment after the whole backlog; sharing the claims, it goes out with the first few.
+    assert!(
+        quiet_at < BACKLOG / 4,
+        "the quiet tenant's webhook arrived after {quiet_at} of the busy tenant's {BACKLOG}"
+    );
+    assert_eq!(tenants.iter().filter(|t| *t == "busy").count(), BACKLOG);
+}

@@ -10,6 +10,7 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::StoreError;
 use crate::migrations::Migrator;
+use crate::repos::webhook_outbox::ClaimCursor;
 use crate::repos::{
     ApiKeys, DeliveryQueue, Domains, EmailQuotas, Emails, Idempotency, JobRuns, Organizations,
     Retention, Suppressions, WebhookQueue, Webhooks,
@@ -38,6 +39,8 @@ pub struct Store {
     read: DatabaseConnection,
     write: DatabaseConnection,
     backend: Backend,
+    /// Where the webhook queue's last claim left off among organizations (see [`WebhookQueue::claim`]).
+    webhook_claims: ClaimCursor,
 }
 
 impl Store {
@@ -59,6 +62,7 @@ impl Store {
                     read: pool.clone(),
                     write: pool,
                     backend: Backend::Postgres,
+                    webhook_claims: ClaimCursor::default(),
                 })
             }
             other => Err(StoreError::UnsupportedScheme(other.to_owned())),
@@ -98,6 +102,7 @@ impl Store {
             read,
             write,
             backend: Backend::Sqlite,
+            webhook_claims: ClaimCursor::default(),
         })
     }
 
@@ -198,7 +203,7 @@ impl Store {
     }
 
     pub fn webhook_queue(&self) -> WebhookQueue<'_> {
-        WebhookQueue::new(&self.read, &self.write)
+        WebhookQueue::new(&self.read, &self.write, &self.webhook_claims)
     }
 
     pub fn email_quotas(&self) -> EmailQuotas<'_> {

@@ -8,9 +8,9 @@ use opensend_core::{
     EmailAddress, EmailStatus, Header, Mailbox, RecipientKind, RecipientStatus, Tag,
 };
 use opensend_store::entities::{email, webhook_message};
-use opensend_store::repos::NewWebhook;
 use opensend_store::repos::emails::{NewAttachment, NewEmail};
 use opensend_store::repos::suppressions::Reason;
+use opensend_store::repos::{CreateWebhookOutcome, NewWebhook};
 use opensend_store::{PageRequest, Store};
 use opensend_test_support::TestDatabase;
 use sea_orm::sea_query::Expr;
@@ -357,14 +357,20 @@ async fn listing_webhook_deliveries_reads_no_payloads() {
     let org = store.organizations().create("Acme").await.unwrap().id;
     let endpoint = store
         .webhooks()
-        .create(NewWebhook {
-            organization_id: org,
-            endpoint: "https://hooks.example.com/in".to_owned(),
-            event_types: vec![EventType::EmailSent, EventType::DomainCreated],
-            secret_sealed: vec![1; 60],
-        })
+        .create(
+            NewWebhook {
+                organization_id: org,
+                endpoint: "https://hooks.example.com/in".to_owned(),
+                event_types: vec![EventType::EmailSent, EventType::DomainCreated],
+                secret_sealed: vec![1; 60],
+            },
+            50,
+        )
         .await
         .unwrap();
+    let CreateWebhookOutcome::Created(endpoint) = endpoint else {
+        panic!("not created: {endpoint:?}");
+    };
     assert_eq!(
         endpoint.events,
         [EventType::EmailSent, EventType::DomainCreated]
@@ -435,12 +441,15 @@ async fn email_event_payloads_have_resends_shape() {
     let org = store.organizations().create("Acme").await.unwrap().id;
     store
         .webhooks()
-        .create(NewWebhook {
-            organization_id: org,
-            endpoint: "https://hooks.example.com/in".to_owned(),
-            event_types: vec![EventType::EmailSuppressed, EventType::EmailScheduled],
-            secret_sealed: vec![1; 60],
-        })
+        .create(
+            NewWebhook {
+                organization_id: org,
+                endpoint: "https://hooks.example.com/in".to_owned(),
+                event_types: vec![EventType::EmailSuppressed, EventType::EmailScheduled],
+                secret_sealed: vec![1; 60],
+            },
+            50,
+        )
         .await
         .unwrap();
     let bounced = EmailAddress::parse("jane@example.com").unwrap();

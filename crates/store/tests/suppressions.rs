@@ -1,7 +1,8 @@
 //! The suppression list repository: adding inside a caller's transaction, batches, imports, removal,
-//! export chunks and tenancy.
+//! export chunks, tenancy, and matching addresses whatever their case (sending included).
 
-use opensend_core::EmailAddress;
+use opensend_core::{EmailAddress, EmailStatus, Mailbox, RecipientKind};
+use opensend_store::repos::emails::NewEmail;
 use opensend_store::repos::suppressions::{NewSuppression, Reason, add_in};
 use opensend_store::{PageRequest, Store};
 use opensend_test_support::TestDatabase;
@@ -231,4 +232,174 @@ async fn batches_imports_removal_and_export_chunks() {
             .len(),
         1_202 - 5
     );
+}
+
+#[tokio::test]
+async fn the_list_matches_whole_addresses_whatever_their_case() {
+    let (_db, store) = store().await;
+    let org = store.organizations().create("Acme").await.unwrap().id;
+    let suppressions = store.suppressions();
+
+    let listed = suppressions
+        .add(org, &address("Alice@Example.COM"), Reason::Bounce, None)
+        .await
+        .unwrap();
+    assert!(listed.created);
+    assert_eq!(
+        listed.suppression.address, "Alice@example.com",
+        "shown as first given"
+    );
+    assert!(
+        suppressions
+            .contains(org, "alice@example.com")
+            .await
+            .unwrap()
+    );
+    assert!(
+        suppressions
+            .contains(org, "ALICE@EXAMPLE.COM")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        suppressions
+            .get_by_address(org, &address("aLiCe@example.com"))
+            .await
+            .unwrap()
+            .map(|s| s.id),
+        Some(listed.suppression.id)
+    );
+
+    // Adding it again in another case finds the first row, unchanged.
+    let again = suppressions
+        .add(org, &address("alice@example.com"), Reason::Manual, None)
+        .await
+        .unwrap();
+    assert!(!again.created);
+    assert_eq!(again.suppression, listed.suppression);
+    let batch = suppressions
+        .add_many(
+            org,
+            &[
+                NewSuppression::new(address("ALICE@example.com"), Reason::Manual),
+                NewSuppression::new(address("Bob@example.com"), Reason::Manual),
+                NewSuppression::new(address("bob@example.com"), Reason::Complaint),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        batch.iter().map(|a| a.created).collect::<Vec<_>>(),
+        [false, true, false]
+    );
+    assert_eq!(batch[0].suppression, listed.suppression);
+    assert_eq!(batch[2].suppression.address, "Bob@example.com");
+    let imported = suppressions
+        .import(
+            org,
+            &[
+                NewSuppression::new(address("BOB@example.com"), Reason::Manual),
+                NewSuppression::new(address("Carol@example.com"), Reason::Manual),
+                NewSuppression::new(address("carol@EXAMPLE.com"), Reason::Manual),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!((imported.added, imported.existing), (1, 1));
+    assert_eq!(
+        suppressions
+            .export_chunk(org, None, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.address.as_str())
+            .collect::<Vec<_>>(),
+        ["Alice@example.com", "Bob@example.com", "Carol@example.com"]
+    );
+
+    // A send to any case of a listed address is suppressed, and its recipient keeps the case it was sent.
+    let accepted = store
+        .emails()
+        .accept(
+            vec![email_to(org, &["alice@example.com", "dave@example.com"])],
+            None,
+        )
+        .await
+        .unwrap();
+    let recipients = store.emails().recipients(accepted[0].id).await.unwrap();
+    let statuses: Vec<(&str, &str)> = recipients
+        .iter()
+        .map(|r| (r.address.as_str(), r.status.as_str()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("alice@example.com", "suppressed"),
+            ("dave@example.com", "pending")
+        ]
+    );
+    let accepted = store
+        .emails()
+        .accept(vec![email_to(org, &["CAROL@example.com"])], None)
+        .await
+        .unwrap();
+    assert_eq!(accepted[0].status, EmailStatus::Suppressed);
+
+    // Removal by address works in any case too.
+    let removed = suppressions
+        .remove_many_by_address(
+            org,
+            &[address("bob@EXAMPLE.com"), address("nobody@example.com")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        removed
+            .iter()
+            .map(|s| s.address.as_str())
+            .collect::<Vec<_>>(),
+        ["Bob@example.com"]
+    );
+    assert!(
+        suppressions
+            .remove_by_address(org, &address("ALICE@example.com"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        !suppressions
+            .contains(org, "Alice@example.com")
+            .await
+            .unwrap()
+    );
+}
+
+/// An email from a@acme.test to `to`, ready to accept.
+fn email_to(organization_id: Uuid, to: &[&str]) -> NewEmail {
+    let id = opensend_core::new_id();
+    NewEmail {
+        id,
+        organization_id,
+        api_key_id: None,
+        from: Mailbox::parse("a@acme.test").unwrap(),
+        to: to.iter().map(|a| Mailbox::parse(a).unwrap()).collect(),
+        cc: vec![],
+        bcc: vec![],
+        reply_to: vec![],
+        subject: "s".to_owned(),
+        html: None,
+        text: Some("t".to_owned()),
+        headers: vec![],
+        tags: vec![],
+        attachments: vec![],
+        scheduled_at: None,
+        message_id: format!("{id}@acme.test"),
+        sending_domain_id: None,
+        unverified_sender: true,
+        recipients: to
+            .iter()
+            .map(|a| (EmailAddress::parse(a).unwrap(), RecipientKind::To))
+            .collect(),
+    }
 }

@@ -1,5 +1,6 @@
-//! The webhook queue's leases: an outcome is recorded only by the dispatcher that still holds the lease it
-//! claimed with, on SQLite and on PostgreSQL (whose outcomes are written in one statement per batch).
+//! The webhook queue, on SQLite and on PostgreSQL: an outcome is recorded only by the dispatcher that still
+//! holds the lease it claimed with; claims are shared among organizations, so one tenant's backlog does not
+//! hold up another's; and an organization's endpoints are capped, even when created all at once.
 
 use std::time::Duration;
 
@@ -7,10 +8,11 @@ use chrono::{TimeDelta, Utc};
 use opensend_core::DeliveryStatus;
 use opensend_core::webhook::EventType;
 use opensend_store::Store;
-use opensend_store::repos::NewWebhook;
 use opensend_store::repos::webhook_outbox::AttemptOutcome;
+use opensend_store::repos::{CreateWebhookOutcome, NewWebhook};
 use opensend_test_support::TestDatabase;
 use serde_json::json;
+use uuid::Uuid;
 
 fn outcome(delivery: &opensend_store::records::DeliveryRecord, succeeded: bool) -> AttemptOutcome {
     AttemptOutcome {
@@ -26,22 +28,35 @@ fn outcome(delivery: &opensend_store::records::DeliveryRecord, succeeded: bool) 
     }
 }
 
+/// Registers an endpoint for `email.sent` (the limit out of the way).
+async fn endpoint(store: &Store, organization_id: Uuid) -> Uuid {
+    match store
+        .webhooks()
+        .create(new_webhook(organization_id), 1_000)
+        .await
+        .unwrap()
+    {
+        CreateWebhookOutcome::Created(webhook) => webhook.id,
+        other => panic!("not created: {other:?}"),
+    }
+}
+
+fn new_webhook(organization_id: Uuid) -> NewWebhook {
+    NewWebhook {
+        organization_id,
+        endpoint: "https://hooks.example.com/in".to_owned(),
+        event_types: vec![EventType::EmailSent],
+        secret_sealed: vec![1; 60],
+    }
+}
+
 #[tokio::test]
 async fn only_the_current_lease_holder_records_an_outcome() {
     let db = TestDatabase::new().await;
     let store = Store::connect(db.url(), 4).await.unwrap();
     store.migrate().await.unwrap();
     let org = store.organizations().create("Leases").await.unwrap();
-    store
-        .webhooks()
-        .create(NewWebhook {
-            organization_id: org.id,
-            endpoint: "https://hooks.example.com/in".to_owned(),
-            event_types: vec![EventType::EmailSent],
-            secret_sealed: vec![1; 60],
-        })
-        .await
-        .unwrap();
+    endpoint(&store, org.id).await;
     let queue = store.webhook_queue();
     assert_eq!(
         queue
@@ -131,4 +146,128 @@ async fn only_the_current_lease_holder_records_an_outcome() {
         "only the lease holder's attempts are kept"
     );
     assert_eq!(queue.pending().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_claim_is_shared_among_organizations_with_due_deliveries() {
+    let db = TestDatabase::new().await;
+    let store = Store::connect(db.url(), 4).await.unwrap();
+    store.migrate().await.unwrap();
+    let busy = store.organizations().create("Busy").await.unwrap();
+    let quiet = store.organizations().create("Quiet").await.unwrap();
+    endpoint(&store, busy.id).await;
+    endpoint(&store, quiet.id).await;
+    let queue = store.webhook_queue();
+    // The busy tenant's backlog is queued first, so all of it is due before the quiet tenant's deliveries.
+    let backlog: Vec<_> = (0..300).map(|n| json!({"busy": n})).collect();
+    queue
+        .publish(busy.id, EventType::EmailSent, backlog)
+        .await
+        .unwrap();
+    queue
+        .publish(
+            quiet.id,
+            EventType::EmailSent,
+            (0..3).map(|n| json!({"quiet": n})).collect(),
+        )
+        .await
+        .unwrap();
+
+    let lease = Duration::from_secs(60);
+    let first = queue.claim("d", lease, 10, |_| 100, &[]).await.unwrap();
+    assert_eq!(first.len(), 10);
+    let organizations: Vec<Uuid> = first.iter().map(|c| c.delivery.organization_id).collect();
+    assert_eq!(
+        organizations.iter().filter(|o| **o == quiet.id).count(),
+        3,
+        "every due delivery of the quiet tenant is in the first claim: {organizations:?}"
+    );
+    // In turns: the organizations alternate while both have some left.
+    assert_ne!(organizations[0], organizations[1]);
+    assert!(first.iter().all(|c| c.delivery.attempts == 1));
+
+    // More of the quiet tenant's, then claims of one delivery each: the tenants take turns.
+    queue
+        .publish(
+            quiet.id,
+            EventType::EmailSent,
+            (3..6).map(|n| json!({"quiet": n})).collect(),
+        )
+        .await
+        .unwrap();
+    let mut turns = Vec::new();
+    for _ in 0..4 {
+        let one = queue.claim("d", lease, 1, |_| 100, &[]).await.unwrap();
+        assert_eq!(one.len(), 1);
+        turns.push(one[0].delivery.organization_id);
+    }
+    assert!(
+        turns.windows(2).all(|w| w[0] != w[1]),
+        "one organization after the other: {turns:?}"
+    );
+    // Within an organization, oldest first: the busy tenant's backlog comes out in the order it was queued.
+    let rest = queue.claim("d", lease, 50, |_| 100, &[]).await.unwrap();
+    let numbers: Vec<i64> = rest
+        .iter()
+        .filter(|c| c.delivery.organization_id == busy.id)
+        .map(|c| {
+            let payload: serde_json::Value = serde_json::from_str(&c.message.payload).unwrap();
+            payload["data"]["busy"].as_i64().unwrap()
+        })
+        .collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    assert_eq!(rest.len(), 50);
+}
+
+#[tokio::test]
+async fn an_organization_has_at_most_its_limit_of_endpoints_even_created_at_once() {
+    let db = TestDatabase::new().await;
+    let store = Store::connect(db.url(), 8).await.unwrap();
+    store.migrate().await.unwrap();
+    let org = store.organizations().create("Capped").await.unwrap();
+    let other = store.organizations().create("Other").await.unwrap();
+    let webhooks = store.webhooks();
+    for _ in 0..3 {
+        let created = webhooks.create(new_webhook(org.id), 3).await.unwrap();
+        assert!(matches!(created, CreateWebhookOutcome::Created(_)));
+    }
+    assert_eq!(
+        webhooks.create(new_webhook(org.id), 3).await.unwrap(),
+        CreateWebhookOutcome::LimitReached(3)
+    );
+    let listed = webhooks
+        .list(org.id, opensend_store::PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 3, "nothing written beyond the limit");
+    // Another organization's endpoints do not count.
+    assert!(matches!(
+        webhooks.create(new_webhook(other.id), 3).await.unwrap(),
+        CreateWebhookOutcome::Created(_)
+    ));
+
+    // Twenty at once, on as many connections as the pool gives: exactly the limit gets through.
+    let racer = store.organizations().create("Racer").await.unwrap();
+    let attempts = futures::future::join_all(
+        (0..20).map(|_| async { store.webhooks().create(new_webhook(racer.id), 5).await }),
+    )
+    .await;
+    let created = attempts
+        .iter()
+        .filter(|a| matches!(a, Ok(CreateWebhookOutcome::Created(_))))
+        .count();
+    let refused = attempts
+        .iter()
+        .filter(|a| matches!(a, Ok(CreateWebhookOutcome::LimitReached(5))))
+        .count();
+    assert_eq!(
+        (created, refused),
+        (5, 15),
+        "created and refused of 20 at once"
+    );
+    let listed = webhooks
+        .list(racer.id, opensend_store::PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 5);
 }

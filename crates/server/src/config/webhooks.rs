@@ -18,6 +18,8 @@ pub struct WebhookSettings {
     pub disable_after: Duration,
     /// `WEBHOOK_RETRY_DELAYS_SECONDS`: the wait before each retry; one attempt more than delays in all.
     pub retry_delays: Vec<Duration>,
+    /// `WEBHOOK_MAX_ENDPOINTS_PER_ORG`: endpoints one organization may register (enabled or not).
+    pub max_endpoints_per_org: u64,
 }
 
 /// Resend's schedule: the first attempt at once, then after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h.
@@ -66,6 +68,9 @@ impl WebhookSettings {
                     .to_vec(),
                 parse_retry_delays,
             ),
+            max_endpoints_per_org: r.setting(names::WEBHOOK_MAX_ENDPOINTS_PER_ORG, 50, |v| {
+                whole_number(v, 1, 10_000)
+            }),
         };
         if settings.lease <= settings.timeout {
             r.problem(format!(

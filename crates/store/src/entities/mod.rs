@@ -7,6 +7,7 @@ pub mod domain;
 pub mod email;
 pub mod email_attachment;
 pub mod email_event;
+pub mod email_provider_message;
 pub mod email_recipient;
 pub mod idempotency_key;
 pub mod job_run;

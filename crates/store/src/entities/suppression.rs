@@ -7,8 +7,11 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub organization_id: Uuid,
-    /// Normalised as `EmailAddress` does: domain lower-cased, local part as written.
+    /// As first given, normalised as `EmailAddress` does: domain lower-cased, local part as written.
     pub address: String,
+    /// The whole address lower-cased (`repos::suppressions::address_key`): what lookups match, unique per
+    /// organization.
+    pub address_key: String,
     /// `bounce`, `complaint`, `manual` or `unsubscribe` (see `repos::suppressions::Reason`).
     pub reason: String,
     pub created_at: DateTimeUtc,

@@ -13,6 +13,7 @@ mod m20261127_000005_webhooks;
 mod m20261127_000006_suppressions_source;
 mod m20261127_000007_provider_events;
 mod m20261127_000008_received_emails;
+mod m20261203_000009_provider_messages_and_suppression_keys;
 mod m20261203_000011_job_runs;
 
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000006_suppressions_source::Migration),
             Box::new(m20261127_000007_provider_events::Migration),
             Box::new(m20261127_000008_received_emails::Migration),
+            Box::new(m20261203_000009_provider_messages_and_suppression_keys::Migration),
             Box::new(m20261203_000011_job_runs::Migration),
         ]
     }

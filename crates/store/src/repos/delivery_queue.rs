@@ -10,16 +10,16 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use opensend_core::{EmailStatus, RecipientStatus};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement, TransactionTrait,
+    QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::StoreError;
-use crate::entities::{delivery_job, email, email_recipient};
+use crate::entities::{delivery_job, email, email_provider_message, email_recipient};
 use crate::repos::emails::insert_event;
 use crate::repos::now;
 
@@ -34,12 +34,16 @@ pub struct RecipientResult {
     pub address: String,
     pub accepted: bool,
     pub response: String,
+    /// The provider's id of the message this recipient was sent in, when the transport split the email into
+    /// several (Amazon SES: one call per 50 recipients, one id per call).
+    pub provider_message_id: Option<String>,
 }
 
 /// A delivery that at least one recipient accepted.
 #[derive(Clone, Debug)]
 pub struct SentRecord {
     pub transport: String,
+    /// The provider's id for the message (the first one, when there are several).
     pub provider_message_id: Option<String>,
     /// Kept only by the capture transport, so the message can be read back.
     pub raw_mime: Option<Vec<u8>>,
@@ -110,8 +114,9 @@ impl<'a> DeliveryQueue<'a> {
         Ok(delivery_job::Entity::find().count(self.read).await?)
     }
 
-    /// The message went out: the email becomes `sent`, recipients get their replies, `email.sent` is
-    /// recorded and the job is removed. `false` when `owner` no longer holds the lease.
+    /// The message went out: the email becomes `sent`, recipients get their replies, every distinct
+    /// provider message id (the record's and the recipients') is kept in `email_provider_messages`,
+    /// `email.sent` is recorded and the job is removed. `false` when `owner` no longer holds the lease.
     pub async fn record_sent(
         &self,
         job: &delivery_job::Model,
@@ -123,6 +128,7 @@ impl<'a> DeliveryQueue<'a> {
             return Ok(false);
         }
         let at = now();
+        let provider_ids = provider_message_ids(&sent);
         email::Entity::update_many()
             .col_expr(
                 email::Column::Status,
@@ -134,7 +140,7 @@ impl<'a> DeliveryQueue<'a> {
             )
             .col_expr(
                 email::Column::ProviderMessageId,
-                Expr::value(sent.provider_message_id.clone()),
+                Expr::value(provider_ids.first().cloned()),
             )
             .col_expr(email::Column::RawMime, Expr::value(sent.raw_mime))
             .col_expr(
@@ -146,6 +152,7 @@ impl<'a> DeliveryQueue<'a> {
             .filter(email::Column::Id.eq(job.email_id))
             .exec(&txn)
             .await?;
+        insert_provider_messages(&txn, job, &sent.transport, &provider_ids, at).await?;
         update_recipients(&txn, job.email_id, &sent.recipients, at).await?;
         let rejected: Vec<&str> = sent
             .recipients
@@ -160,7 +167,7 @@ impl<'a> DeliveryQueue<'a> {
             "email.sent",
             json!({
                 "transport": sent.transport,
-                "provider_message_id": sent.provider_message_id,
+                "provider_message_id": provider_ids.first(),
                 "rejected_recipients": rejected,
             }),
             at,
@@ -284,6 +291,56 @@ impl<'a> DeliveryQueue<'a> {
             .one(self.read)
             .await?)
     }
+}
+
+/// The provider's ids for a sent email, each once: the record's own first, then the recipients' in order.
+fn provider_message_ids(sent: &SentRecord) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    let given = sent.provider_message_id.iter().chain(
+        sent.recipients
+            .iter()
+            .filter_map(|r| r.provider_message_id.as_ref()),
+    );
+    for id in given {
+        if !id.is_empty() && !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    ids
+}
+
+/// One `email_provider_messages` row per id. An id already recorded (the same email recorded again after
+/// its lease was retaken) is left as it is.
+async fn insert_provider_messages(
+    txn: &DatabaseTransaction,
+    job: &delivery_job::Model,
+    transport: &str,
+    ids: &[String],
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let rows = ids.iter().map(|id| email_provider_message::ActiveModel {
+        id: Set(opensend_core::new_id()),
+        organization_id: Set(job.organization_id),
+        email_id: Set(job.email_id),
+        transport: Set(transport.to_owned()),
+        provider_message_id: Set(id.clone()),
+        created_at: Set(at),
+    });
+    email_provider_message::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([
+                email_provider_message::Column::Transport,
+                email_provider_message::Column::ProviderMessageId,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
 }
 
 /// Removes the job if `owner` still holds it.

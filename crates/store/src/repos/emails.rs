@@ -1,5 +1,7 @@
 //! Accepted emails: the accept transaction, reads, rescheduling and cancellation.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use opensend_core::{
     EmailAddress, EmailStatus, Header, Mailbox, RecipientKind, RecipientStatus, Tag,
@@ -22,6 +24,7 @@ use crate::records::{
     EmailEventRecord, EmailRecord, EmailSummary, EmailSummaryRow, RecipientRecord, read_all,
 };
 use crate::repos::now;
+use crate::repos::suppressions::address_key;
 use crate::{Page, PageRequest, StoreError};
 
 /// An email the API validated, ready to be written. Addresses are stored as parsed here and read back
@@ -345,24 +348,26 @@ async fn insert_email(
     new: NewEmail,
     at: DateTime<Utc>,
 ) -> Result<Accepted, StoreError> {
-    let addresses: Vec<&str> = new.recipients.iter().map(|(a, _)| a.as_str()).collect();
-    let suppressed: Vec<String> = if addresses.is_empty() {
-        Vec::new()
+    // The list matches whole addresses without regard to case (see `repos::suppressions`).
+    let keys: Vec<String> = new
+        .recipients
+        .iter()
+        .map(|(address, _)| address_key(address.as_str()))
+        .collect();
+    let suppressed: HashSet<String> = if keys.is_empty() {
+        HashSet::new()
     } else {
         suppression::Entity::find()
             .filter(suppression::Column::OrganizationId.eq(new.organization_id))
-            .filter(suppression::Column::Address.is_in(addresses))
+            .filter(suppression::Column::AddressKey.is_in(keys))
             .all(txn)
             .await?
             .into_iter()
-            .map(|s| s.address)
+            .map(|s| s.address_key)
             .collect()
     };
-    let is_suppressed = |address: &EmailAddress| suppressed.iter().any(|s| s == address.as_str());
-    let all_suppressed = new
-        .recipients
-        .iter()
-        .all(|(address, _)| is_suppressed(address));
+    let listed = |address: &EmailAddress| suppressed.contains(&address_key(address.as_str()));
+    let all_suppressed = new.recipients.iter().all(|(address, _)| listed(address));
     let status = match (all_suppressed, new.scheduled_at) {
         (true, _) => EmailStatus::Suppressed,
         (false, Some(_)) => EmailStatus::Scheduled,
@@ -416,7 +421,7 @@ async fn insert_email(
 
     let mut suppressed_here = Vec::new();
     for (address, kind) in &new.recipients {
-        let is_suppressed = is_suppressed(address);
+        let is_suppressed = listed(address);
         if is_suppressed {
             suppressed_here.push(address.as_str().to_owned());
         }

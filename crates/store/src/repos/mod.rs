@@ -28,7 +28,9 @@ pub use received_emails::ReceivedEmails;
 pub use retention::{PurgeReport, Retention};
 pub use suppressions::Suppressions;
 pub use webhook_outbox::WebhookQueue;
-pub use webhooks::{NewWebhook, ReplayOutcome, SealedWebhookSecrets, WebhookChanges, Webhooks};
+pub use webhooks::{
+    CreateWebhookOutcome, NewWebhook, ReplayOutcome, SealedWebhookSecrets, WebhookChanges, Webhooks,
+};
 
 use chrono::{DateTime, SubsecRound, Utc};
 

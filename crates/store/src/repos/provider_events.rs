@@ -4,7 +4,10 @@
 //! [`ProviderEvents::apply`] takes a report already translated into plain data ([`ProviderEvent`]) and, in one
 //! transaction:
 //!
-//! 1. finds the email whose `provider_message_id` the report names (none: nothing is written);
+//! 1. finds the email the report's provider message id belongs to (none: nothing is written): through
+//!    `email_provider_messages`, which holds every id a send produced (SES splits an email to more than 50
+//!    recipients into several messages, each with its id), or, for emails sent before that table existed,
+//!    through `emails.provider_message_id`;
 //! 2. records the report's id in `provider_events` (`INSERT … ON CONFLICT DO NOTHING`). When a row is already
 //!    there the report was applied before and the transaction ends without writing anything. A concurrent
 //!    transaction applying the same report makes PostgreSQL's insert wait for its outcome: if it commits,
@@ -23,19 +26,21 @@
 use opensend_core::{EmailAddress, EmailStatus, RecipientStatus};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set,
+    TransactionTrait,
 };
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::StoreError;
-use crate::entities::{email, email_recipient, provider_event};
+use crate::entities::{email, email_provider_message, email_recipient, provider_event};
 use crate::records::columns::Row;
 use crate::repos::emails::insert_event;
 use crate::repos::now;
 use crate::repos::suppressions::{Reason, add_in};
 
-/// `provider_events.provider` of Amazon SES.
+/// `provider_events.provider` of Amazon SES: also the name its transport records the email's provider
+/// message ids under (`email_provider_messages.transport`).
 pub const SES: &str = "ses";
 
 /// Where an email status stands in the order statuses move in.
@@ -107,8 +112,8 @@ pub struct ProviderEvent {
     pub event_id: String,
     /// The provider's name for what happened (`Bounce`), kept with the record.
     pub kind: String,
-    /// The provider's id of the message (SES `mail.messageId`), recorded at send in
-    /// `emails.provider_message_id`.
+    /// The provider's id of the message (SES `mail.messageId`), one of those recorded at send in
+    /// `email_provider_messages` (older emails: `emails.provider_message_id`).
     pub provider_message_id: String,
     /// The email status the report stands for; the email moves there if that is later in the order.
     pub status: EmailStatus,
@@ -175,10 +180,8 @@ impl<'a> ProviderEvents<'a> {
     /// Applies `event` once (see the module documentation).
     pub async fn apply(&self, event: ProviderEvent) -> Result<ApplyOutcome, StoreError> {
         let txn = self.write.begin().await?;
-        let Some(found) = email::Entity::find()
-            .filter(email::Column::ProviderMessageId.eq(event.provider_message_id.as_str()))
-            .one(&txn)
-            .await?
+        let Some(found) =
+            find_email(&txn, event.provider, event.provider_message_id.as_str()).await?
         else {
             txn.rollback().await?;
             return Ok(ApplyOutcome::UnknownEmail);
@@ -311,6 +314,33 @@ impl<'a> ProviderEvents<'a> {
             unmatched,
         }))
     }
+}
+
+/// The email a provider message id belongs to: through `email_provider_messages` (every id of every send
+/// since the table exists), else through the id `emails.provider_message_id` kept before it.
+async fn find_email<C: ConnectionTrait>(
+    db: &C,
+    transport: &str,
+    provider_message_id: &str,
+) -> Result<Option<email::Model>, StoreError> {
+    let recorded: Option<Uuid> = email_provider_message::Entity::find()
+        .select_only()
+        .column(email_provider_message::Column::EmailId)
+        .filter(email_provider_message::Column::Transport.eq(transport))
+        .filter(email_provider_message::Column::ProviderMessageId.eq(provider_message_id))
+        .into_tuple()
+        .one(db)
+        .await?;
+    let found = match recorded {
+        Some(email_id) => email::Entity::find_by_id(email_id).one(db).await?,
+        None => {
+            email::Entity::find()
+                .filter(email::Column::ProviderMessageId.eq(provider_message_id))
+                .one(db)
+                .await?
+        }
+    };
+    Ok(found)
 }
 
 #[cfg(test)]

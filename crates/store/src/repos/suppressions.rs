@@ -1,10 +1,16 @@
 //! The organization's suppression list: addresses that are never sent to.
 //!
-//! Addresses are kept in [`EmailAddress`]'s normal form (domain lower-cased, local part as written), the
-//! form in which sending looks its recipients up, so the methods take `&EmailAddress` rather than text.
-//! An address is listed at most once per organization. Adding one that is already listed keeps the existing
-//! row as it is (its reason, source and creation time: the first cause is the one worth knowing) and reports
-//! `created: false`.
+//! Matching ignores case on the whole address: `Alice@Example.COM` on the list suppresses
+//! `alice@example.com` and the other way round. Each row keeps the address as it was first given
+//! ([`EmailAddress`]'s normal form: domain lower-cased, local part as written) and, in `address_key`, the
+//! whole address lower-cased ([`address_key`]); every lookup, here and wherever sending or a provider event
+//! consults the list, goes through the key and its unique index. Local parts are case-sensitive in
+//! principle, but no mailbox provider in use treats them so, and suppressing one address too many is the
+//! safe side of the mistake. The methods take `&EmailAddress` rather than text.
+//!
+//! An address is listed at most once per organization. Adding one that is already listed, in whatever case,
+//! keeps the existing row as it is (its address, reason, source and creation time: the first cause is the
+//! one worth knowing) and reports `created: false`.
 //!
 //! Inserts use `ON CONFLICT DO NOTHING` instead of catching a unique violation, so [`add_in`] can run inside
 //! a caller's PostgreSQL transaction (say, the one recording a bounce) without aborting it.
@@ -29,6 +35,12 @@ use crate::{Page, PageRequest, StoreError};
 
 /// Rows per `INSERT` and values per `IN (…)` list, well below SQLite's and PostgreSQL's parameter limits.
 const CHUNK: usize = 500;
+
+/// The key an address is listed under: the whole address lower-cased. Addresses are ASCII (`EmailAddress`
+/// accepts nothing else), so this is SQL's `lower()` too, which the migration that introduced the key used.
+pub fn address_key(address: &str) -> String {
+    address.to_ascii_lowercase()
+}
 
 /// Why an address is on the list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -175,7 +187,7 @@ impl<'a> Suppressions<'a> {
     }
 
     /// Adds every entry in one transaction. Returns one [`Added`] per entry, in order; an address given twice
-    /// is listed once, under the first entry's reason (the repeat reports `created: false`).
+    /// (in any case) is listed once, as the first entry gives it (the repeat reports `created: false`).
     pub async fn add_many(
         &self,
         organization_id: Uuid,
@@ -183,16 +195,16 @@ impl<'a> Suppressions<'a> {
     ) -> Result<Vec<Added>, StoreError> {
         let txn = self.write.begin().await?;
         let generated = insert_distinct(&txn, organization_id, entries).await?.ids;
-        let addresses: Vec<String> = generated.keys().cloned().collect();
+        let keys: Vec<String> = generated.keys().cloned().collect();
         let mut rows: HashMap<String, suppression::Model> = HashMap::new();
-        for chunk in addresses.chunks(CHUNK) {
+        for chunk in keys.chunks(CHUNK) {
             for row in suppression::Entity::find()
                 .filter(suppression::Column::OrganizationId.eq(organization_id))
-                .filter(suppression::Column::Address.is_in(chunk.iter().cloned()))
+                .filter(suppression::Column::AddressKey.is_in(chunk.iter().cloned()))
                 .all(&txn)
                 .await?
             {
-                rows.insert(row.address.clone(), row);
+                rows.insert(row.address_key.clone(), row);
             }
         }
         txn.commit().await?;
@@ -201,15 +213,16 @@ impl<'a> Suppressions<'a> {
         entries
             .iter()
             .map(|entry| {
-                let address = entry.address.as_str();
-                let row = rows.get(address).cloned().ok_or_else(|| {
+                let key = address_key(entry.address.as_str());
+                let row = rows.get(&key).cloned().ok_or_else(|| {
                     StoreError::Database(sea_orm::DbErr::RecordNotFound(
                         "suppression removed while being added".to_owned(),
                     ))
                 })?;
-                let first = seen.insert(address);
+                let created = Some(&row.id) == generated.get(&key);
+                let first = seen.insert(key);
                 Ok(Added {
-                    created: first && Some(&row.id) == generated.get(address),
+                    created: first && created,
                     suppression: row,
                 })
             })
@@ -217,7 +230,7 @@ impl<'a> Suppressions<'a> {
     }
 
     /// Adds every entry in one transaction (all or nothing) and counts what happened, without reading the
-    /// rows back. An address given twice counts once.
+    /// rows back. An address given twice (in any case) counts once.
     pub async fn import(
         &self,
         organization_id: Uuid,
@@ -233,6 +246,7 @@ impl<'a> Suppressions<'a> {
         })
     }
 
+    /// Whether `address` is listed, in any case.
     pub async fn contains(&self, organization_id: Uuid, address: &str) -> Result<bool, StoreError> {
         Ok(find_by_address(self.read, organization_id, address)
             .await?
@@ -311,7 +325,7 @@ impl<'a> Suppressions<'a> {
         Ok(result.rows_affected == 1)
     }
 
-    /// Removes `address` from the list; the removed row, or `None` when it was not listed.
+    /// Removes `address` (in any case) from the list; the removed row, or `None` when it was not listed.
     pub async fn remove_by_address(
         &self,
         organization_id: Uuid,
@@ -347,8 +361,8 @@ impl<'a> Suppressions<'a> {
         Ok(in_given_order(found, ids.iter().copied(), |row| row.id))
     }
 
-    /// Removes these addresses from the list, in one transaction. Returns the removed rows in the order the
-    /// addresses were given; addresses that were not listed are skipped.
+    /// Removes these addresses (in any case) from the list, in one transaction. Returns the removed rows in
+    /// the order the addresses were given; addresses that were not listed are skipped.
     pub async fn remove_many_by_address(
         &self,
         organization_id: Uuid,
@@ -361,8 +375,8 @@ impl<'a> Suppressions<'a> {
                 suppression::Entity::find()
                     .filter(suppression::Column::OrganizationId.eq(organization_id))
                     .filter(
-                        suppression::Column::Address
-                            .is_in(chunk.iter().map(|a| a.as_str().to_owned())),
+                        suppression::Column::AddressKey
+                            .is_in(chunk.iter().map(|a| address_key(a.as_str()))),
                     )
                     .all(&txn)
                     .await?,
@@ -372,12 +386,13 @@ impl<'a> Suppressions<'a> {
         txn.commit().await?;
         Ok(in_given_order(
             found,
-            addresses.iter().map(|a| a.as_str().to_owned()),
-            |row| row.address.clone(),
+            addresses.iter().map(|a| address_key(a.as_str())),
+            |row| row.address_key.clone(),
         ))
     }
 }
 
+/// The row `address` is listed under, in any case.
 async fn find_by_address<C: ConnectionTrait>(
     db: &C,
     organization_id: Uuid,
@@ -385,7 +400,7 @@ async fn find_by_address<C: ConnectionTrait>(
 ) -> Result<Option<suppression::Model>, StoreError> {
     Ok(suppression::Entity::find()
         .filter(suppression::Column::OrganizationId.eq(organization_id))
-        .filter(suppression::Column::Address.eq(address))
+        .filter(suppression::Column::AddressKey.eq(address_key(address)))
         .one(db)
         .await?)
 }
@@ -400,30 +415,32 @@ fn active_model(
         id: Set(id),
         organization_id: Set(organization_id),
         address: Set(new.address.as_str().to_owned()),
+        address_key: Set(address_key(new.address.as_str())),
         reason: Set(new.reason.as_str().to_owned()),
         created_at: Set(at),
         source_id: Set(new.source_id),
     }
 }
 
-/// `ON CONFLICT (organization_id, address) DO NOTHING`.
+/// `ON CONFLICT (organization_id, address_key) DO NOTHING`.
 fn on_address_conflict() -> OnConflict {
     OnConflict::columns([
         suppression::Column::OrganizationId,
-        suppression::Column::Address,
+        suppression::Column::AddressKey,
     ])
     .do_nothing()
     .to_owned()
 }
 
 struct Inserted {
-    /// The id generated for each distinct address (the row's id only where the insert took).
+    /// The id generated for each distinct address key (the row's id only where the insert took).
     ids: HashMap<String, Uuid>,
     /// Rows actually inserted.
     rows: u64,
 }
 
-/// Inserts each distinct address once (the first entry wins), skipping those already listed.
+/// Inserts each distinct address once, whatever its case (the first entry wins), skipping those already
+/// listed.
 async fn insert_distinct<C: ConnectionTrait>(
     db: &C,
     organization_id: Uuid,
@@ -433,12 +450,13 @@ async fn insert_distinct<C: ConnectionTrait>(
     let mut ids = HashMap::with_capacity(entries.len());
     let mut models = Vec::with_capacity(entries.len());
     for entry in entries {
-        if ids.contains_key(entry.address.as_str()) {
+        let key = address_key(entry.address.as_str());
+        if ids.contains_key(&key) {
             continue;
         }
         // Ids are UUIDv7 drawn in entry order, so a list shows an import in the order of its rows.
         let id = opensend_core::new_id();
-        ids.insert(entry.address.as_str().to_owned(), id);
+        ids.insert(key, id);
         models.push(active_model(organization_id, id, entry, at));
     }
     let mut rows = 0;

@@ -6,12 +6,14 @@
 //! rolled-back change therefore never announces anything, and a committed one is never lost.
 //!
 //! Dispatchers claim due deliveries with a lease ([`WebhookQueue::claim`]), the way delivery workers claim
-//! emails: `FOR UPDATE SKIP LOCKED` on PostgreSQL, the single writer on SQLite. The claim counts as an
+//! emails: `FOR UPDATE SKIP LOCKED` on PostgreSQL, the single writer on SQLite. Each claim is shared among
+//! the organizations with due deliveries, in turns, so one tenant's backlog never holds up the others'. The claim counts as an
 //! attempt, so a dispatcher that crashes mid-request still moves the delivery towards its attempt limit; the
 //! delivery itself is retried once the lease runs out. Outcomes are recorded in batches, each only while the
 //! reporting dispatcher still holds the lease.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use opensend_core::webhook::EventType;
@@ -35,6 +37,7 @@ use crate::entities::{
 use crate::records::columns::Row;
 use crate::records::{DeliveryRecord, WebhookRecord};
 use crate::repos::now;
+use crate::repos::suppressions::address_key;
 
 /// The enabled endpoints of `organization_id` that subscribe to `event`. An endpoint whose subscriptions
 /// cannot be read subscribes to nothing, rather than stopping every change of the organization.
@@ -177,7 +180,14 @@ pub(crate) async fn enqueue_email_event<C: ConnectionTrait>(
     let listed_for = match event {
         EventType::EmailSuppressed => suppression::Entity::find()
             .filter(suppression::Column::OrganizationId.eq(organization_id))
-            .filter(suppression::Column::Address.is_in(recipients_of(data).unwrap_or_default()))
+            .filter(
+                suppression::Column::AddressKey.is_in(
+                    recipients_of(data)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|address| address_key(address)),
+                ),
+            )
             .one(db)
             .await?
             .map(|s| s.reason),
@@ -226,19 +236,60 @@ pub struct AttemptOutcome {
     pub disable_endpoint: Option<String>,
 }
 
+/// Most organizations one claim shares its batch among. With more due, the rest come first in the next
+/// claims (and SQLite allows at most 500 terms in a compound `SELECT`).
+pub const ORGANIZATIONS_PER_CLAIM: usize = 100;
+
+/// Where the last claim's turn of organizations ended, so the next claim starts with the organization after
+/// it. Shared by everything in this process that claims through one [`crate::Store`] (dispatchers, job
+/// runs); each process keeps its own, which is fair enough: every one of them goes round every organization.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ClaimCursor(Arc<Mutex<Option<Uuid>>>);
+
+impl ClaimCursor {
+    fn get(&self) -> Option<Uuid> {
+        self.0.lock().map(|c| *c).unwrap_or(None)
+    }
+
+    fn set(&self, organization_id: Uuid) {
+        if let Ok(mut cursor) = self.0.lock() {
+            *cursor = Some(organization_id);
+        }
+    }
+}
+
 pub struct WebhookQueue<'a> {
     read: &'a DatabaseConnection,
     write: &'a DatabaseConnection,
+    cursor: &'a ClaimCursor,
 }
 
 impl<'a> WebhookQueue<'a> {
-    pub(crate) fn new(read: &'a DatabaseConnection, write: &'a DatabaseConnection) -> Self {
-        Self { read, write }
+    pub(crate) fn new(
+        read: &'a DatabaseConnection,
+        write: &'a DatabaseConnection,
+        cursor: &'a ClaimCursor,
+    ) -> Self {
+        Self {
+            read,
+            write,
+            cursor,
+        }
     }
 
-    /// Leases up to `limit` due deliveries to `owner`. At most `room(webhook_id)` deliveries of any one
-    /// endpoint are taken, and endpoints with no room are not even scanned, so a slow endpoint's backlog
-    /// cannot crowd out the others.
+    /// Leases up to `limit` due deliveries to `owner`, shared fairly among the organizations that have due
+    /// deliveries, and returns them in the order they were taken.
+    ///
+    /// Organizations take turns, one delivery each per turn, starting after the organization the previous
+    /// claim ended with: a tenant with a backlog of 100,000 deliveries gets its share of every claim, and
+    /// so does a tenant with one. (Up to [`ORGANIZATIONS_PER_CLAIM`] organizations per claim.) Within an
+    /// organization deliveries go oldest due first. At most `room(webhook_id)` deliveries of any one endpoint
+    /// are taken, and endpoints in `full` are not even scanned, so a slow endpoint's backlog cannot crowd
+    /// out the others.
+    ///
+    /// Finding the organizations with due work costs a few index probes per organization with pending
+    /// deliveries (a skip scan of `webhook_deliveries_pending_organization_id_next_attempt_at_idx`), not a
+    /// pass over the backlog.
     pub async fn claim(
         &self,
         owner: &str,
@@ -255,52 +306,29 @@ impl<'a> WebhookQueue<'a> {
         let backend = self.write.get_database_backend();
         let txn = self.write.begin().await?;
 
-        let mut values: Vec<DbValue> = vec![at.into()];
-        let mut excluded = String::new();
-        if !full.is_empty() {
-            let placeholders: Vec<String> = full
-                .iter()
-                .enumerate()
-                .map(|(i, _)| format!("${}", i + 2))
-                .collect();
-            excluded = format!(" AND webhook_id NOT IN ({})", placeholders.join(", "));
-            values.extend(full.iter().map(|id| DbValue::from(*id)));
-        }
-        // Scan more than `limit`, so the per-endpoint cap can skip rows and still fill the batch.
-        let scan = i64::try_from(limit.saturating_mul(4)).unwrap_or(i64::MAX);
-        values.push(scan.into());
-        let lock = match backend {
-            DbBackend::Postgres => " FOR UPDATE SKIP LOCKED",
-            _ => "",
-        };
-        let sql = format!(
-            "SELECT * FROM webhook_deliveries \
-             WHERE next_attempt_at <= $1 AND (lease_expires_at IS NULL OR lease_expires_at < $1){excluded} \
-             ORDER BY next_attempt_at LIMIT ${}{lock}",
-            values.len()
-        );
-        let candidates = webhook_delivery::Entity::find()
-            .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
-            .all(&txn)
-            .await?;
-
-        let mut taken: HashMap<Uuid, usize> = HashMap::new();
-        let mut chosen = Vec::new();
-        for candidate in candidates {
-            if chosen.len() >= limit {
-                break;
-            }
-            let count = taken.entry(candidate.webhook_id).or_default();
-            if *count >= room(candidate.webhook_id) {
-                continue;
-            }
-            *count += 1;
-            chosen.push(candidate.id);
-        }
-        if chosen.is_empty() {
+        let due = DueFilter::new(at, full);
+        let organizations = due_organizations(
+            &txn,
+            backend,
+            &due,
+            self.cursor.get(),
+            limit.min(ORGANIZATIONS_PER_CLAIM),
+        )
+        .await?;
+        if organizations.is_empty() {
             txn.commit().await?;
             return Ok(Vec::new());
         }
+        // Scan more than a fair share of each, so the per-endpoint cap can skip rows and organizations with
+        // much due can fill what those with little leave.
+        let scan = limit.div_ceil(organizations.len()).saturating_mul(4).max(1);
+        let candidates = oldest_due_of(&txn, backend, &due, &organizations, scan).await?;
+        let chosen = take_in_turns(&organizations, candidates, limit, room);
+        let Some(&(_, last_organization)) = chosen.last() else {
+            txn.commit().await?;
+            return Ok(Vec::new());
+        };
+        let chosen_ids: Vec<Uuid> = chosen.iter().map(|(id, _)| *id).collect();
 
         webhook_delivery::Entity::update_many()
             .col_expr(
@@ -315,15 +343,19 @@ impl<'a> WebhookQueue<'a> {
                 webhook_delivery::Column::Attempts,
                 Expr::col(webhook_delivery::Column::Attempts).add(1),
             )
-            .filter(webhook_delivery::Column::Id.is_in(chosen.clone()))
+            .filter(webhook_delivery::Column::Id.is_in(chosen_ids.clone()))
             .exec(&txn)
             .await?;
-        let deliveries = webhook_delivery::Entity::find()
-            .filter(webhook_delivery::Column::Id.is_in(chosen))
-            .all(&txn)
-            .await?;
-        let webhook_ids: HashSet<Uuid> = deliveries.iter().map(|d| d.webhook_id).collect();
-        let message_ids: HashSet<Uuid> = deliveries.iter().map(|d| d.message_id).collect();
+        let mut deliveries: HashMap<Uuid, webhook_delivery::Model> =
+            webhook_delivery::Entity::find()
+                .filter(webhook_delivery::Column::Id.is_in(chosen_ids.clone()))
+                .all(&txn)
+                .await?
+                .into_iter()
+                .map(|d| (d.id, d))
+                .collect();
+        let webhook_ids: HashSet<Uuid> = deliveries.values().map(|d| d.webhook_id).collect();
+        let message_ids: HashSet<Uuid> = deliveries.values().map(|d| d.message_id).collect();
         let webhooks: HashMap<Uuid, WebhookRecord> = webhook::Entity::find()
             .filter(webhook::Column::Id.is_in(webhook_ids))
             .all(&txn)
@@ -339,9 +371,13 @@ impl<'a> WebhookQueue<'a> {
             .map(|m| (m.id, m))
             .collect();
         txn.commit().await?;
+        self.cursor.set(last_organization);
 
-        let mut claimed = Vec::with_capacity(deliveries.len());
-        for delivery in deliveries {
+        let mut claimed = Vec::with_capacity(chosen_ids.len());
+        for id in chosen_ids {
+            let Some(delivery) = deliveries.remove(&id) else {
+                continue;
+            };
             let (Some(webhook), Some(message)) = (
                 webhooks.get(&delivery.webhook_id),
                 messages.get(&delivery.message_id),
@@ -544,6 +580,177 @@ impl<'a> WebhookQueue<'a> {
                 (due, _) => due,
             })
             .min())
+    }
+}
+
+/// Which deliveries a claim may take: due at `at`, not leased (or the lease ran out), and not to an endpoint
+/// in `full`. As SQL over `$1` (the time) and `$2…` (the endpoints), with every other parameter after them.
+struct DueFilter {
+    values: Vec<DbValue>,
+    /// The placeholders of the endpoints in `full`.
+    full: Vec<String>,
+}
+
+impl DueFilter {
+    fn new(at: DateTime<Utc>, full: &[Uuid]) -> Self {
+        let mut values: Vec<DbValue> = vec![at.into()];
+        values.extend(full.iter().map(|id| DbValue::from(*id)));
+        Self {
+            values,
+            full: (0..full.len()).map(|i| format!("${}", i + 2)).collect(),
+        }
+    }
+
+    /// The condition on the columns of `table` (`"d."`, or `""` for the unqualified table).
+    fn condition(&self, table: &str) -> String {
+        let mut condition = format!(
+            "{table}next_attempt_at <= $1 AND ({table}lease_expires_at IS NULL OR {table}lease_expires_at < $1)"
+        );
+        if !self.full.is_empty() {
+            condition.push_str(&format!(
+                " AND {table}webhook_id NOT IN ({})",
+                self.full.join(", ")
+            ));
+        }
+        condition
+    }
+
+    /// The filter's values followed by `more`, and the placeholder of each of `more`.
+    fn values_with(&self, more: Vec<DbValue>) -> (Vec<DbValue>, Vec<String>) {
+        let first = self.values.len() + 1;
+        let placeholders = (first..first + more.len())
+            .map(|n| format!("${n}"))
+            .collect();
+        let mut values = self.values.clone();
+        values.extend(more);
+        (values, placeholders)
+    }
+}
+
+/// Up to `limit` organizations with due deliveries, those after `after` first (in id order), then from the
+/// start.
+///
+/// The recursive part walks the organizations that have pending deliveries at all, jumping from one to the
+/// next through the partial index on pending deliveries by organization (a skip scan: one probe each);
+/// the `EXISTS` looks for one due delivery of each, the first entry of its range in the same index.
+async fn due_organizations<C: ConnectionTrait>(
+    db: &C,
+    backend: DbBackend,
+    due: &DueFilter,
+    after: Option<Uuid>,
+    limit: usize,
+) -> Result<Vec<Uuid>, StoreError> {
+    let (values, placeholders) = due.values_with(vec![
+        DbValue::from(after.unwrap_or_else(Uuid::nil)),
+        DbValue::from(i64::try_from(limit).unwrap_or(i64::MAX)),
+    ]);
+    let sql = format!(
+        "WITH RECURSIVE pending(organization_id) AS ( \
+           SELECT (SELECT organization_id FROM webhook_deliveries \
+                   WHERE next_attempt_at IS NOT NULL ORDER BY organization_id LIMIT 1) \
+           UNION ALL \
+           SELECT (SELECT d.organization_id FROM webhook_deliveries d \
+                   WHERE d.next_attempt_at IS NOT NULL AND d.organization_id > p.organization_id \
+                   ORDER BY d.organization_id LIMIT 1) \
+           FROM pending p WHERE p.organization_id IS NOT NULL \
+         ) \
+         SELECT p.organization_id FROM pending p \
+         WHERE p.organization_id IS NOT NULL AND EXISTS ( \
+           SELECT 1 FROM webhook_deliveries d WHERE d.organization_id = p.organization_id AND {} \
+         ) \
+         ORDER BY (p.organization_id <= {}), p.organization_id LIMIT {}",
+        due.condition("d."),
+        placeholders[0],
+        placeholders[1],
+    );
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    rows.iter()
+        .map(|row| Ok(row.try_get::<Uuid>("", "organization_id")?))
+        .collect()
+}
+
+/// The `scan` oldest due deliveries of each of `organizations`, in one statement (locked, skipping rows
+/// other dispatchers hold, on PostgreSQL).
+async fn oldest_due_of<C: ConnectionTrait>(
+    db: &C,
+    backend: DbBackend,
+    due: &DueFilter,
+    organizations: &[Uuid],
+    scan: usize,
+) -> Result<Vec<webhook_delivery::Model>, StoreError> {
+    let mut more: Vec<DbValue> = vec![DbValue::from(i64::try_from(scan).unwrap_or(i64::MAX))];
+    more.extend(organizations.iter().map(|id| DbValue::from(*id)));
+    let (values, placeholders) = due.values_with(more);
+    let lock = match backend {
+        DbBackend::Postgres => " FOR UPDATE SKIP LOCKED",
+        _ => "",
+    };
+    let condition = due.condition("");
+    let sql = placeholders[1..]
+        .iter()
+        .enumerate()
+        .map(|(turn, organization)| {
+            format!(
+                "SELECT * FROM (SELECT * FROM webhook_deliveries \
+                 WHERE organization_id = {organization} AND {condition} \
+                 ORDER BY next_attempt_at LIMIT {}{lock}) AS organization_{turn}",
+                placeholders[0]
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    Ok(webhook_delivery::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+        .all(db)
+        .await?)
+}
+
+/// Picks up to `limit` of `candidates`: the organizations in turn, in the order given, each taking its
+/// oldest delivery whose endpoint still has room, until the limit is reached or nothing is left. Returns
+/// each pick's delivery and organization id, in the order taken.
+fn take_in_turns(
+    organizations: &[Uuid],
+    candidates: Vec<webhook_delivery::Model>,
+    limit: usize,
+    room: impl Fn(Uuid) -> usize,
+) -> Vec<(Uuid, Uuid)> {
+    let mut queues: HashMap<Uuid, VecDeque<webhook_delivery::Model>> = HashMap::new();
+    for candidate in candidates {
+        queues
+            .entry(candidate.organization_id)
+            .or_default()
+            .push_back(candidate);
+    }
+    for queue in queues.values_mut() {
+        queue
+            .make_contiguous()
+            .sort_by_key(|d| (d.next_attempt_at, d.id));
+    }
+    let mut taken: HashMap<Uuid, usize> = HashMap::new();
+    let mut chosen = Vec::new();
+    loop {
+        let before = chosen.len();
+        for organization in organizations {
+            if chosen.len() >= limit {
+                return chosen;
+            }
+            let Some(queue) = queues.get_mut(organization) else {
+                continue;
+            };
+            while let Some(candidate) = queue.pop_front() {
+                let count = taken.entry(candidate.webhook_id).or_default();
+                if *count < room(candidate.webhook_id) {
+                    *count += 1;
+                    chosen.push((candidate.id, candidate.organization_id));
+                    break;
+                }
+            }
+        }
+        if chosen.len() == before {
+            return chosen;
+        }
     }
 }
 

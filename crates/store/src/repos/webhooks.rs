@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DerivePartialModel, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -57,6 +57,14 @@ fn event_names(events: &[EventType]) -> String {
     strings_text(&events.iter().map(|e| e.as_str()).collect::<Vec<_>>())
 }
 
+/// What [`Webhooks::create`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CreateWebhookOutcome {
+    Created(Box<WebhookRecord>),
+    /// The organization already has this many endpoints, the most it may have; nothing was written.
+    LimitReached(u64),
+}
+
 /// Why a replay was not created.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplayOutcome {
@@ -70,14 +78,33 @@ impl<'a> Webhooks<'a> {
         Self { read, write }
     }
 
-    pub async fn create(&self, new: NewWebhook) -> Result<WebhookRecord, StoreError> {
+    /// Registers an endpoint, unless the organization already has `max_per_organization` of them (enabled
+    /// or not).
+    ///
+    /// The count and the insert run in one transaction that first locks the organization's row (`SELECT …
+    /// FOR UPDATE` on PostgreSQL), so concurrent creates for one organization take turns and cannot
+    /// overshoot the limit together. On SQLite the single writer serialises them already.
+    pub async fn create(
+        &self,
+        new: NewWebhook,
+        max_per_organization: u64,
+    ) -> Result<CreateWebhookOutcome, StoreError> {
         let txn = self.write.begin().await?;
         if organization::Entity::find_by_id(new.organization_id)
+            .lock_exclusive()
             .one(&txn)
             .await?
             .is_none()
         {
             return Err(StoreError::MissingReference("organization"));
+        }
+        let existing = webhook::Entity::find()
+            .filter(webhook::Column::OrganizationId.eq(new.organization_id))
+            .count(&txn)
+            .await?;
+        if existing >= max_per_organization {
+            txn.rollback().await?;
+            return Ok(CreateWebhookOutcome::LimitReached(max_per_organization));
         }
         let at = now();
         let model = webhook::ActiveModel {
@@ -97,7 +124,7 @@ impl<'a> Webhooks<'a> {
         .insert(&txn)
         .await?;
         txn.commit().await?;
-        model.try_into()
+        Ok(CreateWebhookOutcome::Created(Box::new(model.try_into()?)))
     }
 
     pub async fn list(

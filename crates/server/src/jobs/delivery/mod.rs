@@ -229,6 +229,9 @@ impl DeliveryWork {
                                     address: r.address.as_str().to_owned(),
                                     accepted: r.accepted,
                                     response: r.response,
+                                    // SES: the id of the call that carried this recipient (sends of more
+                                    // than 50 recipients are several calls), so its events are matched.
+                                    provider_message_id: r.provider_message_id,
                                 })
                                 .collect(),
                         },
