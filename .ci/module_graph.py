@@ -86,6 +86,13 @@ def main():
         return 2
     edges = module_edges(sys.argv[1])
     nodes = {n for edge in edges for n in edge}
+    if not nodes and "--report" not in sys.argv:
+        # A crate with modules always has some dependency between them; an empty graph means cargo-modules
+        # printed nothing (it failed), which must not pass as "no loops".
+        with open(sys.argv[1], encoding="utf-8") as dot:
+            if "digraph" not in dot.read():
+                print("no module graph in " + sys.argv[1])
+                return 1
     components = strongly_connected(nodes, edges)
     mutual = sorted((a, b) for a, b in edges if (b, a) in edges and a < b)
     inside = sum(1 for a, b in edges if any(a in c and b in c for c in components))
