@@ -106,6 +106,16 @@ impl Refusal {
         message
     }
 
+    /// Says where the refused limit is, e.g. `emails[3]: `.
+    fn locate(&self, prefix: impl fmt::Display) {
+        if let Some(error) = self.0.take() {
+            self.0.set(Some(ApiError::new(
+                error.code(),
+                format!("{prefix}{}", error.message()),
+            )));
+        }
+    }
+
     /// The limit that stopped the parse, if one did.
     pub fn take(&self) -> Option<ApiError> {
         self.0.take()
@@ -215,29 +225,43 @@ fn present<'de, S: Shape<'de>>(read: Read<S::Out>, shape: S) -> Result<S::Out, A
     read.and_then(|value| value.ok_or_else(|| shape.wrong()))
 }
 
-/// The elements of a list, each read with `shape(index)` (`null` elements are the wrong type). The parse is
-/// stopped with `too_many` as soon as a list has more than `max` elements.
-fn bounded_list<'de, A, S>(
-    mut seq: A,
+/// The limits of one list: how many elements it may have, what to answer when it has more, and what a
+/// limit refused inside an element is prefixed with (`emails` gives `emails[3]: …`).
+struct ListLimit<'r, F> {
     max: usize,
-    refusal: &Refusal,
-    too_many: impl FnOnce() -> ApiError,
+    refusal: &'r Refusal,
+    too_many: F,
+    elements_named: Option<&'static str>,
+}
+
+/// The elements of a list, each read with `shape(index)` (`null` elements are the wrong type). The parse is
+/// stopped as soon as a list has more than `limit.max` elements.
+fn bounded_list<'de, A, S, F>(
+    mut seq: A,
+    limit: ListLimit<'_, F>,
     shape: impl Fn(usize) -> S,
 ) -> Result<Vec<Result<S::Out, ApiError>>, A::Error>
 where
     A: SeqAccess<'de>,
     S: Shape<'de>,
+    F: FnOnce() -> ApiError,
 {
     let mut elements = Vec::new();
     loop {
-        if elements.len() == max {
+        let index = elements.len();
+        if index == limit.max {
             return match seq.next_element::<IgnoredAny>()? {
-                Some(_) => Err(refusal.refuse(too_many())),
+                Some(_) => Err(limit.refusal.refuse((limit.too_many)())),
                 None => Ok(elements),
             };
         }
-        let element = shape(elements.len());
-        match seq.next_element_seed(Lenient(element))? {
+        let element = shape(index);
+        let read = seq.next_element_seed(Lenient(element)).inspect_err(|_| {
+            if let Some(name) = limit.elements_named {
+                limit.refusal.locate(format_args!("{name}[{index}]: "));
+            }
+        })?;
+        match read {
             Some(read) => elements.push(present(read, element)),
             None => return Ok(elements),
         }
@@ -461,9 +485,12 @@ impl<'de> Shape<'de> for Addresses<'_> {
         let field = self.field;
         let addresses = bounded_list(
             seq,
-            self.max,
-            self.refusal,
-            || too_many(field, self.max, "addresses"),
+            ListLimit {
+                max: self.max,
+                refusal: self.refusal,
+                too_many: || too_many(field, self.max, "addresses"),
+                elements_named: None,
+            },
             |_| Address(self),
         )?;
         Ok(addresses.into_iter().collect())
@@ -576,9 +603,12 @@ impl<'de> Shape<'de> for Tags<'_> {
     fn list<A: SeqAccess<'de>>(self, seq: A) -> Result<Result<Vec<TagBody>, ApiError>, A::Error> {
         let tags = bounded_list(
             seq,
-            limits::TAGS,
-            self.refusal,
-            || too_many("tags", limits::TAGS, "entries"),
+            ListLimit {
+                max: limits::TAGS,
+                refusal: self.refusal,
+                too_many: || too_many("tags", limits::TAGS, "entries"),
+                elements_named: None,
+            },
             Tag,
         )?;
         Ok(tags.into_iter().collect())
@@ -700,13 +730,16 @@ impl<'de> Shape<'de> for Attachments<'_> {
     ) -> Result<Result<Vec<AttachmentBody>, ApiError>, A::Error> {
         let attachments = bounded_list(
             seq,
-            limits::ATTACHMENTS,
-            self.refusal,
-            || {
-                ApiError::new(
-                    ErrorCode::InvalidAttachment,
-                    format!("At most {} attachments per email.", limits::ATTACHMENTS),
-                )
+            ListLimit {
+                max: limits::ATTACHMENTS,
+                refusal: self.refusal,
+                too_many: || {
+                    ApiError::new(
+                        ErrorCode::InvalidAttachment,
+                        format!("At most {} attachments per email.", limits::ATTACHMENTS),
+                    )
+                },
+                elements_named: None,
             },
             Attachment,
         )?;
@@ -976,9 +1009,14 @@ impl<'de> Shape<'de> for BatchShape<'_> {
         let refusal = self.refusal;
         let emails = bounded_list(
             seq,
-            limits::BATCH,
-            refusal,
-            || ApiError::validation(format!("A batch holds at most {} emails.", limits::BATCH)),
+            ListLimit {
+                max: limits::BATCH,
+                refusal,
+                too_many: || {
+                    ApiError::validation(format!("A batch holds at most {} emails.", limits::BATCH))
+                },
+                elements_named: Some("emails"),
+            },
             |_| EmailShape { refusal },
         )?;
         Ok(Ok(BatchBody(
@@ -1101,7 +1139,10 @@ mod tests {
         // A batch whose first email overflows is refused there, whatever follows.
         let batch = overflowing("[{\"to\": [", "\"a@b.c\"", 51);
         let error = read::<BatchBody>(&batch).unwrap_err();
-        assert_eq!(error.message(), "`to` has more than 50 addresses.");
+        assert_eq!(
+            error.message(),
+            "emails[0]: `to` has more than 50 addresses."
+        );
     }
 
     #[test]
