@@ -4,8 +4,8 @@
 //!
 //! A body of up to [`BUFFERED_BYTES`] (nearly every send) is collected and parsed from memory. A larger one
 //! is parsed as it streams in, on a blocking thread, so a request the parser refuses (a 51st address, a
-//! 101st email, nesting too deep, a value over the body limit) is answered without reading the rest, and the
-//! body is never held whole next to what is parsed from it. What stays in memory is what the email is made
+//! 101st email, nesting too deep) is answered as soon as the parser gets there, without parsing or keeping
+//! the rest (see [`discard`]), and the body is never held whole next to what is parsed from it. What stays in memory is what the email is made
 //! of; the one part that can be large is a JSON string (an attachment's base64 `content`, `html`), which the
 //! parser holds whole while it reads it, so a request costs at most about twice its body.
 //!
@@ -79,9 +79,10 @@ pub async fn read<T: RequestBody>(
             }
             Some(Err(e)) => return Err(unreadable_body(e)),
             Some(Ok(chunk)) => {
-                intake
-                    .take(&chunk)
-                    .map_err(|refused| refused.answer(route))?;
+                if let Err(refused) = intake.take(&chunk) {
+                    discard(chunks, intake.left);
+                    return Err(refused.answer(route));
+                }
                 held += chunk.len();
                 buffered.push(chunk);
             }
@@ -95,13 +96,36 @@ pub async fn read<T: RequestBody>(
         intake,
         runtime: Handle::current(),
     };
-    tokio::task::spawn_blocking(move || {
+    let (parsed, rest) = tokio::task::spawn_blocking(move || {
         let reader = BufReader::with_capacity(64 * 1024, &mut rest);
-        let request = parse::<T, _>(route, serde_json::Deserializer::from_reader(reader))?;
-        Ok((request, rest.intake.fingerprint.finish()))
+        let parsed = parse::<T, _>(route, serde_json::Deserializer::from_reader(reader));
+        (parsed, rest)
     })
     .await
-    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    match parsed {
+        Ok(request) => Ok((request, rest.intake.fingerprint.finish())),
+        Err(error) => {
+            discard(rest.chunks, rest.intake.left);
+            Err(error)
+        }
+    }
+}
+
+/// Reads what is left of a refused body, at most `left` bytes (what the route's limit still allows; none
+/// once a body went over it), and drops it: nothing is parsed or kept. The answer goes out at once; this
+/// only keeps the connection from being reset under a client that sends its whole body before reading the
+/// answer (Python's `http.client`, under `requests` and the Resend SDK, does), which would otherwise get a
+/// broken pipe instead of the 4xx.
+fn discard(mut chunks: BodyDataStream, mut left: usize) {
+    tokio::spawn(async move {
+        while let Some(Ok(chunk)) = chunks.next().await {
+            match left.checked_sub(chunk.len()) {
+                Some(still) => left = still,
+                None => break,
+            }
+        }
+    });
 }
 
 /// The buffered chunks as one slice (a body of one chunk is not copied).
@@ -191,10 +215,13 @@ impl Intake {
     }
 
     fn take(&mut self, chunk: &[u8]) -> Result<(), Refused> {
-        self.left = self
-            .left
-            .checked_sub(chunk.len())
-            .ok_or(Refused::TooLarge)?;
+        self.left = match self.left.checked_sub(chunk.len()) {
+            Some(left) => left,
+            None => {
+                self.left = 0;
+                return Err(Refused::TooLarge);
+            }
+        };
         self.nesting.feed(chunk)?;
         self.fingerprint.update(chunk);
         Ok(())
