@@ -268,6 +268,30 @@ where
     }
 }
 
+/// The keys an object's visitor tells apart; every other key is one value (`Other`), skipped.
+trait Keys: Sized {
+    fn of(name: &str) -> Self;
+}
+
+/// A key of an object, read without keeping its text.
+struct Key<K>(K);
+
+impl<'de, K: Keys> de::Deserialize<'de> for Key<K> {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct Name<K>(std::marker::PhantomData<K>);
+        impl<K: Keys> Visitor<'_> for Name<K> {
+            type Value = Key<K>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Key<K>, E> {
+                Ok(Key(K::of(name)))
+            }
+        }
+        de.deserialize_identifier(Name(std::marker::PhantomData))
+    }
+}
+
 /// The fields of an email object; anything else is `Other`, skipped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum EmailField {
@@ -287,6 +311,15 @@ enum EmailField {
     Other,
 }
 
+impl Keys for EmailField {
+    fn of(name: &str) -> EmailField {
+        EmailField::NAMES
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map_or(EmailField::Other, |(_, field)| *field)
+    }
+}
+
 impl EmailField {
     const NAMES: [(&'static str, EmailField); 13] = [
         ("from", EmailField::From),
@@ -304,35 +337,12 @@ impl EmailField {
         ("template", EmailField::Template),
     ];
 
-    fn of(name: &str) -> EmailField {
-        Self::NAMES
-            .iter()
-            .find(|(known, _)| *known == name)
-            .map_or(EmailField::Other, |(_, field)| *field)
-    }
-
     /// The field's name and its place among the known fields.
     fn known(self) -> Option<(usize, &'static str)> {
         Self::NAMES
             .iter()
             .position(|(_, field)| *field == self)
             .map(|index| (index, Self::NAMES[index].0))
-    }
-}
-
-impl<'de> de::Deserialize<'de> for EmailField {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        struct Name;
-        impl Visitor<'_> for Name {
-            type Value = EmailField;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_str<E: de::Error>(self, name: &str) -> Result<EmailField, E> {
-                Ok(EmailField::of(name))
-            }
-        }
-        de.deserialize_identifier(Name)
     }
 }
 
@@ -356,7 +366,7 @@ impl<'de> Shape<'de> for EmailShape<'_> {
         let refusal = self.refusal;
         let mut email = SendEmailBody::default();
         let mut seen = [false; EmailField::NAMES.len()];
-        while let Some(field) = map.next_key::<EmailField>()? {
+        while let Some(Key(field)) = map.next_key::<Key<EmailField>>()? {
             if let Some((index, name)) = field.known() {
                 if seen[index] {
                     email.note(ApiError::validation(format!("`{name}` is given twice.")));
@@ -372,7 +382,7 @@ impl<'de> Shape<'de> for EmailShape<'_> {
             };
             match field {
                 EmailField::From => {
-                    email.from = email.keep(map.next_value_seed(Lenient(Text("from")))?)
+                    email.from = email.keep(map.next_value_seed(Lenient(text("from")))?)
                 }
                 EmailField::To => {
                     email.to =
@@ -392,13 +402,13 @@ impl<'de> Shape<'de> for EmailShape<'_> {
                     );
                 }
                 EmailField::Subject => {
-                    email.subject = email.keep(map.next_value_seed(Lenient(Text("subject")))?);
+                    email.subject = email.keep(map.next_value_seed(Lenient(text("subject")))?);
                 }
                 EmailField::Html => {
-                    email.html = email.keep(map.next_value_seed(Lenient(Text("html")))?)
+                    email.html = email.keep(map.next_value_seed(Lenient(text("html")))?)
                 }
                 EmailField::Text => {
-                    email.text = email.keep(map.next_value_seed(Lenient(Text("text")))?)
+                    email.text = email.keep(map.next_value_seed(Lenient(text("text")))?)
                 }
                 EmailField::Headers => {
                     email.headers = email.keep(map.next_value_seed(Lenient(Headers { refusal }))?);
@@ -412,7 +422,7 @@ impl<'de> Shape<'de> for EmailShape<'_> {
                 }
                 EmailField::ScheduledAt => {
                     email.scheduled_at =
-                        email.keep(map.next_value_seed(Lenient(Text("scheduled_at")))?);
+                        email.keep(map.next_value_seed(Lenient(text("scheduled_at")))?);
                 }
                 EmailField::Template => {
                     email.template = email
@@ -443,20 +453,25 @@ impl SendEmailBody {
     }
 }
 
-/// A string field of the email.
+/// A string; `W` gives the problem reported for any other value.
 #[derive(Clone, Copy)]
-struct Text(&'static str);
+struct Str<W>(W);
 
-impl Shape<'_> for Text {
+impl<W: Fn() -> ApiError + Copy> Shape<'_> for Str<W> {
     type Out = String;
 
     fn wrong(self) -> ApiError {
-        ApiError::validation(format!("`{}` must be a string.", self.0))
+        (self.0)()
     }
 
     fn string(self, value: &str) -> Result<String, ApiError> {
         Ok(value.to_owned())
     }
+}
+
+/// A string field of the email.
+fn text(field: &'static str) -> Str<impl Fn() -> ApiError + Copy> {
+    Str(move || ApiError::validation(format!("`{field}` must be a string.")))
 }
 
 /// `to`, `cc`, `bcc`, `reply_to`: one address or an array of at most `max`.
@@ -491,25 +506,9 @@ impl<'de> Shape<'de> for Addresses<'_> {
                 too_many: || too_many(field, self.max, "addresses"),
                 elements_named: None,
             },
-            |_| Address(self),
+            |_| Str(move || self.wrong()),
         )?;
         Ok(addresses.into_iter().collect())
-    }
-}
-
-/// One address of an [`Addresses`] array.
-#[derive(Clone, Copy)]
-struct Address<'r>(Addresses<'r>);
-
-impl Shape<'_> for Address<'_> {
-    type Out = String;
-
-    fn wrong(self) -> ApiError {
-        self.0.wrong()
-    }
-
-    fn string(self, value: &str) -> Result<String, ApiError> {
-        Ok(value.to_owned())
     }
 }
 
@@ -553,7 +552,12 @@ impl<'de> Shape<'de> for Headers<'_> {
                 break;
             };
             entries += 1;
-            let value = HeaderValue(&name);
+            let value = Str(|| {
+                ApiError::validation(format!(
+                    "Header `{}` must have a string value.",
+                    name.chars().take(80).collect::<String>()
+                ))
+            });
             match present(map.next_value_seed(Lenient(value))?, value) {
                 Ok(value) => headers.push((name, value)),
                 Err(wrong) => {
@@ -565,25 +569,6 @@ impl<'de> Shape<'de> for Headers<'_> {
             Some(problem) => Err(problem),
             None => Ok(headers),
         })
-    }
-}
-
-/// A header's value, which must be a string.
-#[derive(Clone, Copy)]
-struct HeaderValue<'n>(&'n str);
-
-impl Shape<'_> for HeaderValue<'_> {
-    type Out = String;
-
-    fn wrong(self) -> ApiError {
-        ApiError::validation(format!(
-            "Header `{}` must have a string value.",
-            self.0.chars().take(80).collect::<String>()
-        ))
-    }
-
-    fn string(self, value: &str) -> Result<String, ApiError> {
-        Ok(value.to_owned())
     }
 }
 
@@ -631,7 +616,7 @@ impl<'de> Shape<'de> for Tag {
 
     fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Result<TagBody, ApiError>, A::Error> {
         let (mut name, mut value, mut problem) = (None, None, None);
-        while let Some(key) = map.next_key::<TagField>()? {
+        while let Some(Key(key)) = map.next_key::<Key<TagField>>()? {
             let slot = match key {
                 TagField::Name => &mut name,
                 TagField::Value => &mut value,
@@ -640,7 +625,7 @@ impl<'de> Shape<'de> for Tag {
                     continue;
                 }
             };
-            match map.next_value_seed(Lenient(TagText(self)))? {
+            match map.next_value_seed(Lenient(Str(move || self.wrong())))? {
                 Ok(read) => *slot = read,
                 Err(wrong) => {
                     problem.get_or_insert(wrong);
@@ -665,22 +650,6 @@ fn missing_in_tag(index: usize, field: &str) -> ApiError {
     )
 }
 
-/// A tag's `name` or `value`.
-#[derive(Clone, Copy)]
-struct TagText(Tag);
-
-impl Shape<'_> for TagText {
-    type Out = String;
-
-    fn wrong(self) -> ApiError {
-        self.0.wrong()
-    }
-
-    fn string(self, value: &str) -> Result<String, ApiError> {
-        Ok(value.to_owned())
-    }
-}
-
 #[derive(Clone, Copy)]
 enum TagField {
     Name,
@@ -688,23 +657,13 @@ enum TagField {
     Other,
 }
 
-impl<'de> de::Deserialize<'de> for TagField {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        struct Name;
-        impl Visitor<'_> for Name {
-            type Value = TagField;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_str<E: de::Error>(self, name: &str) -> Result<TagField, E> {
-                Ok(match name {
-                    "name" => TagField::Name,
-                    "value" => TagField::Value,
-                    _ => TagField::Other,
-                })
-            }
+impl Keys for TagField {
+    fn of(name: &str) -> Self {
+        match name {
+            "name" => TagField::Name,
+            "value" => TagField::Value,
+            _ => TagField::Other,
         }
-        de.deserialize_identifier(Name)
     }
 }
 
@@ -765,8 +724,12 @@ impl<'de> Shape<'de> for Attachment {
         let index = self.0;
         let mut attachment = AttachmentBody::default();
         let mut problem = None;
-        while let Some(key) = map.next_key::<AttachmentField>()? {
-            let text = |field| Lenient(AttachmentText { index, field });
+        while let Some(Key(key)) = map.next_key::<Key<AttachmentField>>()? {
+            let text = |field: &'static str| {
+                Lenient(Str(move || {
+                    bad_attachment(index, &format!("`{field}` must be a string."))
+                }))
+            };
             let read = match key {
                 AttachmentField::Filename => map
                     .next_value_seed(text("filename"))?
@@ -809,45 +772,16 @@ enum AttachmentField {
     Other,
 }
 
-impl<'de> de::Deserialize<'de> for AttachmentField {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        struct Name;
-        impl Visitor<'_> for Name {
-            type Value = AttachmentField;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_str<E: de::Error>(self, name: &str) -> Result<AttachmentField, E> {
-                Ok(match name {
-                    "filename" => AttachmentField::Filename,
-                    "content" => AttachmentField::Content,
-                    "path" => AttachmentField::Path,
-                    "content_type" => AttachmentField::ContentType,
-                    "content_id" => AttachmentField::ContentId,
-                    _ => AttachmentField::Other,
-                })
-            }
+impl Keys for AttachmentField {
+    fn of(name: &str) -> Self {
+        match name {
+            "filename" => AttachmentField::Filename,
+            "content" => AttachmentField::Content,
+            "path" => AttachmentField::Path,
+            "content_type" => AttachmentField::ContentType,
+            "content_id" => AttachmentField::ContentId,
+            _ => AttachmentField::Other,
         }
-        de.deserialize_identifier(Name)
-    }
-}
-
-/// A string field of `attachments[index]`.
-#[derive(Clone, Copy)]
-struct AttachmentText {
-    index: usize,
-    field: &'static str,
-}
-
-impl Shape<'_> for AttachmentText {
-    type Out = String;
-
-    fn wrong(self) -> ApiError {
-        bad_attachment(self.index, &format!("`{}` must be a string.", self.field))
-    }
-
-    fn string(self, value: &str) -> Result<String, ApiError> {
-        Ok(value.to_owned())
     }
 }
 
@@ -878,7 +812,7 @@ impl<'de> Shape<'de> for Content {
     fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Result<Vec<u8>, ApiError>, A::Error> {
         let mut data = None;
         let mut problem = None;
-        while let Some(key) = map.next_key::<BufferField>()? {
+        while let Some(Key(key)) = map.next_key::<Key<BufferField>>()? {
             match key {
                 BufferField::Data => match map.next_value_seed(Lenient(BufferData(self)))? {
                     Ok(read) => data = read,
@@ -955,23 +889,13 @@ enum BufferField {
     Other,
 }
 
-impl<'de> de::Deserialize<'de> for BufferField {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        struct Name;
-        impl Visitor<'_> for Name {
-            type Value = BufferField;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_str<E: de::Error>(self, name: &str) -> Result<BufferField, E> {
-                Ok(if name == "data" {
-                    BufferField::Data
-                } else {
-                    BufferField::Other
-                })
-            }
+impl Keys for BufferField {
+    fn of(name: &str) -> Self {
+        if name == "data" {
+            BufferField::Data
+        } else {
+            BufferField::Other
         }
-        de.deserialize_identifier(Name)
     }
 }
 
