@@ -54,6 +54,11 @@ def wide_headers(size):
     return numbered(HEAD + b'"to": "a@example.com", "headers": {', b'"X-H%d": "v"', b"}}", size)
 
 
+def huge_html(size):
+    """Not adversarial in shape: one string as large as the body, as a legitimate large send has."""
+    return HEAD[:-2] + b', "to": "a@example.com", "text": "' + b"x" * (size - len(HEAD) - 40) + b'"}'
+
+
 def batch_of_huge_items(size):
     item = repeated(HEAD + b'"to": [', b'"a@example.com"', b"]}", size // 100)
     return b"[" + b",".join([item] * 100) + b"]"
@@ -65,6 +70,7 @@ KINDS = {
     "wide_template": wide_template,
     "wide_headers": wide_headers,
     "batch_of_huge_items": batch_of_huge_items,
+    "huge_html": huge_html,
 }
 
 

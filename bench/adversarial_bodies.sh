@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Memory under adversarial send bodies: for each kind in bench/adversarial_bodies.py (a 40 MiB `to` list, a
 # 40 MiB-deep `template`, a `template` with millions of variables, millions of `headers`, a batch of 100
-# emails with huge `to` lists), a fresh release `opensend serve` on a new SQLite database receives
+# emails with huge `to` lists; and, for comparison, `huge_html`: one 40 MiB string, the shape of a legitimate
+# large send), a fresh release `opensend serve` on a new SQLite database receives
 # `concurrency` such requests at once, `rounds` times, sent chunked; the server's peak resident memory
 # (VmHWM in /proc/<pid>/status) is recorded after each kind, with its idle figure before it.
 #
@@ -40,7 +41,7 @@ mib() { awk '/^'"$1"':/ {printf "%.1f", $2/1024}' "/proc/$2/status"; }
 echo "binary: $bin ($("$bin" --version 2>/dev/null || echo unknown version))"
 echo "concurrency $concurrency, rounds $rounds"
 printf '%-22s %10s %10s  %s\n' kind "idle MiB" "peak MiB" "answers"
-for kind in huge_to deep_template wide_template wide_headers batch_of_huge_items; do
+for kind in huge_to deep_template wide_template wide_headers batch_of_huge_items huge_html; do
   "$bin" serve 2>>"$work/serve.log" &
   pid=$!
   until curl -sf "http://127.0.0.1:$PORT/api/health" >/dev/null; do sleep 0.05; done

@@ -17,7 +17,7 @@ use opensend_core::ErrorCode;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::limits;
-use super::request::bad_attachment;
+use super::request::{bad_attachment, check_message_size};
 use crate::error::ApiError;
 
 /// One email as Resend's SDKs send it. Unknown fields are ignored, so newer SDKs keep working; `null` reads
@@ -405,10 +405,10 @@ impl<'de> Shape<'de> for EmailShape<'_> {
                     email.subject = email.keep(map.next_value_seed(Lenient(text("subject")))?);
                 }
                 EmailField::Html => {
-                    email.html = email.keep(map.next_value_seed(Lenient(text("html")))?)
+                    email.html = email.keep(map.next_value_seed(Lenient(BodyText("html")))?)
                 }
                 EmailField::Text => {
-                    email.text = email.keep(map.next_value_seed(Lenient(text("text")))?)
+                    email.text = email.keep(map.next_value_seed(Lenient(BodyText("text")))?)
                 }
                 EmailField::Headers => {
                     email.headers = email.keep(map.next_value_seed(Lenient(Headers { refusal }))?);
@@ -472,6 +472,23 @@ impl<W: Fn() -> ApiError + Copy> Shape<'_> for Str<W> {
 /// A string field of the email.
 fn text(field: &'static str) -> Str<impl Fn() -> ApiError + Copy> {
     Str(move || ApiError::validation(format!("`{field}` must be a string.")))
+}
+
+/// `html` or `text`. One too large for any message is refused before it is copied.
+#[derive(Clone, Copy)]
+struct BodyText(&'static str);
+
+impl Shape<'_> for BodyText {
+    type Out = String;
+
+    fn wrong(self) -> ApiError {
+        text(self.0).wrong()
+    }
+
+    fn string(self, value: &str) -> Result<String, ApiError> {
+        check_message_size(value.len())?;
+        Ok(value.to_owned())
+    }
 }
 
 /// `to`, `cc`, `bcc`, `reply_to`: one address or an array of at most `max`.
@@ -800,6 +817,8 @@ impl<'de> Shape<'de> for Content {
     }
 
     fn string(self, value: &str) -> Result<Vec<u8>, ApiError> {
+        // Base64 holds 3 bytes in 4 characters: a file too large for any message is not decoded.
+        check_message_size(value.len() / 4 * 3)?;
         base64::engine::general_purpose::STANDARD
             .decode(value.trim())
             .map_err(|_| bad_attachment(self.0, "`content` is not valid base64."))
@@ -959,6 +978,7 @@ impl<'de> Shape<'de> for BatchShape<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::request;
     use super::*;
 
     /// Parses `json` as `T` the way `body.rs` does, from memory.
@@ -1157,6 +1177,22 @@ mod tests {
                 Some(message),
                 "{json}"
             );
+        }
+        // Bodies and files too large for any message are refused as they are read, before being copied.
+        let huge = "x".repeat(request::max_raw_message_bytes() + 1024);
+        for json in [
+            format!(r#"{{"html": "{huge}"}}"#),
+            format!(r#"{{"text": "{huge}"}}"#),
+            format!(r#"{{"attachments": [{{"content": "{huge}{huge}"}}]}}"#),
+        ] {
+            let body = email(&json);
+            let problem = body.malformed.expect("too large");
+            assert!(
+                problem.message().starts_with("The message would be about"),
+                "{}",
+                problem.message()
+            );
+            assert!(body.html.is_none() && body.text.is_none() && body.attachments.is_none());
         }
         for json in ["[1, 2]", "null", "\"x\""] {
             let error = read::<SendEmailBody>(json.as_bytes()).unwrap_err();
