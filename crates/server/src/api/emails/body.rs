@@ -5,9 +5,10 @@
 //! A body of up to [`BUFFERED_BYTES`] (nearly every send) is collected and parsed from memory. A larger one
 //! is parsed as it streams in, on a blocking thread, so a request the parser refuses (a 51st address, a
 //! 101st email, nesting too deep) is answered as soon as the parser gets there, without parsing or keeping
-//! the rest (see [`discard`]), and the body is never held whole next to what is parsed from it. What stays in memory is what the email is made
-//! of; the one part that can be large is a JSON string (an attachment's base64 `content`, `html`), which the
-//! parser holds whole while it reads it, so a request costs at most about twice its body.
+//! the rest (see [`discard`]), and the body is never held whole next to what is parsed from it. What stays
+//! in memory is what the email is made of. The one part that can be large is a JSON string (`html`, an
+//! attachment's base64 `content`), which the parser holds whole while it reads it and which is then copied
+//! (or decoded) once, so a request costs at most about twice its body.
 //!
 //! The fingerprint is the route and the exact bytes of the body, as `idempotency::fingerprint` computes it
 //! for a body in memory: the same body replays, any other conflicts, on either path.
