@@ -41,24 +41,27 @@ pub fn or_empty_object(body: &[u8]) -> &[u8] {
 
 /// Parses a JSON document into `T`, with our error vocabulary.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Syntax | Category::Eof | Category::Io => ApiError::new(
-                ErrorCode::InvalidJson,
-                format!("Request body must be valid JSON: {e}"),
-            ),
-            Category::Data => {
-                let text = e.to_string();
-                let code = if text.starts_with("missing field") {
-                    ErrorCode::MissingRequiredField
-                } else {
-                    ErrorCode::ValidationError
-                };
-                ApiError::new(code, text)
-            }
+    serde_json::from_slice(bytes).map_err(json_error)
+}
+
+/// A JSON parse failure in our error vocabulary: syntax is 400 `invalid_json`, a wrong shape a 422.
+pub fn json_error(e: serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+            ErrorCode::InvalidJson,
+            format!("Request body must be valid JSON: {e}"),
+        ),
+        Category::Data => {
+            let text = e.to_string();
+            let code = if text.starts_with("missing field") {
+                ErrorCode::MissingRequiredField
+            } else {
+                ErrorCode::ValidationError
+            };
+            ApiError::new(code, text)
         }
-    })
+    }
 }
 
 fn body_rejection(rejection: BytesRejection) -> ApiError {
@@ -68,11 +71,16 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
             "Request body is larger than this route accepts.",
         )
     } else {
-        ApiError::new(
-            ErrorCode::InvalidJson,
-            format!("Request body could not be read: {}", rejection.body_text()),
-        )
+        unreadable_body(rejection.body_text())
     }
+}
+
+/// The 400 for a body that broke off or could not be decoded while it was read.
+pub fn unreadable_body(reason: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidJson,
+        format!("Request body could not be read: {reason}"),
+    )
 }
 
 /// Query parameters; a malformed one is a 422.

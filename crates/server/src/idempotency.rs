@@ -43,11 +43,30 @@ pub fn key_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 
 /// Fingerprint of a request: the route and its exact body.
 pub fn fingerprint(route: &str, body: &[u8]) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(route.as_bytes());
-    hasher.update([0]);
-    hasher.update(body);
-    hasher.finalize().into()
+    let mut fingerprint = Fingerprint::new(route);
+    fingerprint.update(body);
+    fingerprint.finish()
+}
+
+/// The same fingerprint computed piece by piece, for a body read as it streams in.
+pub struct Fingerprint(Sha256);
+
+impl Fingerprint {
+    pub fn new(route: &str) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(route.as_bytes());
+        hasher.update([0]);
+        Self(hasher)
+    }
+
+    /// Adds the next bytes of the body.
+    pub fn update(&mut self, body: &[u8]) {
+        self.0.update(body);
+    }
+
+    pub fn finish(self) -> [u8; 32] {
+        self.0.finalize().into()
+    }
 }
 
 /// Runs `work` once per key. `work` receives the record to complete inside its own transaction (so the

@@ -1,13 +1,15 @@
 //! `/emails`: send one, send a batch, read, list, reschedule, cancel.
 
+mod body;
 mod remote;
 mod request;
 mod view;
+mod wire;
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,26 +21,24 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 pub use request::limits;
-use request::{Context, ParsedEmail, SendEmailBody};
+use request::{Context, ParsedEmail};
 use view::EmailView;
+use wire::{BatchBody, SendEmailBody};
 
 use crate::api::list::{ListQuery, ListResponse};
 use crate::auth::{ApiKeyContext, FullAccess, SendAccess};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery, PathId, or_empty_object, parse_json};
+use crate::extract::{ApiJson, ApiQuery, PathId};
 use crate::idempotency::{self, IdempotentRecord};
 use crate::sending::{self, SendingIdentity};
 use crate::state::AppState;
 use crate::{quota, rate_limit};
 
+/// The send routes read their bodies themselves (`body.rs`), with their own limits.
 pub fn routes() -> Router<AppState> {
-    let send_routes = Router::new()
-        .route("/emails", post(send))
-        .route("/emails/batch", post(send_batch))
-        .layer(DefaultBodyLimit::max(limits::BODY_BYTES));
     Router::new()
-        .merge(send_routes)
-        .route("/emails", get(list))
+        .route("/emails", post(send).get(list))
+        .route("/emails/batch", post(send_batch))
         .route("/emails/{id}", get(get_one).patch(reschedule))
         .route("/emails/{id}/cancel", post(cancel))
 }
@@ -75,13 +75,12 @@ async fn send(
     State(state): State<AppState>,
     SendAccess(caller): SendAccess,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let key = idempotency::key_of(&headers)?;
-    let request: SendEmailBody = parse_json(or_empty_object(&body))?;
+    let (request, fingerprint) = body::read::<SendEmailBody>(&body::SINGLE, &headers, body).await?;
     let parsed = request::parse(request, Context::Single, Utc::now())?;
     let identity = sending::identity_for(&state, &caller, request::from_address(&parsed)).await?;
-    let fingerprint = idempotency::fingerprint("POST /emails", &body);
     let (state_ref, caller_ref) = (&state, &caller);
     let response = idempotency::run(
         &state.store,
@@ -128,7 +127,7 @@ async fn send_batch(
     State(state): State<AppState>,
     SendAccess(caller): SendAccess,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let mode = match headers
         .get("x-batch-validation")
@@ -144,22 +143,11 @@ async fn send_batch(
         }
     };
     let key = idempotency::key_of(&headers)?;
-    let items: Vec<Value> = parse_json(or_empty_object(&body)).map_err(|e| {
-        if e.code() == ErrorCode::InvalidJson {
-            e
-        } else {
-            ApiError::validation("The batch body must be a JSON array of emails.")
-        }
-    })?;
+    // Over `limits::BATCH` emails, or any email over a count limit, refuses the batch as it is read.
+    let (BatchBody(items), fingerprint) =
+        body::read::<BatchBody>(&body::BATCH, &headers, body).await?;
     if items.is_empty() {
         return Err(ApiError::validation("The batch is empty."));
-    }
-    if items.len() > limits::BATCH {
-        return Err(ApiError::validation(format!(
-            "A batch holds at most {} emails; this one has {}.",
-            limits::BATCH,
-            items.len()
-        )));
     }
 
     let now = Utc::now();
@@ -167,28 +155,23 @@ async fn send_batch(
     let mut accepted = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
-        let outcome = match serde_json::from_value::<SendEmailBody>(item) {
-            Ok(request) => match request::parse(request, Context::BatchItem, now)
-                .and_then(ParsedEmail::into_ready)
-            {
-                Ok(parsed) => {
-                    // A batch usually sends from one address: check each sender once.
-                    let from = request::from_address(&parsed).as_str().to_owned();
-                    let identity = match senders.get(&from) {
-                        Some(known) => Ok(known.clone()),
-                        None => {
-                            sending::identity_for(&state, &caller, request::from_address(&parsed))
-                                .await
-                                .inspect(|id| {
-                                    senders.insert(from, id.clone());
-                                })
-                        }
-                    };
-                    identity.map(|identity| prepare(&caller, parsed, identity))
-                }
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(ApiError::validation(e.to_string())),
+        let outcome = match request::parse(item, Context::BatchItem, now)
+            .and_then(ParsedEmail::into_ready)
+        {
+            Ok(parsed) => {
+                // A batch usually sends from one address: check each sender once.
+                let from = request::from_address(&parsed).as_str().to_owned();
+                let identity = match senders.get(&from) {
+                    Some(known) => Ok(known.clone()),
+                    None => sending::identity_for(&state, &caller, request::from_address(&parsed))
+                        .await
+                        .inspect(|id| {
+                            senders.insert(from, id.clone());
+                        }),
+                };
+                identity.map(|identity| prepare(&caller, parsed, identity))
+            }
+            Err(e) => Err(e),
         };
         match outcome {
             Ok(email) => accepted.push(email),
@@ -209,7 +192,6 @@ async fn send_batch(
     {
         return Ok(refusal);
     }
-    let fingerprint = idempotency::fingerprint("POST /emails/batch", &body);
     let (state_ref, caller_ref) = (&state, &caller);
     let response = idempotency::run(
         &state.store,

@@ -245,8 +245,8 @@ fn media_type_of(header: &str) -> Option<String> {
     (request::is_media_type(&essence) && essence != "application/octet-stream").then_some(essence)
 }
 
-/// What a failed request tells the client: a refusal by the guard at connect time, a timeout, or the
-/// innermost cause.
+/// What a failed request tells the client: a refusal by the guard at connect time, a timeout, or what went
+/// wrong in words that name no address we resolved (`outbound::describe_request_error`).
 fn request_failure(error: reqwest::Error) -> Failure {
     if let Some(refusal) = outbound::refusal_in(&error) {
         return Failure::Refused(refusal.clone());
@@ -254,18 +254,7 @@ fn request_failure(error: reqwest::Error) -> Failure {
     if error.is_timeout() {
         return Failure::TimedOut;
     }
-    let mut cause: &dyn std::error::Error = &error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    let what = if error.is_connect() {
-        "could not connect"
-    } else if error.is_body() || error.is_decode() {
-        "the response broke off"
-    } else {
-        "the request failed"
-    };
-    Failure::Request(format!("{what} ({cause})"))
+    Failure::Request(outbound::describe_request_error(&error, FETCH_TIMEOUT))
 }
 
 #[cfg(test)]

@@ -1,19 +1,27 @@
-//! Turning a send request (Resend's JSON) into an email the store can accept, or a 422 that says which
-//! field is wrong and why.
+//! Turning a send request (as `wire.rs` read it from Resend's JSON) into an email the store can accept, or
+//! a 422 that says which field is wrong and why.
 
-use base64::Engine;
+use std::collections::HashSet;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use opensend_core::{EmailAddress, ErrorCode, Header, Mailbox, RecipientKind, Tag};
 use opensend_store::repos::emails::NewAttachment;
-use serde::Deserialize;
-use serde_json::Value;
 
+use super::wire::{AttachmentBody, SendEmailBody, TagBody};
 use crate::error::ApiError;
 
-/// Every limit a send request is held to. Documented in docs/api.md.
+/// Every limit a send request is held to. Documented in docs/api.md. The counts are enforced while the
+/// body is parsed (`wire.rs`), so a request over one is refused before the rest of it is read.
 pub mod limits {
-    /// Request body of the send routes (base64 makes attachments a third larger than the message).
+    /// Request body of `POST /emails` (base64 makes attachments a third larger than the message).
     pub const BODY_BYTES: usize = 40 * 1024 * 1024;
+    /// Request body of `POST /emails/batch`, whose emails cannot attach files: about 160 KiB for each of
+    /// 100 emails, room for an HTML body at the size where Gmail starts clipping (102 KiB), its text
+    /// version, and full address lists, headers and tags.
+    pub const BATCH_BODY_BYTES: usize = 16 * 1024 * 1024;
+    /// How deeply a send request's JSON may nest. The deepest field, a Node `Buffer`'s `data` in a batch,
+    /// is at level 6.
+    pub const JSON_DEPTH: usize = 32;
     /// The message as it will be sent, after MIME encoding: Amazon SES's limit.
     pub const MESSAGE_BYTES: usize = 40 * 1024 * 1024;
     pub const TO: usize = 50;
@@ -34,7 +42,9 @@ pub mod limits {
     pub const BATCH: usize = 100;
 }
 
-/// Headers the message's own fields produce; a custom header may not replace them.
+/// Headers a custom header may not set (compared case-insensitively): those the message's own fields
+/// produce, and those that carry what a receiver or relay records about the message (its trace, its
+/// authentication results), which a sender must not be able to forge.
 const RESERVED_HEADERS: &[&str] = &[
     "from",
     "to",
@@ -49,65 +59,22 @@ const RESERVED_HEADERS: &[&str] = &[
     "dkim-signature",
     "return-path",
     "received",
+    "received-spf",
+    "authentication-results",
 ];
 
-/// One email as Resend's SDKs send it. Unknown fields are ignored, so newer SDKs keep working.
-#[derive(Debug, Default, Deserialize)]
-pub struct SendEmailBody {
-    pub from: Option<String>,
-    pub to: Option<OneOrMany>,
-    pub cc: Option<OneOrMany>,
-    pub bcc: Option<OneOrMany>,
-    pub reply_to: Option<OneOrMany>,
-    pub subject: Option<String>,
-    pub html: Option<String>,
-    pub text: Option<String>,
-    pub headers: Option<serde_json::Map<String, Value>>,
-    pub tags: Option<Vec<TagBody>>,
-    pub attachments: Option<Vec<AttachmentBody>>,
-    pub scheduled_at: Option<String>,
-    pub template: Option<Value>,
-}
+/// Families of reserved headers, by lower-case prefix: the MIME structure (`Content-*`); instructions Amazon
+/// SES acts on (`X-SES-Configuration-Set`, `X-SES-Source-ARN`, `X-SES-Message-Tags`…); resending trace
+/// (`Resent-*`); ARC sets (`ARC-Seal`, `ARC-Message-Signature`, `ARC-Authentication-Results`).
+const RESERVED_HEADER_PREFIXES: &[&str] = &["content-", "x-ses-", "resent-", "arc-"];
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl OneOrMany {
-    fn into_vec(self) -> Vec<String> {
-        match self {
-            OneOrMany::One(one) => vec![one],
-            OneOrMany::Many(many) => many,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct TagBody {
-    pub name: String,
-    pub value: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct AttachmentBody {
-    pub filename: Option<String>,
-    pub content: Option<AttachmentContent>,
-    pub path: Option<String>,
-    pub content_type: Option<String>,
-    pub content_id: Option<String>,
-}
-
-/// Attachment bytes as the SDKs send them: a base64 string (the documented form), an array of byte
-/// values (Python SDK examples), or a serialised Node `Buffer` (`{"type":"Buffer","data":[…]}`).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum AttachmentContent {
-    Base64(String),
-    Bytes(Vec<u8>),
-    Buffer { data: Vec<u8> },
+/// Whether `name` (any case) is a header a custom header may not set.
+fn is_reserved_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    RESERVED_HEADERS.contains(&lower.as_str())
+        || RESERVED_HEADER_PREFIXES
+            .iter()
+            .any(|prefix| lower.starts_with(prefix))
 }
 
 /// The parsed email, before ids are assigned. `A` is [`Attachment`] straight out of [`parse`] (files given by
@@ -234,7 +201,10 @@ pub fn parse(
     context: Context,
     now: DateTime<Utc>,
 ) -> Result<ParsedEmail<Attachment>, ApiError> {
-    if body.template.is_some() {
+    if let Some(problem) = body.malformed {
+        return Err(problem);
+    }
+    if body.template {
         return Err(invalid(
             "`template` is not supported: send `html` or `text`.",
         ));
@@ -242,29 +212,13 @@ pub fn parse(
     let from_raw = body.from.ok_or_else(|| missing("from"))?;
     let from = Mailbox::parse(&from_raw)
         .map_err(|e| ApiError::new(ErrorCode::ValidationError, format!("`from`: {e}")))?;
-    let to = mailboxes(
-        "to",
-        body.to.map(OneOrMany::into_vec).unwrap_or_default(),
-        limits::TO,
-    )?;
+    let to = mailboxes("to", body.to.unwrap_or_default())?;
     if to.is_empty() {
         return Err(missing("to"));
     }
-    let cc = mailboxes(
-        "cc",
-        body.cc.map(OneOrMany::into_vec).unwrap_or_default(),
-        limits::CC,
-    )?;
-    let bcc = mailboxes(
-        "bcc",
-        body.bcc.map(OneOrMany::into_vec).unwrap_or_default(),
-        limits::BCC,
-    )?;
-    let reply_to = mailboxes(
-        "reply_to",
-        body.reply_to.map(OneOrMany::into_vec).unwrap_or_default(),
-        limits::REPLY_TO,
-    )?;
+    let cc = mailboxes("cc", body.cc.unwrap_or_default())?;
+    let bcc = mailboxes("bcc", body.bcc.unwrap_or_default())?;
+    let reply_to = mailboxes("reply_to", body.reply_to.unwrap_or_default())?;
 
     let subject = body.subject.ok_or_else(|| missing("subject"))?;
     if subject.chars().count() > limits::SUBJECT_CHARS {
@@ -374,24 +328,16 @@ pub fn parse_schedule(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Ap
     Ok(at)
 }
 
-fn mailboxes(field: &str, raw: Vec<String>, max: usize) -> Result<Vec<Mailbox>, ApiError> {
-    if raw.len() > max {
-        return Err(invalid(format!("`{field}` has more than {max} addresses.")));
-    }
+fn mailboxes(field: &str, raw: Vec<String>) -> Result<Vec<Mailbox>, ApiError> {
     raw.iter()
         .map(|r| Mailbox::parse(r).map_err(|e| invalid(format!("`{field}`: {e}"))))
         .collect()
 }
 
-fn headers(raw: serde_json::Map<String, Value>) -> Result<Vec<Header>, ApiError> {
-    if raw.len() > limits::HEADERS {
-        return Err(invalid(format!(
-            "`headers` has more than {} entries.",
-            limits::HEADERS
-        )));
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    for (name, value) in raw {
+/// Custom headers: valid names, none reserved, none given twice in any case; values on one line.
+fn headers(raw: Vec<(String, String)>) -> Result<Vec<Header>, ApiError> {
+    let mut names = HashSet::with_capacity(raw.len());
+    for (name, value) in &raw {
         let valid_name = !name.is_empty()
             && name.len() <= limits::HEADER_NAME_CHARS
             && name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
@@ -402,17 +348,16 @@ fn headers(raw: serde_json::Map<String, Value>) -> Result<Vec<Header>, ApiError>
                 limits::HEADER_NAME_CHARS
             )));
         }
-        let lower = name.to_ascii_lowercase();
-        if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("content-") {
+        if is_reserved_header(name) {
             return Err(invalid(format!(
-                "Header `{name}` is set by OpenSend from the email's fields and cannot be overridden."
+                "Header `{name}` is reserved: it is set by OpenSend or by the receiving systems and cannot be given."
             )));
         }
-        let Value::String(value) = value else {
+        if !names.insert(name.to_ascii_lowercase()) {
             return Err(invalid(format!(
-                "Header `{name}` must have a string value."
+                "Header `{name}` is given more than once (header names are case-insensitive)."
             )));
-        };
+        }
         if value
             .chars()
             .any(|c| c == '\r' || c == '\n' || (c.is_control() && c != '\t'))
@@ -427,18 +372,14 @@ fn headers(raw: serde_json::Map<String, Value>) -> Result<Vec<Header>, ApiError>
                 limits::HEADER_VALUE_CHARS
             )));
         }
-        out.push(Header { name, value });
     }
-    Ok(out)
+    Ok(raw
+        .into_iter()
+        .map(|(name, value)| Header { name, value })
+        .collect())
 }
 
 fn tags(raw: Vec<TagBody>) -> Result<Vec<Tag>, ApiError> {
-    if raw.len() > limits::TAGS {
-        return Err(invalid(format!(
-            "`tags` has more than {} entries.",
-            limits::TAGS
-        )));
-    }
     let valid = |s: &str| {
         !s.is_empty()
             && s.len() <= limits::TAG_CHARS
@@ -464,12 +405,6 @@ fn tags(raw: Vec<TagBody>) -> Result<Vec<Tag>, ApiError> {
 }
 
 fn attachments_of(raw: Vec<AttachmentBody>) -> Result<Vec<Attachment>, ApiError> {
-    if raw.len() > limits::ATTACHMENTS {
-        return Err(ApiError::new(
-            ErrorCode::InvalidAttachment,
-            format!("At most {} attachments per email.", limits::ATTACHMENTS),
-        ));
-    }
     raw.into_iter()
         .enumerate()
         .map(|(i, a)| {
@@ -509,13 +444,7 @@ fn attachments_of(raw: Vec<AttachmentBody>) -> Result<Vec<Attachment>, ApiError>
             };
             let path = a.path.filter(|p| !p.trim().is_empty());
             let content = match (a.content, path) {
-                (Some(AttachmentContent::Base64(b64)), _) => {
-                    base64::engine::general_purpose::STANDARD
-                        .decode(b64.trim())
-                        .map_err(|_| bad_attachment(i, "`content` is not valid base64."))?
-                }
-                (Some(AttachmentContent::Bytes(bytes)), _) => bytes,
-                (Some(AttachmentContent::Buffer { data }), _) => data,
+                (Some(content), _) => content,
                 (None, Some(path)) => {
                     let filename = a
                         .filename
