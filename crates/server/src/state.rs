@@ -5,11 +5,17 @@ use opensend_mail::DnsChecker;
 use opensend_mail::sns::SnsVerifier;
 use opensend_store::Store;
 use secrecy::ExposeSecret;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::config::Config;
 use crate::outbound::OutboundPolicy;
 use crate::rate_limit::RateLimiter;
+
+/// Send requests of one process that read a body over 1 MiB (`api::emails::body::BUFFERED_BYTES`) at once.
+/// Each holds up to about twice its body (40 MiB at most) while it is parsed and until it is answered, so two
+/// keep a process under its 200 MiB aim; parsing takes a fraction of a second, so the wait of a third is
+/// short.
+pub const LARGE_SEND_BODIES_AT_ONCE: usize = 2;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -31,6 +37,9 @@ pub struct AppState {
     /// Verifies the SNS messages posted to `/events/ses` (one certificate cache for the process); `None`
     /// when `SES_EVENTS_SNS_TOPIC_ARN` is not set, and the route then refuses everything.
     pub ses_sns: Option<SnsVerifier>,
+    /// Places for send requests whose bodies are large enough to be parsed as they stream in
+    /// ([`LARGE_SEND_BODIES_AT_ONCE`]), so many large sends at once cannot exhaust memory.
+    pub large_send_bodies: Arc<Semaphore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +86,7 @@ impl AppState {
             rate_limiter,
             outbound,
             ses_sns,
+            large_send_bodies: Arc::new(Semaphore::new(LARGE_SEND_BODIES_AT_ONCE)),
         })
     }
 }

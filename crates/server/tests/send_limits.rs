@@ -573,3 +573,45 @@ async fn reserved_and_repeated_custom_headers_are_refused() {
         .await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// Large bodies are parsed a few at a time: while every place is held by a request whose body is still
+/// arriving, another large request waits (its body unread), and it is answered once a place frees up.
+#[tokio::test]
+async fn only_a_few_large_bodies_are_parsed_at_once() {
+    use opensend_server::state::LARGE_SEND_BODIES_AT_ONCE as LARGE_BODIES_AT_ONCE;
+
+    let app = TestApp::spawn().await;
+    let (_, token) = app.tenant().await;
+    let body = json!({
+        "from": "hello@acme.test", "to": "jane@example.com", "subject": "Large", "text": "x".repeat(3 << 20),
+    })
+    .to_string();
+    let (head, tail) = body.split_at(body.len() / 2);
+    let send = |body: reqwest::Body| {
+        app.authed(Method::POST, "/emails", &token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    // Requests that hold the places: half their body sent, the rest withheld.
+    let mut holders = Vec::new();
+    for _ in 0..LARGE_BODIES_AT_ONCE {
+        let (more, rest) = futures::channel::mpsc::unbounded::<Result<Vec<u8>, std::io::Error>>();
+        more.unbounded_send(Ok(head.as_bytes().to_vec())).unwrap();
+        holders.push((more, tokio::spawn(send(reqwest::Body::wrap_stream(rest)))));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let waiting = tokio::spawn(send(reqwest::Body::from(body.clone())));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a large body is not parsed while every place is taken"
+    );
+    for (more, request) in holders {
+        more.unbounded_send(Ok(tail.as_bytes().to_vec())).unwrap();
+        more.close_channel();
+        assert_eq!(request.await.unwrap().unwrap().status(), 200);
+    }
+    assert_eq!(waiting.await.unwrap().unwrap().status(), 200);
+    assert_eq!(email_count(&app, &token).await, LARGE_BODIES_AT_ONCE + 1);
+}

@@ -10,10 +10,16 @@
 //! attachment's base64 `content`), which the parser holds whole while it reads it and which is then copied
 //! (or decoded) once, so a request costs at most about twice its body.
 //!
+//! Large bodies are also few at once: at most [`crate::state::LARGE_SEND_BODIES_AT_ONCE`] requests of this
+//! process parse a streamed body (and hold what it is made of until they are answered); the others wait before reading
+//! theirs, so their bytes stay with the client. Legitimate large sends (a 40 MiB attachment) therefore cost
+//! a bounded amount of memory however many arrive together.
+//!
 //! The fingerprint is the route and the exact bytes of the body, as `idempotency::fingerprint` computes it
 //! for a body in memory: the same body replays, any other conflicts, on either path.
 
 use std::io::{self, BufReader, Read};
+use std::sync::Arc;
 
 use axum::body::{Body, BodyDataStream, Bytes};
 use axum::http::HeaderMap;
@@ -21,6 +27,7 @@ use axum::http::header::CONTENT_LENGTH;
 use futures::StreamExt;
 use opensend_core::ErrorCode;
 use tokio::runtime::Handle;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::limits;
 use super::wire::{Refusal, RequestBody};
@@ -30,6 +37,16 @@ use crate::idempotency::Fingerprint;
 
 /// Bodies up to this size are buffered and parsed from memory; larger ones are parsed as they arrive.
 pub const BUFFERED_BYTES: usize = 1024 * 1024;
+
+/// A send request read from its body.
+pub struct ReadBody<T> {
+    pub request: T,
+    /// The route and the exact bytes of the body, for `Idempotency-Key` replays.
+    pub fingerprint: [u8; 32],
+    /// For a body over [`BUFFERED_BYTES`], its place among the few parsed at once
+    /// ([`crate::state::LARGE_SEND_BODIES_AT_ONCE`]): keep it until the request is answered.
+    pub large_body: Option<OwnedSemaphorePermit>,
+}
 
 /// A send route: its name in the fingerprint, and its body limit.
 pub struct Route {
@@ -51,10 +68,11 @@ pub const BATCH: Route = Route {
 /// declared `Content-Length` says so. Not JSON: 400. Over a count or nesting limit, or of the wrong shape:
 /// 422. Nothing has been written when any of these is returned.
 pub async fn read<T: RequestBody>(
+    large_bodies: &Arc<Semaphore>,
     route: &'static Route,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(T, [u8; 32]), ApiError> {
+) -> Result<ReadBody<T>, ApiError> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -76,7 +94,11 @@ pub async fn read<T: RequestBody>(
                     route,
                     serde_json::Deserializer::from_slice(or_empty_object(&body)),
                 )?;
-                return Ok((request, intake.fingerprint.finish()));
+                return Ok(ReadBody {
+                    request,
+                    fingerprint: intake.fingerprint.finish(),
+                    large_body: None,
+                });
             }
             Some(Err(e)) => return Err(unreadable_body(e)),
             Some(Ok(chunk)) => {
@@ -89,6 +111,12 @@ pub async fn read<T: RequestBody>(
             }
         }
     }
+    // Wait for a place before reading more: until then the rest of the body stays with the client.
+    let large_body = large_bodies
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(ApiError::internal)?;
     let mut rest = BlockingBody {
         buffered: buffered.into_iter(),
         chunks,
@@ -105,7 +133,11 @@ pub async fn read<T: RequestBody>(
     .await
     .map_err(ApiError::internal)?;
     match parsed {
-        Ok(request) => Ok((request, rest.intake.fingerprint.finish())),
+        Ok(request) => Ok(ReadBody {
+            request,
+            fingerprint: rest.intake.fingerprint.finish(),
+            large_body: Some(large_body),
+        }),
         Err(error) => {
             discard(rest.chunks, rest.intake.left);
             Err(error)

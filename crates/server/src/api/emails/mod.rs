@@ -1,6 +1,7 @@
 //! `/emails`: send one, send a batch, read, list, reschedule, cancel.
 
 mod body;
+pub mod limits;
 mod remote;
 mod request;
 mod view;
@@ -20,7 +21,6 @@ use opensend_store::repos::emails::{ChangeOutcome, NewEmail};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub use request::limits;
 use request::{Context, ParsedEmail};
 use view::EmailView;
 use wire::{BatchBody, SendEmailBody};
@@ -78,7 +78,13 @@ async fn send(
     body: Body,
 ) -> Result<Response, ApiError> {
     let key = idempotency::key_of(&headers)?;
-    let (request, fingerprint) = body::read::<SendEmailBody>(&body::SINGLE, &headers, body).await?;
+    // `_large_body` is held until the answer: a large body's place among the few parsed at once.
+    let body::ReadBody {
+        request,
+        fingerprint,
+        large_body: _large_body,
+    } = body::read::<SendEmailBody>(&state.large_send_bodies, &body::SINGLE, &headers, body)
+        .await?;
     let parsed = request::parse(request, Context::Single, Utc::now())?;
     let identity = sending::identity_for(&state, &caller, request::from_address(&parsed)).await?;
     let (state_ref, caller_ref) = (&state, &caller);
@@ -144,8 +150,11 @@ async fn send_batch(
     };
     let key = idempotency::key_of(&headers)?;
     // Over `limits::BATCH` emails, or any email over a count limit, refuses the batch as it is read.
-    let (BatchBody(items), fingerprint) =
-        body::read::<BatchBody>(&body::BATCH, &headers, body).await?;
+    let body::ReadBody {
+        request: BatchBody(items),
+        fingerprint,
+        large_body: _large_body,
+    } = body::read::<BatchBody>(&state.large_send_bodies, &body::BATCH, &headers, body).await?;
     if items.is_empty() {
         return Err(ApiError::validation("The batch is empty."));
     }

@@ -16,10 +16,8 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use url::Url;
 
-use super::limits;
-use super::request::{
-    self, Attachment, ParsedEmail, RemoteAttachment, bad_attachment, checked_filename,
-};
+use super::limits::{self, bad_attachment};
+use super::request::{self, Attachment, ParsedEmail, RemoteAttachment, checked_filename};
 use crate::error::ApiError;
 use crate::outbound::{self, OutboundPolicy, UrlRefusal};
 
@@ -45,7 +43,7 @@ pub async fn fetch_attachments(
         }
     }
     // What fetched files may add before the message would be too large, shared by the concurrent fetches.
-    let budget = AtomicUsize::new(request::max_raw_message_bytes().saturating_sub(held));
+    let budget = AtomicUsize::new(limits::max_raw_message_bytes().saturating_sub(held));
     let budget = &budget;
     let fetched: Vec<Fetched> = futures::stream::iter(planned)
         .map(|plan| async move {
@@ -84,7 +82,7 @@ pub async fn fetch_attachments(
     }
     let email = email.with_attachments(attachments);
     let total: usize = email.attachments.iter().map(|a| a.content.len()).sum();
-    request::check_message_size(email.body_bytes() + total)?;
+    limits::check_message_size(email.body_bytes() + total)?;
     Ok(email)
 }
 

@@ -7,40 +7,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use opensend_core::{EmailAddress, ErrorCode, Header, Mailbox, RecipientKind, Tag};
 use opensend_store::repos::emails::NewAttachment;
 
+use super::limits::{self, bad_attachment, check_message_size};
 use super::wire::{AttachmentBody, SendEmailBody, TagBody};
 use crate::error::ApiError;
-
-/// Every limit a send request is held to. Documented in docs/api.md. The counts are enforced while the
-/// body is parsed (`wire.rs`), so a request over one is refused before the rest of it is read.
-pub mod limits {
-    /// Request body of `POST /emails` (base64 makes attachments a third larger than the message).
-    pub const BODY_BYTES: usize = 40 * 1024 * 1024;
-    /// Request body of `POST /emails/batch`, whose emails cannot attach files: about 160 KiB for each of
-    /// 100 emails, room for an HTML body at the size where Gmail starts clipping (102 KiB), its text
-    /// version, and full address lists, headers and tags.
-    pub const BATCH_BODY_BYTES: usize = 16 * 1024 * 1024;
-    /// How deeply a send request's JSON may nest. The deepest field, a Node `Buffer`'s `data` in a batch,
-    /// is at level 6.
-    pub const JSON_DEPTH: usize = 32;
-    /// The message as it will be sent, after MIME encoding: Amazon SES's limit.
-    pub const MESSAGE_BYTES: usize = 40 * 1024 * 1024;
-    pub const TO: usize = 50;
-    pub const CC: usize = 50;
-    pub const BCC: usize = 50;
-    pub const REPLY_TO: usize = 10;
-    pub const SUBJECT_CHARS: usize = 998;
-    pub const HEADERS: usize = 50;
-    pub const HEADER_NAME_CHARS: usize = 76;
-    pub const HEADER_VALUE_CHARS: usize = 998;
-    pub const TAGS: usize = 50;
-    pub const TAG_CHARS: usize = 256;
-    pub const ATTACHMENTS: usize = 100;
-    pub const FILENAME_CHARS: usize = 255;
-    pub const CONTENT_ID_CHARS: usize = 128;
-    /// How far ahead `scheduled_at` may be.
-    pub const SCHEDULE_AHEAD_DAYS: i64 = 30;
-    pub const BATCH: usize = 100;
-}
 
 /// Headers a custom header may not set (compared case-insensitively): those the message's own fields
 /// produce, and those that carry what a receiver or relay records about the message (its trace, its
@@ -290,20 +259,6 @@ pub fn parse(
     Ok(parsed)
 }
 
-/// The 422 for a message whose bodies and attachments (`raw_bytes`, before encoding) would be over
-/// `MESSAGE_BYTES` once encoded.
-pub fn check_message_size(raw_bytes: usize) -> Result<(), ApiError> {
-    let estimate = estimated_message_bytes(raw_bytes);
-    if estimate > limits::MESSAGE_BYTES {
-        return Err(invalid(format!(
-            "The message would be about {} MiB once encoded; the limit is {} MiB.",
-            estimate / (1024 * 1024),
-            limits::MESSAGE_BYTES / (1024 * 1024)
-        )));
-    }
-    Ok(())
-}
-
 /// `scheduled_at`: an RFC 3339 / ISO 8601 time with an offset, in the future and at most
 /// `SCHEDULE_AHEAD_DAYS` ahead. A time in the past is refused rather than sent at once, so a clock or
 /// time-zone mistake does not send early without notice.
@@ -478,14 +433,6 @@ fn attachments_of(raw: Vec<AttachmentBody>) -> Result<Vec<Attachment>, ApiError>
         .collect()
 }
 
-/// A 422 `invalid_attachment` about `attachments[index]`.
-pub fn bad_attachment(index: usize, message: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::InvalidAttachment,
-        format!("attachments[{index}]: {message}"),
-    )
-}
-
 /// An attachment's file name: 1 to 255 characters, no control characters, slashes or quotes.
 pub fn checked_filename(index: usize, filename: String) -> Result<String, ApiError> {
     let ok = !filename.trim().is_empty()
@@ -538,22 +485,6 @@ pub fn media_type_for(filename: &str) -> &'static str {
         "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         _ => "application/octet-stream",
     }
-}
-
-/// Upper bound of the encoded message, from the bytes of its bodies and attachments: every part
-/// base64-encoded (4/3, plus line breaks) and room for the headers. Quoted-printable text is never larger
-/// than that for the bodies mail-builder writes.
-fn estimated_message_bytes(raw_bytes: usize) -> usize {
-    raw_bytes.saturating_mul(138) / 100 + HEADER_ALLOWANCE
-}
-
-/// Room left for the headers in the message-size estimate.
-const HEADER_ALLOWANCE: usize = 64 * 1024;
-
-/// The most bytes bodies and attachments together may have: the largest `raw_bytes` that
-/// [`check_message_size`] accepts.
-pub fn max_raw_message_bytes() -> usize {
-    (limits::MESSAGE_BYTES - HEADER_ALLOWANCE) * 100 / 138
 }
 
 /// The address part only, for the sending-domain check.

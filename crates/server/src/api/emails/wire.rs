@@ -17,7 +17,7 @@ use opensend_core::ErrorCode;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::limits;
-use super::request::{bad_attachment, check_message_size};
+use super::limits::{bad_attachment, check_message_size};
 use crate::error::ApiError;
 
 /// One email as Resend's SDKs send it. Unknown fields are ignored, so newer SDKs keep working; `null` reads
@@ -978,7 +978,6 @@ impl<'de> Shape<'de> for BatchShape<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::request;
     use super::*;
 
     /// Parses `json` as `T` the way `body.rs` does, from memory.
@@ -1179,7 +1178,7 @@ mod tests {
             );
         }
         // Bodies and files too large for any message are refused as they are read, before being copied.
-        let huge = "x".repeat(request::max_raw_message_bytes() + 1024);
+        let huge = "x".repeat(limits::max_raw_message_bytes() + 1024);
         for json in [
             format!(r#"{{"html": "{huge}"}}"#),
             format!(r#"{{"text": "{huge}"}}"#),
