@@ -11,9 +11,9 @@
 //! (or decoded) once, so a request costs at most about twice its body.
 //!
 //! Large bodies are also few at once: at most [`crate::state::LARGE_SEND_BODIES_AT_ONCE`] requests of this
-//! process parse a streamed body (and hold what it is made of until they are answered); the others wait before reading
-//! theirs, so their bytes stay with the client. Legitimate large sends (a 40 MiB attachment) therefore cost
-//! a bounded amount of memory however many arrive together.
+//! process parse a streamed body (and hold what it is made of until they are answered); the others wait
+//! before reading theirs, so their bytes stay with the client. Legitimate large sends (a 40 MiB attachment)
+//! therefore cost a bounded amount of memory however many arrive together.
 //!
 //! The fingerprint is the route and the exact bytes of the body, as `idempotency::fingerprint` computes it
 //! for a body in memory: the same body replays, any other conflicts, on either path.
