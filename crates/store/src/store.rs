@@ -117,6 +117,11 @@ impl Store {
     /// is a write, which takes the database's write lock (a second process waits for it, up to the busy
     /// timeout). Either way the second process then finds nothing to do.
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        // Nearly every start finds the schema current: one read says so, without the lock and the
+        // transaction (which cost PostgreSQL several round trips and serialise concurrent starts).
+        if self.all_migrations_applied().await {
+            return Ok(());
+        }
         match self.backend {
             Backend::Postgres => {
                 let transaction = self.write.begin().await?;
@@ -148,6 +153,31 @@ impl Store {
     }
 
     /// One round trip to the database, for health checks.
+    /// Whether every embedded migration is recorded as applied. Any error (a fresh database has no
+    /// migrations table) counts as "no", so the full, locked path runs.
+    async fn all_migrations_applied(&self) -> bool {
+        use sea_orm::{FromQueryResult, Statement};
+
+        #[derive(FromQueryResult)]
+        struct Applied {
+            version: String,
+        }
+        let applied = Applied::find_by_statement(Statement::from_string(
+            self.write.get_database_backend(),
+            "SELECT version FROM seaql_migrations",
+        ))
+        .all(&self.write)
+        .await;
+        let Ok(applied) = applied else {
+            return false;
+        };
+        let applied: std::collections::HashSet<String> =
+            applied.into_iter().map(|a| a.version).collect();
+        Migrator::migrations()
+            .iter()
+            .all(|m| applied.contains(m.name()))
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.read.execute_unprepared("SELECT 1").await?;
         Ok(())
