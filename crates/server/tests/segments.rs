@@ -234,7 +234,7 @@ async fn contacts_join_and_leave_segments() {
     )
     .await;
     assert_eq!(status, 200, "{list}");
-    assert_eq!(ids(&list), [seg.clone()]);
+    assert_eq!(ids(&list), [seg.as_str()]);
     assert_eq!(list["data"][0]["name"], "News");
     let (_, members) = call(
         &app,
@@ -244,7 +244,7 @@ async fn contacts_join_and_leave_segments() {
         None,
     )
     .await;
-    assert_eq!(ids(&members), [id.clone()]);
+    assert_eq!(ids(&members), [id.as_str()]);
 
     let (status, removed) = call(
         &app,
@@ -414,7 +414,7 @@ async fn audiences_are_segments_in_their_old_shapes() {
     assert_eq!(as_segment["name"], "Registered");
     let (_, list) = call(&app, &token, Method::GET, "/audiences", None).await;
     assert_eq!(list["object"], "list");
-    assert_eq!(ids(&list), [id.clone()]);
+    assert_eq!(ids(&list), [id.as_str()]);
 
     // Contacts under an audience.
     let (status, c) = call(
@@ -436,7 +436,7 @@ async fn audiences_are_segments_in_their_old_shapes() {
         None,
     )
     .await;
-    assert_eq!(ids(&members), [contact_id.clone()]);
+    assert_eq!(ids(&members), [contact_id.as_str()]);
     let (status, got) = call(
         &app,
         &token,
