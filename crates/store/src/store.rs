@@ -248,6 +248,10 @@ impl Store {
         crate::repos::Contacts::new(&self.read, &self.write)
     }
 
+    pub fn contact_imports(&self) -> crate::repos::ContactImports<'_> {
+        crate::repos::ContactImports::new(&self.read, &self.write)
+    }
+
     pub fn contact_properties(&self) -> crate::repos::ContactProperties<'_> {
         crate::repos::ContactProperties::new(&self.read, &self.write)
     }

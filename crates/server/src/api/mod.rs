@@ -2,8 +2,9 @@
 //! and under `/api` (`/api/api-keys`, as OpenSend's own clients do).
 
 mod api_keys;
-mod audience;
+pub(crate) mod audience;
 mod audiences;
+mod contact_imports;
 mod contact_properties;
 mod contacts;
 pub(crate) mod domains;
@@ -36,6 +37,7 @@ fn resources() -> Router<AppState> {
         .merge(webhooks::routes())
         .merge(event_log::routes())
         .merge(suppressions::routes())
+        .merge(contact_imports::routes())
         .merge(contacts::routes())
         .merge(contact_properties::routes())
         .merge(segments::routes())

@@ -2,6 +2,9 @@
 
 pub mod api_key;
 pub mod contact;
+pub mod contact_import;
+pub mod contact_import_chunk;
+pub mod contact_import_error;
 pub mod contact_property;
 pub mod contact_property_value;
 pub mod contact_segment;

@@ -21,7 +21,8 @@ fn corrupt(table: &str, id: Uuid, column: &str, value: &str) -> StoreError {
 macro_rules! named {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
 
         impl $name {

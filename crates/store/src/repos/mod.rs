@@ -1,6 +1,7 @@
 //! Queries, one repository per resource. Methods on tenant data take the organization id first.
 
 mod api_keys;
+pub mod contact_imports;
 pub mod contact_properties;
 pub mod contacts;
 pub mod delivery_queue;
@@ -20,6 +21,7 @@ pub mod webhook_outbox;
 mod webhooks;
 
 pub use api_keys::{ApiKeys, NewApiKey};
+pub use contact_imports::ContactImports;
 pub use contact_properties::ContactProperties;
 pub use contacts::Contacts;
 pub use delivery_queue::DeliveryQueue;
