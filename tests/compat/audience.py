@@ -146,6 +146,36 @@ def errors():
         raise AssertionError("a missing contact was found")
 
 
+def wait_import(import_id):
+    import time
+    last = None
+    for _ in range(200):
+        last = resend.Contacts.Imports.get(import_id)
+        if last["status"] in ("completed", "failed"):
+            return last
+        time.sleep(0.05)
+    raise AssertionError(f"import {import_id} never finished: {last}")
+
+
+def imports():
+    csv = f"Email,Name,Plan\nimp1.{tag}@example.com,One,pro\nnot-an-address,Bad,pro\nimp2.{tag}@example.com,Two,\n"
+    created = resend.Contacts.Imports.create({
+        "file": csv.encode(),
+        "column_map": {"email": "Email", "first_name": "Name",
+                       "properties": {f"plan_{tag}": {"column": "Plan", "type": "string"}}},
+        "on_conflict": "upsert",
+        "segments": [{"id": state["segment"]}],
+        "topics": [{"id": state["topic"], "subscription": "opt_in"}],
+    })
+    assert created["object"] == "contact_import" and created["id"], created
+    done = wait_import(created["id"])
+    assert done["status"] == "completed", done
+    assert done["counts"]["created"] == 2 and done["counts"]["failed"] == 1, done
+    assert resend.Contacts.get(email=f"imp1.{tag}@example.com")["properties"][f"plan_{tag}"]["value"] == "pro"
+    listed = resend.Contacts.Imports.list({"status": "completed"})
+    assert any(i["id"] == created["id"] for i in listed["data"]), listed
+
+
 def remove_contact():
     removed = resend.Contacts.remove(id=state["contact"])
     assert removed["deleted"] is True, removed
@@ -154,7 +184,7 @@ def remove_contact():
 for name, fn in [
     ("contact properties", contact_properties), ("segments", segments), ("topics", topics),
     ("contacts", contacts), ("contact segments", contact_segments), ("contact topics", contact_topics),
-    ("audiences", audiences), ("audience errors", errors), ("remove contact", remove_contact),
+    ("audiences", audiences), ("audience errors", errors), ("contact imports", imports), ("remove contact", remove_contact),
 ]:
     check(name, fn)
 

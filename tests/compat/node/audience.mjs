@@ -118,6 +118,28 @@ const checks = {
     const missing = await resend.contacts.get({ id: randomUUID() });
     assert(missing.error?.name === "not_found", JSON.stringify(missing));
   },
+  async "contact imports"() {
+    const csv = `Email,Name,Plan\nnimp1.${tag}@example.com,One,pro\nnot-an-address,Bad,pro\nnimp2.${tag}@example.com,Two,\n`;
+    const created = ok(
+      await resend.contacts.imports.create({
+        file: new Blob([csv], { type: "text/csv" }),
+        columnMap: { email: "Email", firstName: "Name", properties: { [`plan_${tag}`]: { column: "Plan", type: "string" } } },
+        onConflict: "skip",
+        segments: [{ id: state.segment }],
+        topics: [{ id: state.topic, subscription: "opt_in" }],
+      }),
+    );
+    assert(created.object === "contact_import" && created.id, JSON.stringify(created));
+    let done;
+    for (let i = 0; i < 200; i++) {
+      done = ok(await resend.contacts.imports.get(created.id));
+      if (done.status === "completed" || done.status === "failed") break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert(done.status === "completed" && done.counts.created === 2 && done.counts.failed === 1, JSON.stringify(done));
+    const listed = ok(await resend.contacts.imports.list({ status: "completed" }));
+    assert(listed.data.some((i) => i.id === created.id), JSON.stringify(listed));
+  },
   async "remove contact"() {
     assert(ok(await resend.contacts.remove(state.contact)).deleted === true, "not removed");
   },
