@@ -181,7 +181,7 @@ pub fn layout(map: &ColumnMap, header: &[String]) -> Result<Layout, String> {
     })
 }
 
-fn cell<'a>(record: &'a csv::StringRecord, index: Option<usize>) -> Option<&'a str> {
+fn cell(record: &csv::StringRecord, index: Option<usize>) -> Option<&str> {
     index
         .and_then(|i| record.get(i))
         .map(str::trim)
