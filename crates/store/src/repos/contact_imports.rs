@@ -19,7 +19,7 @@ use crate::entities::{contact_import, contact_import_chunk, contact_import_error
 use crate::pagination::paginate;
 use crate::records::Subscription;
 use crate::repos::contacts::{self, ContactChanges, ContactKey, NewContact};
-use crate::repos::now;
+use crate::repos::{now, webhook_outbox};
 use crate::{Page, PageRequest, StoreError};
 
 /// An import's state.
@@ -247,13 +247,16 @@ impl<'a> ContactImports<'a> {
             return Ok(false);
         }
         let org = import.organization_id;
+        let on_created = webhook_outbox::subscribers(&txn, org, EventType::ContactCreated).await?;
+        let on_updated = webhook_outbox::subscribers(&txn, org, EventType::ContactUpdated).await?;
         let (mut created, mut updated, mut skipped) = (0i64, 0i64, 0i64);
         for row in &batch.rows {
             let mut new = row.contact.clone();
             new.segments.extend(rules.segments.iter().copied());
             new.topics.extend(rules.topics.iter().copied());
             if let Some(id) = contacts::insert(&txn, org, &new, at).await? {
-                contacts::announce(&txn, org, EventType::ContactCreated, id).await?;
+                contacts::announce_to(&txn, org, EventType::ContactCreated, id, &on_created)
+                    .await?;
                 created += 1;
                 continue;
             }
@@ -269,7 +272,7 @@ impl<'a> ContactImports<'a> {
             contacts::apply_changes(&txn, org, id, &row.changes, at).await?;
             contacts::join_segments(&txn, org, id, &rules.segments, at).await?;
             contacts::set_topics(&txn, org, id, &rules.topics, at).await?;
-            contacts::announce(&txn, org, EventType::ContactUpdated, id).await?;
+            contacts::announce_to(&txn, org, EventType::ContactUpdated, id, &on_updated).await?;
             updated += 1;
         }
         for chunk in batch.errors.chunks(500) {

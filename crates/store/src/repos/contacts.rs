@@ -235,6 +235,17 @@ pub(crate) async fn announce<C: ConnectionTrait>(
     id: Uuid,
 ) -> Result<(), StoreError> {
     let subscribers = webhook_outbox::subscribers(db, organization_id, event).await?;
+    announce_to(db, organization_id, event, id, &subscribers).await
+}
+
+/// [`announce`] to endpoints already looked up (a batch looks them up once).
+pub(crate) async fn announce_to<C: ConnectionTrait>(
+    db: &C,
+    organization_id: Uuid,
+    event: EventType,
+    id: Uuid,
+    subscribers: &[Uuid],
+) -> Result<(), StoreError> {
     if subscribers.is_empty() {
         return Ok(());
     }
@@ -245,7 +256,7 @@ pub(crate) async fn announce<C: ConnectionTrait>(
         db,
         organization_id,
         event,
-        &subscribers,
+        subscribers,
         event_data(&detail),
         now(),
     )
