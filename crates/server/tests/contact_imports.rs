@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::{TestApp, expect_error, json};
 use opensend_store::entities::contact_import;
+use opensend_test_support::webhook_receiver::{Delivered, WebhookReceiver};
 use reqwest::Method;
 use sea_orm::{Database, EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
@@ -96,8 +97,18 @@ async fn import_rows(app: &TestApp) -> u64 {
 
 #[tokio::test]
 async fn a_csv_is_imported_in_the_background_with_every_bad_row_reported() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(&[("ALLOW_PRIVATE_WEBHOOK_URLS", "true")]).await;
     let (_, token) = app.tenant().await;
+    let receiver = WebhookReceiver::start(vec![]).await;
+    let (status, hook) = call(
+        &app,
+        &token,
+        Method::POST,
+        "/webhooks",
+        Some(json!({"endpoint": receiver.url(), "events": ["contact.created", "contact.updated"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{hook}");
     let (_, property) = call(
         &app,
         &token,
@@ -233,6 +244,30 @@ async fn a_csv_is_imported_in_the_background_with_every_bad_row_reported() {
     assert_eq!(done["errors"], json!([]));
     let (_, old) = call(&app, &token, Method::GET, "/contacts/old@example.com", None).await;
     assert_eq!(old["first_name"], "After");
+    // Every contact an import creates or updates is announced: the one created by hand, two created and
+    // none updated by the first import, one created and one updated by the second.
+    let delivered = receiver.wait_for(5, Duration::from_secs(20)).await;
+    let mut announced: Vec<(String, String)> = delivered
+        .iter()
+        .map(Delivered::json)
+        .map(|p| {
+            (
+                p["type"].as_str().unwrap().to_owned(),
+                p["data"]["email"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    announced.sort();
+    assert_eq!(
+        announced,
+        [
+            ("contact.created".to_owned(), "ann@example.com".to_owned()),
+            ("contact.created".to_owned(), "new@example.com".to_owned()),
+            ("contact.created".to_owned(), "old@example.com".to_owned()),
+            ("contact.created".to_owned(), "quinn@example.com".to_owned()),
+            ("contact.updated".to_owned(), "old@example.com".to_owned()),
+        ]
+    );
 
     let (status, list) = call(
         &app,
