@@ -31,6 +31,8 @@ token="$(cd "$work" && "$bin" admin create-key --org "$org" --name compat | tail
 status=0
 RESEND_API_URL="http://127.0.0.1:$PORT" RESEND_API_KEY="$token" python3 "$here/python_sdk.py" || status=1
 RESEND_BASE_URL="http://127.0.0.1:$PORT" RESEND_API_KEY="$token" node "$here/node/sdk.mjs" || status=1
+RESEND_API_URL="http://127.0.0.1:$PORT" RESEND_API_KEY="$token" python3 "$here/audience.py" || status=1
+RESEND_BASE_URL="http://127.0.0.1:$PORT" RESEND_API_KEY="$token" node "$here/node/audience.mjs" || status=1
 RESEND_API_URL="http://127.0.0.1:$PORT" RESEND_API_KEY="$token" python3 "$here/webhooks.py" || status=1
 RESEND_BASE_URL="http://127.0.0.1:$PORT" RESEND_API_KEY="$token" node "$here/node/webhooks.mjs" || status=1
 if [ "$status" -ne 0 ]; then

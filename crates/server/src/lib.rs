@@ -6,6 +6,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod contact_import;
 pub mod domains;
 pub mod error;
 mod extract;

@@ -110,6 +110,10 @@ pub async fn start(state: AppState, roles: Roles) -> std::io::Result<Running> {
         let client = state.outbound.shared_client().clone();
         let dispatcher = Dispatcher::new(state.clone(), client);
         tasks.spawn(run_until(dispatcher.run(stopped.clone())));
+        tasks.spawn(run_until(
+            crate::jobs::contact_imports::ContactImportWork::new(state.clone())
+                .run(stopped.clone()),
+        ));
     }
     // The full process (`opensend serve`) also runs the jobs a split deployment leaves to `opensend
     // scheduler`: domain re-checks and the hourly cleanup. Leases make it safe when several such processes

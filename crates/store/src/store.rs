@@ -244,6 +244,26 @@ impl Store {
         crate::repos::ReceivedEmails::new(&self.read, &self.write)
     }
 
+    pub fn contacts(&self) -> crate::repos::Contacts<'_> {
+        crate::repos::Contacts::new(&self.read, &self.write)
+    }
+
+    pub fn contact_imports(&self) -> crate::repos::ContactImports<'_> {
+        crate::repos::ContactImports::new(&self.read, &self.write)
+    }
+
+    pub fn contact_properties(&self) -> crate::repos::ContactProperties<'_> {
+        crate::repos::ContactProperties::new(&self.read, &self.write)
+    }
+
+    pub fn segments(&self) -> crate::repos::Segments<'_> {
+        crate::repos::Segments::new(&self.read, &self.write)
+    }
+
+    pub fn topics(&self) -> crate::repos::Topics<'_> {
+        crate::repos::Topics::new(&self.read, &self.write)
+    }
+
     pub fn provider_events(&self) -> crate::repos::ProviderEvents<'_> {
         crate::repos::ProviderEvents::new(&self.write)
     }

@@ -1,6 +1,7 @@
 //! What webhook messages say, in Resend's shapes: the `{"type", "created_at", "data"}` [`Envelope`] of every
 //! message, and its `data` for email events ([`EmailEventData`], Resend's `OutboundEmailEventData`), received
-//! emails ([`ReceivedEmailEventData`], `EmailReceivedEventData`) and domain events ([`DomainEventData`]).
+//! emails ([`ReceivedEmailEventData`], `EmailReceivedEventData`), domain events ([`DomainEventData`]) and
+//! contact events ([`ContactEventData`]).
 //!
 //! This is the one place payloads are shaped. The store fills them in the transaction of the change they
 //! report; the server only contributes a domain's DNS records, which depend on its configuration.
@@ -220,6 +221,23 @@ pub struct DomainEventData {
     pub records: Vec<DnsRecordView>,
 }
 
+/// Resend's `ContactEventData` for `contact.created`, `contact.updated` and `contact.deleted`: the contact
+/// as it is after the change (before it, for a deletion), with the segments it belongs to. `first_name` and
+/// `last_name` are left out when unset; `unsubscribed` is true for a suppressed address too.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ContactEventData {
+    pub id: Uuid,
+    pub segment_ids: Vec<Uuid>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub email: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    pub unsubscribed: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -412,6 +430,32 @@ mod tests {
             })
         );
         assert_eq!(bracketed_message_id(None), "");
+    }
+
+    #[test]
+    fn contact_events_have_resends_shape() {
+        let data = ContactEventData {
+            id: Uuid::nil(),
+            segment_ids: vec![Uuid::nil()],
+            created_at: timestamp(at()),
+            updated_at: timestamp(at()),
+            email: "jane@example.com".into(),
+            first_name: Some("Jane".into()),
+            last_name: None,
+            unsubscribed: false,
+        };
+        assert_eq!(
+            serde_json::to_value(&data).unwrap(),
+            json!({
+                "id": Uuid::nil(),
+                "segment_ids": [Uuid::nil()],
+                "created_at": "2026-12-03T09:30:05.123Z",
+                "updated_at": "2026-12-03T09:30:05.123Z",
+                "email": "jane@example.com",
+                "first_name": "Jane",
+                "unsubscribed": false,
+            })
+        );
     }
 
     #[test]

@@ -2,13 +2,20 @@
 //! and under `/api` (`/api/api-keys`, as OpenSend's own clients do).
 
 mod api_keys;
+pub(crate) mod audience;
+mod audiences;
+mod contact_imports;
+mod contact_properties;
+mod contacts;
 pub(crate) mod domains;
 pub mod emails;
 mod event_log;
 pub(crate) mod health;
 pub mod list;
 mod receiving;
+mod segments;
 mod suppressions;
+mod topics;
 mod webhooks;
 
 use axum::Router;
@@ -30,6 +37,12 @@ fn resources() -> Router<AppState> {
         .merge(webhooks::routes())
         .merge(event_log::routes())
         .merge(suppressions::routes())
+        .merge(contact_imports::routes())
+        .merge(contacts::routes())
+        .merge(contact_properties::routes())
+        .merge(segments::routes())
+        .merge(audiences::routes())
+        .merge(topics::routes())
 }
 
 /// The public API router with every cross-cutting layer applied.

@@ -10,9 +10,11 @@
 //! | `dispatch-scheduled` ([`delivery`]) | delivers due emails (new, scheduled ones that fell due, retries) | `serve`, `worker` |
 //! | `retry-webhooks` ([`webhook_dispatch`]) | attempts due webhook deliveries | `serve`, `worker` |
 //! | `verify-domains` ([`domain_checks`]) | re-checks the DNS of domains whose next check is due | `serve` |
+//! | `import-contacts` ([`contact_imports`]) | processes queued contact imports (CSV uploads) | `serve`, `worker` |
 //! | `cleanup` ([`retention`]) | expired idempotency keys, and data older than `RETENTION_DAYS`; hourly | `serve` |
 
 pub mod claim_loop;
+pub mod contact_imports;
 pub mod delivery;
 pub mod domain_checks;
 pub mod retention;
@@ -37,6 +39,7 @@ pub enum JobKind {
     DispatchScheduled,
     RetryWebhooks,
     VerifyDomains,
+    ImportContacts,
     Cleanup,
 }
 
@@ -52,7 +55,7 @@ pub struct Job {
 }
 
 /// Every job, in the order `opensend scheduler` triggers them.
-pub const JOBS: [Job; 4] = [
+pub const JOBS: [Job; 5] = [
     Job {
         kind: JobKind::DispatchScheduled,
         name: "dispatch-scheduled",
@@ -69,6 +72,12 @@ pub const JOBS: [Job; 4] = [
         kind: JobKind::VerifyDomains,
         name: "verify-domains",
         what: "re-checks the DNS of sending domains whose next check is due",
+        every: None,
+    },
+    Job {
+        kind: JobKind::ImportContacts,
+        name: "import-contacts",
+        what: "processes queued contact imports",
         every: None,
     },
     Job {
@@ -113,6 +122,10 @@ pub async fn run_once(state: &AppState, name: &str) -> Result<Value, ApiError> {
         JobKind::VerifyDomains => {
             let checked = domain_checks::run_due(state, Utc::now(), BATCH).await?;
             Ok(json!({"checked": checked}))
+        }
+        JobKind::ImportContacts => {
+            let processed = contact_imports::run_due(state, BATCH).await?;
+            Ok(json!({"processed": processed}))
         }
         JobKind::Cleanup => match retention::run_now(state).await? {
             Some(report) => Ok(json!(report)),

@@ -1,6 +1,14 @@
 //! One module per table. Models are plain data; queries live in `repos`.
 
 pub mod api_key;
+pub mod contact;
+pub mod contact_import;
+pub mod contact_import_chunk;
+pub mod contact_import_error;
+pub mod contact_property;
+pub mod contact_property_value;
+pub mod contact_segment;
+pub mod contact_topic;
 pub mod delivery_job;
 pub mod dkim_key;
 pub mod domain;
@@ -16,7 +24,9 @@ pub mod organization_event;
 pub mod provider_event;
 pub mod received_attachment;
 pub mod received_email;
+pub mod segment;
 pub mod suppression;
+pub mod topic;
 pub mod webhook;
 pub mod webhook_attempt;
 pub mod webhook_delivery;

@@ -6,12 +6,17 @@
 //! rows written by earlier versions are read, is in [`columns`]. Lists read summary records built from
 //! their columns only, so listing never loads bodies, raw messages or attachment contents.
 
+mod audience;
 pub(crate) mod columns;
 mod domain;
 mod email;
 mod received_email;
 mod webhook;
 
+pub use audience::{
+    ContactDetail, ContactPropertyRecord, ContactRecord, ContactSegmentRecord, ContactTopicRecord,
+    PropertyType, PropertyValueRecord, SegmentRecord, Subscription, TopicRecord, Visibility,
+};
 pub use domain::{DkimKeyRecord, DomainRecord};
 pub(crate) use email::EmailSummaryRow;
 pub use email::{EmailEventRecord, EmailRecord, EmailSummary, RecipientRecord};

@@ -1,6 +1,9 @@
 //! Queries, one repository per resource. Methods on tenant data take the organization id first.
 
 mod api_keys;
+pub mod contact_imports;
+pub mod contact_properties;
+pub mod contacts;
 pub mod delivery_queue;
 mod domains;
 mod email_quotas;
@@ -11,11 +14,16 @@ mod organizations;
 pub mod provider_events;
 pub mod received_emails;
 pub mod retention;
+pub mod segments;
 pub mod suppressions;
+pub mod topics;
 pub mod webhook_outbox;
 mod webhooks;
 
 pub use api_keys::{ApiKeys, NewApiKey};
+pub use contact_imports::ContactImports;
+pub use contact_properties::ContactProperties;
+pub use contacts::Contacts;
 pub use delivery_queue::DeliveryQueue;
 pub use domains::{CheckOutcome, DomainChanges, DomainRecordsOf, Domains, NewDkimKey, NewDomain};
 pub use email_quotas::{EmailQuotas, QuotaWindow, Reservation};
@@ -26,7 +34,9 @@ pub use organizations::Organizations;
 pub use provider_events::ProviderEvents;
 pub use received_emails::ReceivedEmails;
 pub use retention::{PurgeReport, Retention};
+pub use segments::Segments;
 pub use suppressions::Suppressions;
+pub use topics::Topics;
 pub use webhook_outbox::WebhookQueue;
 pub use webhooks::{
     CreateWebhookOutcome, NewWebhook, ReplayOutcome, SealedWebhookSecrets, WebhookChanges, Webhooks,
