@@ -20,6 +20,7 @@ pub mod rate_limit;
 pub mod secrets_at_rest;
 pub mod sending;
 pub mod serve;
+pub mod ses_event_writer;
 pub mod setup;
 pub mod startup_checks;
 pub mod state;

@@ -37,6 +37,8 @@ pub struct AppState {
     /// Verifies the SNS messages posted to `/events/ses` (one certificate cache for the process); `None`
     /// when `SES_EVENTS_SNS_TOPIC_ARN` is not set, and the route then refuses everything.
     pub ses_sns: Option<SnsVerifier>,
+    /// Applies the SES events of `/events/ses` in batches.
+    pub ses_events: Arc<crate::ses_event_writer::SesEventWriter>,
     /// Places for send requests whose bodies are large enough to be parsed as they stream in
     /// ([`LARGE_SEND_BODIES_AT_ONCE`]), so many large sends at once cannot exhaust memory.
     pub large_send_bodies: Arc<Semaphore>,
@@ -77,6 +79,7 @@ impl AppState {
             .map(SnsVerifier::new)
             .transpose()?;
         Ok(Self {
+            ses_events: Arc::new(crate::ses_event_writer::SesEventWriter::new(store.clone())),
             store,
             config: Arc::new(config),
             secrets: Arc::new(secrets),

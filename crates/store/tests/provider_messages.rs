@@ -218,3 +218,79 @@ async fn an_event_about_any_of_an_emails_provider_messages_reaches_it() {
     );
     connection.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn events_applied_together_each_count_once_and_alone() {
+    let db = TestDatabase::new().await;
+    let store = Store::connect(db.url(), 4).await.unwrap();
+    store.migrate().await.unwrap();
+    let org = store.organizations().create("Acme").await.unwrap().id;
+    let to = ["one@example.com", "two@example.com"];
+    let email_id = store
+        .emails()
+        .accept(vec![email_to(org, &to)], None)
+        .await
+        .unwrap()[0]
+        .id;
+    let jobs = store
+        .delivery_queue()
+        .claim("worker", Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .delivery_queue()
+            .record_sent(
+                &jobs[0],
+                "worker",
+                SentRecord {
+                    transport: SES.to_owned(),
+                    provider_message_id: Some("ses-1".to_owned()),
+                    raw_mime: None,
+                    recipients: vec![accepted(to[0], "ses-1"), accepted(to[1], "ses-1")],
+                },
+            )
+            .await
+            .unwrap()
+    );
+
+    // In one batch: a bounce, the same report again, a report about an email nobody sent, and a second
+    // bounce. The repeat is a duplicate, the stranger is dropped, and neither undoes the others.
+    let first = bounce("ses-1", "one@example.com");
+    let results = store
+        .provider_events()
+        .apply_many(vec![
+            first.clone(),
+            first.clone(),
+            bounce("ses-unknown", "one@example.com"),
+            bounce("ses-1", "Two@example.com"),
+        ])
+        .await
+        .unwrap();
+    let outcomes: Vec<ApplyOutcome> = results.into_iter().map(Result::unwrap).collect();
+    assert!(matches!(&outcomes[0], ApplyOutcome::Applied(a) if a.email_id == email_id));
+    assert_eq!(outcomes[1], ApplyOutcome::Duplicate);
+    assert_eq!(outcomes[2], ApplyOutcome::UnknownEmail);
+    assert!(
+        matches!(&outcomes[3], ApplyOutcome::Applied(a) if a.suppressed == ["two@example.com"])
+    );
+    let statuses: Vec<String> = store
+        .emails()
+        .recipients(email_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.status.as_str().to_owned())
+        .collect();
+    assert_eq!(statuses, ["bounced", "bounced"]);
+    let email = store.emails().get(org, email_id).await.unwrap().unwrap();
+    assert_eq!(email.summary.status, EmailStatus::Bounced);
+    for address in to {
+        assert!(store.suppressions().contains(org, address).await.unwrap());
+    }
+    // Applied later on its own, the first report is still a duplicate: its record was committed.
+    assert_eq!(
+        store.provider_events().apply(first).await.unwrap(),
+        ApplyOutcome::Duplicate
+    );
+}

@@ -149,6 +149,65 @@ async fn only_the_current_lease_holder_records_an_outcome() {
 }
 
 #[tokio::test]
+async fn a_large_batch_records_each_held_outcome_once() {
+    let db = TestDatabase::new().await;
+    let store = Store::connect(db.url(), 4).await.unwrap();
+    store.migrate().await.unwrap();
+    let org = store.organizations().create("Batches").await.unwrap();
+    endpoint(&store, org.id).await;
+    let queue = store.webhook_queue();
+    // More deliveries than one statement finishes (256 rows), so the batch takes several.
+    queue
+        .publish(
+            org.id,
+            EventType::EmailSent,
+            (0..300).map(|n| json!({"n": n})).collect(),
+        )
+        .await
+        .unwrap();
+    let stale = queue
+        .claim("d", Duration::from_millis(1), 1, |_| 1_000, &[])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let claimed = queue
+        .claim("d", Duration::from_secs(60), 1_000, |_| 1_000, &[])
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 300);
+    let again = claimed
+        .iter()
+        .find(|c| c.delivery.id == stale[0].delivery.id)
+        .unwrap();
+    // The delivery claimed twice is reported under both leases (the stale report first, then the current
+    // one, then the stale one again); the others once, failures and successes mixed.
+    let mut batch = vec![outcome(&stale[0].delivery, true)];
+    batch.extend(
+        claimed
+            .iter()
+            .enumerate()
+            .map(|(n, c)| outcome(&c.delivery, n % 3 != 0)),
+    );
+    batch.push(outcome(&stale[0].delivery, true));
+    let applied = queue.record("d", batch, TimeDelta::days(5)).await.unwrap();
+    assert_eq!(applied.len(), 302);
+    assert!(!applied[0] && !applied[301], "the stale lease's reports");
+    assert!(applied[1..301].iter().all(|held| *held));
+    assert!(again.delivery.attempts == 2);
+
+    let ids: Vec<Uuid> = claimed.iter().map(|c| c.delivery.id).collect();
+    let attempts = store.webhooks().attempts(org.id, ids).await.unwrap();
+    assert_eq!(attempts.len(), 300, "one attempt row per delivery");
+    // Every third failed and waits for its retry; the rest are done.
+    assert_eq!(queue.pending().await.unwrap(), 100);
+    let retried = queue
+        .claim("d", Duration::from_secs(60), 1_000, |_| 1_000, &[])
+        .await
+        .unwrap();
+    assert!(retried.is_empty(), "retries are not due yet");
+}
+
+#[tokio::test]
 async fn a_claim_is_shared_among_organizations_with_due_deliveries() {
     let db = TestDatabase::new().await;
     let store = Store::connect(db.url(), 4).await.unwrap();

@@ -35,10 +35,10 @@ pub(crate) enum CertError {
     Unusable(String),
 }
 
-type Pending = Shared<BoxFuture<'static, Result<Arc<RsaPublicKey>, CertError>>>;
+type Pending = Shared<BoxFuture<'static, Result<Arc<SnsKey>, CertError>>>;
 
 struct Entry {
-    key: Arc<RsaPublicKey>,
+    key: Arc<SnsKey>,
     stored: Instant,
 }
 
@@ -73,7 +73,7 @@ impl CertCache {
 
     /// The key of the certificate at `url` (already allowed by the URL policy): from the cache, from a fetch
     /// already running, or from a new fetch.
-    pub(crate) async fn key(self: &Arc<Self>, url: &Url) -> Result<Arc<RsaPublicKey>, CertError> {
+    pub(crate) async fn key(self: &Arc<Self>, url: &Url) -> Result<Arc<SnsKey>, CertError> {
         let pending = {
             let mut state = self.lock();
             if let Some(entry) = state.entries.get(url.as_str())
@@ -119,7 +119,7 @@ impl CertCache {
         .shared()
     }
 
-    fn store(&self, state: &mut State, url: &str, key: Arc<RsaPublicKey>) {
+    fn store(&self, state: &mut State, url: &str, key: Arc<SnsKey>) {
         if !state.entries.contains_key(url) && state.entries.len() >= self.capacity {
             let ttl = self.ttl;
             state.entries.retain(|_, e| e.stored.elapsed() < ttl);
@@ -150,7 +150,7 @@ impl CertCache {
 }
 
 /// GETs the certificate (no redirects, the client's timeout, at most [`MAX_CERT_BYTES`]) and reads its key.
-async fn fetch_key(client: &reqwest::Client, url: &Url) -> Result<RsaPublicKey, CertError> {
+async fn fetch_key(client: &reqwest::Client, url: &Url) -> Result<SnsKey, CertError> {
     let unavailable = |e: reqwest::Error| {
         CertError::Unavailable(format!("fetching the signing certificate failed: {e}"))
     };
@@ -183,10 +183,13 @@ async fn fetch_key(client: &reqwest::Client, url: &Url) -> Result<RsaPublicKey, 
     key_from_pem(&body)
 }
 
+/// The public key of an SNS signing certificate, as ring verifies with it (modulus and exponent, big-endian).
+pub(crate) type SnsKey = ring::signature::RsaPublicKeyComponents<Vec<u8>>;
+
 /// The RSA public key of a PEM X.509 certificate. The certificate's own signature, names and dates are not
 /// checked: it is trusted because it came over HTTPS from an SNS host (see the URL policy), which is the
 /// check AWS documents.
-pub(crate) fn key_from_pem(pem: &[u8]) -> Result<RsaPublicKey, CertError> {
+pub(crate) fn key_from_pem(pem: &[u8]) -> Result<SnsKey, CertError> {
     let unusable = |what: String| CertError::Unusable(what);
     let cert = Certificate::from_pem(pem)
         .map_err(|e| unusable(format!("not a PEM X.509 certificate: {e}")))?;
@@ -204,7 +207,10 @@ pub(crate) fn key_from_pem(pem: &[u8]) -> Result<RsaPublicKey, CertError> {
     if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
         return Err(unusable(format!("RSA key of {bits} bits")));
     }
-    Ok(key)
+    Ok(SnsKey {
+        n: key.n().to_bytes_be(),
+        e: key.e().to_bytes_be(),
+    })
 }
 
 #[cfg(test)]

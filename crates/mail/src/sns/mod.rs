@@ -28,9 +28,6 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::Utc;
-use rsa::Pkcs1v15Sign;
-use sha1::Sha1;
-use sha2::{Digest, Sha256};
 
 pub use cert::MAX_CERT_BYTES;
 use cert::{CertCache, CertError};
@@ -344,24 +341,20 @@ impl SnsVerifier {
     }
 }
 
-/// RSA PKCS#1 v1.5 over the string to sign, with the digest `SignatureVersion` names.
+/// RSA PKCS#1 v1.5 over the string to sign, with the digest `SignatureVersion` names (through ring).
 fn verify_signature(
-    key: &rsa::RsaPublicKey,
+    key: &cert::SnsKey,
     message: &SnsMessage,
     signature: &[u8],
 ) -> Result<(), SnsRefusal> {
-    let text = message.string_to_sign();
-    let result = match message.signature_version {
-        SignatureVersion::V1Sha1 => key.verify(
-            Pkcs1v15Sign::new::<Sha1>(),
-            &Sha1::digest(text.as_bytes()),
-            signature,
-        ),
-        SignatureVersion::V2Sha256 => key.verify(
-            Pkcs1v15Sign::new::<Sha256>(),
-            &Sha256::digest(text.as_bytes()),
-            signature,
-        ),
+    use ring::signature::{
+        RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY, RSA_PKCS1_2048_8192_SHA256,
     };
-    result.map_err(|_| SnsRefusal::BadSignature)
+    let text = message.string_to_sign();
+    let algorithm = match message.signature_version {
+        SignatureVersion::V1Sha1 => &RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+        SignatureVersion::V2Sha256 => &RSA_PKCS1_2048_8192_SHA256,
+    };
+    key.verify(algorithm, text.as_bytes(), signature)
+        .map_err(|_| SnsRefusal::BadSignature)
 }

@@ -16,6 +16,9 @@
 //!   same SES account) is acknowledged and dropped.
 //!
 //! A database failure answers 5xx without having written anything, so SNS's retry applies the event.
+//!
+//! Events of requests in flight together are written together, one transaction per batch (see
+//! [`crate::ses_event_writer`]).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -161,7 +164,7 @@ async fn notification(
         );
         return Ok(accepted(message, "ignored", json!({"kind": event.kind()})));
     };
-    let outcome = state.store.provider_events().apply(change).await?;
+    let outcome = state.ses_events.apply(change).await?;
     Ok(match outcome {
         ApplyOutcome::Applied(applied) => {
             if applied.recorded {

@@ -10,11 +10,14 @@
 //! - **Continuous runs** ([`ClaimLoop::run`], the `serve`/`worker` processes): at most `concurrency` items in
 //!   flight; while work is due the loop claims again as slots free up (in batches of `refill_at`), and when
 //!   none is due it sleeps until the next item is due, a wake-up from this process, or the poll interval
-//!   (±10 %, so many workers do not poll in step).
+//!   (±10 %, so many workers do not poll in step). Claims run beside the items in flight, never in their way;
+//!   a job may claim up to `ahead` items beyond its free slots, so the next claim is already back when slots
+//!   free up (claim-ahead: the slots do not stand idle for a claim transaction's round trips).
 //! - **Rounds** ([`ClaimLoop::run_rounds`], the `/jobs/{name}` route): rounds of at most `concurrency` items,
 //!   each claimed and processed at once, so no claimed item waits in line while its lease runs out; no
 //!   round starts after [`ROUNDS_FOR`].
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,6 +45,10 @@ pub struct Pace {
     pub poll_interval: Duration,
     /// A finished item can make held-back work claimable (per-endpoint caps): claim again after each one.
     pub reclaim_on_completion: bool,
+    /// Items claimed ahead, beyond the free slots: the next claim runs while the current items are processed,
+    /// and a slot that frees up starts a claimed item at once instead of waiting for a claim. Their leases
+    /// run while they wait, so this stays small next to what the slots get through within a lease.
+    pub ahead: usize,
 }
 
 impl Pace {
@@ -53,6 +60,7 @@ impl Pace {
             gather: Duration::ZERO,
             poll_interval,
             reclaim_on_completion: false,
+            ahead: 0,
         }
     }
 }
@@ -113,7 +121,7 @@ impl<W: LeasedWork> ClaimLoop<W> {
         &self.work
     }
 
-    /// Runs until `stop` turns true, then lets the items in flight finish.
+    /// Runs until `stop` turns true, then lets the items in flight (and those claimed ahead) finish.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let Self { work, owner } = self;
         let pace = work.pace();
@@ -121,24 +129,23 @@ impl<W: LeasedWork> ClaimLoop<W> {
         let slots = Arc::new(Semaphore::new(pace.concurrency));
         let wakeup = work.wakeup();
         let mut in_flight = JoinSet::new();
-        tracing::info!(owner = %owner, kind = work.kind(), concurrency = pace.concurrency, "background job started");
-        while !*stop.borrow() {
+        // Claimed, waiting for a slot (at most `pace.ahead` beyond the slots), and the claim running, if any.
+        let mut queued: VecDeque<W::Item> = VecDeque::new();
+        let mut claiming: JoinSet<Claimed<W::Item>> = JoinSet::new();
+        // Whether more may be due right now (the last claim came back full, or something woke the loop);
+        // when not, the loop waits until `idle_until` unless woken.
+        let mut more_due = true;
+        let mut idle_until = tokio::time::Instant::now();
+        // When a slot first stood free with nothing claimed for it, for `pace.gather`.
+        let mut free_since: Option<tokio::time::Instant> = None;
+        tracing::info!(owner = %owner, kind = work.kind(), concurrency = pace.concurrency, ahead = pace.ahead, "background job started");
+        loop {
             while in_flight.try_join_next().is_some() {}
-            let free = slots.available_permits();
-            let claimed = if free == 0 {
-                Vec::new()
-            } else {
-                match work.claim(&owner, free).await {
-                    Ok(items) => items,
-                    Err(e) => {
-                        tracing::warn!(kind = work.kind(), error = %e, "could not claim work; retrying");
-                        Vec::new()
-                    }
-                }
-            };
-            let filled = !claimed.is_empty() && claimed.len() == free;
-            for item in claimed {
-                let Ok(permit) = slots.clone().acquire_owned().await else {
+            while !queued.is_empty() {
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    break;
+                };
+                let Some(item) = queued.pop_front() else {
                     break;
                 };
                 let (work, owner) = (work.clone(), owner.clone());
@@ -147,25 +154,59 @@ impl<W: LeasedWork> ClaimLoop<W> {
                     drop(permit);
                 });
             }
-            if filled {
-                // More may be due right now: claim again once enough slots are free.
-                let deadline = tokio::time::Instant::now() + pace.gather;
-                while slots.available_permits() < pace.refill_at.max(1) && !in_flight.is_empty() {
-                    tokio::select! {
-                        _ = in_flight.join_next() => {}
-                        _ = tokio::time::sleep_until(deadline), if slots.available_permits() > 0 => break,
-                        _ = stop.changed() => break,
+            if *stop.borrow() && claiming.is_empty() && queued.is_empty() {
+                break;
+            }
+            let held = pace.concurrency - slots.available_permits() + queued.len();
+            let room = (pace.concurrency + pace.ahead).saturating_sub(held);
+            let free = slots.available_permits().saturating_sub(queued.len());
+            if free == 0 {
+                free_since = None;
+            } else if free_since.is_none() {
+                free_since = Some(tokio::time::Instant::now());
+            }
+            let gathered = free > 0
+                && (in_flight.is_empty()
+                    || free_since.is_some_and(|since| since.elapsed() >= pace.gather));
+            if claiming.is_empty()
+                && more_due
+                && !*stop.borrow()
+                && room > 0
+                && (room >= pace.refill_at.max(1) || gathered)
+            {
+                let (work, owner) = (work.clone(), owner.clone());
+                claiming.spawn(async move { (room, work.claim(&owner, room).await) });
+            }
+            let gather_at = free_since.map(|since| since + pace.gather);
+            tokio::select! {
+                claimed = claiming.join_next(), if !claiming.is_empty() => {
+                    let (asked, claimed) = match claimed {
+                        Some(Ok(result)) => result,
+                        // The claim task panicked or was cancelled: nothing came of it.
+                        _ => (1, Ok(Vec::new())),
+                    };
+                    let claimed = claimed.unwrap_or_else(|e| {
+                        tracing::warn!(kind = work.kind(), error = %e, "could not claim work; retrying");
+                        Vec::new()
+                    });
+                    more_due = !claimed.is_empty() && claimed.len() == asked;
+                    queued.extend(claimed);
+                    if !more_due {
+                        idle_until = tokio::time::Instant::now()
+                            + idle_sleep(work.next_due().await, pace.poll_interval);
                     }
                 }
-                continue;
-            }
-            let sleep = idle_sleep(work.next_due().await, pace.poll_interval);
-            let wake_on_completion = pace.reclaim_on_completion || slots.available_permits() == 0;
-            tokio::select! {
-                _ = tokio::time::sleep(sleep) => {}
-                _ = notified(wakeup.as_deref()) => {}
-                _ = in_flight.join_next(), if wake_on_completion && !in_flight.is_empty() => {}
-                _ = stop.changed() => {}
+                _ = in_flight.join_next(), if !in_flight.is_empty() => {
+                    // A finished item may make held-back work claimable (per-endpoint caps).
+                    if pace.reclaim_on_completion {
+                        more_due = true;
+                    }
+                }
+                _ = tokio::time::sleep_until(gather_at.unwrap_or(idle_until)),
+                    if more_due && claiming.is_empty() && gather_at.is_some() => {}
+                _ = tokio::time::sleep_until(idle_until), if !more_due => more_due = true,
+                _ = notified(wakeup.as_deref()) => more_due = true,
+                _ = stop.changed(), if !*stop.borrow() => {}
             }
         }
         while in_flight.join_next().await.is_some() {}
@@ -199,6 +240,9 @@ impl<W: LeasedWork> ClaimLoop<W> {
         self.work
     }
 }
+
+/// What a claim task brings back: how many it asked for, and what it got.
+type Claimed<T> = (usize, Result<Vec<T>, StoreError>);
 
 async fn notified(wakeup: Option<&Notify>) {
     match wakeup {
@@ -254,7 +298,13 @@ mod tests {
         seen: Mutex<Vec<u32>>,
         in_flight: AtomicUsize,
         most_in_flight: AtomicUsize,
+        /// Claimed and not processed yet (in flight or claimed ahead), and the most there ever were.
+        open: AtomicUsize,
+        most_open: AtomicUsize,
         concurrency: usize,
+        ahead: usize,
+        /// How long processing one item takes.
+        work_for: Duration,
     }
 
     impl Numbers {
@@ -264,7 +314,11 @@ mod tests {
                 seen: Mutex::new(Vec::new()),
                 in_flight: AtomicUsize::new(0),
                 most_in_flight: AtomicUsize::new(0),
+                open: AtomicUsize::new(0),
+                most_open: AtomicUsize::new(0),
                 concurrency,
+                ahead: 0,
+                work_for: Duration::ZERO,
             }
         }
     }
@@ -277,21 +331,31 @@ mod tests {
         }
 
         fn pace(&self) -> Pace {
-            Pace::new(self.concurrency, Duration::from_millis(20))
+            Pace {
+                ahead: self.ahead,
+                ..Pace::new(self.concurrency, Duration::from_millis(20))
+            }
         }
 
         async fn claim(&self, _owner: &str, limit: usize) -> Result<Vec<u32>, StoreError> {
             let mut queue = self.queue.lock().unwrap();
             let take = limit.min(queue.len());
+            let open = self.open.fetch_add(take, Ordering::SeqCst) + take;
+            self.most_open.fetch_max(open, Ordering::SeqCst);
             Ok(queue.drain(..take).collect())
         }
 
         async fn process(&self, _owner: &str, item: u32) {
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             self.most_in_flight.fetch_max(now, Ordering::SeqCst);
-            tokio::task::yield_now().await;
+            if self.work_for.is_zero() {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(self.work_for).await;
+            }
             self.seen.lock().unwrap().push(item);
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.open.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -321,6 +385,34 @@ mod tests {
         running.await.unwrap();
         assert_eq!(work.seen.lock().unwrap().len(), 200);
         assert!(work.most_in_flight.load(Ordering::SeqCst) <= 3);
+    }
+
+    #[tokio::test]
+    async fn work_is_claimed_ahead_within_bounds_and_all_of_it_is_processed_at_a_stop() {
+        let mut numbers = Numbers::new(400, 4);
+        numbers.ahead = 4;
+        numbers.work_for = Duration::from_millis(2);
+        let jobs = ClaimLoop::new(numbers);
+        let work = jobs.work.clone();
+        let (stop, stopped) = watch::channel(false);
+        let running = tokio::spawn(jobs.run(stopped));
+        while work.seen.lock().unwrap().len() < 100 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        stop.send(true).unwrap();
+        running.await.unwrap();
+        // Claimed ahead: more claimed than in flight at some point, never more than the slots and `ahead`.
+        let most_open = work.most_open.load(Ordering::SeqCst);
+        assert!(most_open > 4 && most_open <= 8, "{most_open}");
+        assert!(work.most_in_flight.load(Ordering::SeqCst) <= 4);
+        // Whatever was claimed was processed before the loop stopped, each item once.
+        assert_eq!(work.open.load(Ordering::SeqCst), 0);
+        let mut seen = work.seen.lock().unwrap().clone();
+        let processed = seen.len();
+        assert_eq!(processed + work.queue.lock().unwrap().len(), 400);
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), processed);
     }
 
     #[test]

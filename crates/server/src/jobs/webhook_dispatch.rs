@@ -11,6 +11,9 @@
 //!   `Retry-After`. `410 Gone` disables the endpoint at once; an endpoint whose attempts have all failed for
 //!   `WEBHOOK_DISABLE_AFTER_HOURS` is disabled and the organization's event log says so.
 //! - Redirects are not followed (a 3xx is a failure) and at most 1 KiB of each answer is kept.
+//! - Deliveries are claimed ahead (up to half of `WEBHOOK_CONCURRENCY` beyond the free slots, when
+//!   `WEBHOOK_LEASE_SECONDS` is at least twice `WEBHOOK_TIMEOUT_SECONDS`), so the next claim transaction runs
+//!   while requests are out and a slot that frees up is taken at once.
 //! - Outcomes are written in batches by one recorder task, so the database sees one transaction per batch
 //!   rather than per request.
 
@@ -124,6 +127,16 @@ impl LeasedWork for Dispatch {
             poll_interval: self.poll_interval,
             // A finished request frees room at its endpoint, which may let held-back deliveries through.
             reclaim_on_completion: true,
+            // Half a round of deliveries claimed ahead: the next claim transaction runs while the current
+            // requests are out, and a finished request's slot is taken at once. Claimed-ahead deliveries count
+            // against their endpoint's cap like those in flight. One waits at most until half the requests
+            // in flight have ended (one request timeout), so it is only done while the lease covers that
+            // wait and its own request: at least twice the timeout (the defaults: 60 s and 15 s).
+            ahead: if self.settings.lease >= self.settings.timeout * 2 {
+                concurrency / 2
+            } else {
+                0
+            },
         }
     }
 

@@ -180,140 +180,173 @@ impl<'a> ProviderEvents<'a> {
     /// Applies `event` once (see the module documentation).
     pub async fn apply(&self, event: ProviderEvent) -> Result<ApplyOutcome, StoreError> {
         let txn = self.write.begin().await?;
-        let Some(found) =
-            find_email(&txn, event.provider, event.provider_message_id.as_str()).await?
-        else {
-            txn.rollback().await?;
-            return Ok(ApplyOutcome::UnknownEmail);
-        };
-        let at = now();
-
-        let recorded = provider_event::Entity::insert(provider_event::ActiveModel {
-            id: Set(opensend_core::new_id()),
-            organization_id: Set(found.organization_id),
-            provider: Set(event.provider.to_owned()),
-            event_id: Set(event.event_id.clone()),
-            email_id: Set(found.id),
-            kind: Set(event.kind.clone()),
-            created_at: Set(at),
-        })
-        .on_conflict(
-            OnConflict::columns([
-                provider_event::Column::Provider,
-                provider_event::Column::EventId,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await?;
-        if recorded == 0 {
-            txn.rollback().await?;
-            return Ok(ApplyOutcome::Duplicate);
+        let outcome = apply_in(&txn, event).await?;
+        match outcome {
+            ApplyOutcome::Applied(_) => txn.commit().await?,
+            _ => txn.rollback().await?,
         }
-
-        let moved = email::Entity::update_many()
-            .col_expr(email::Column::Status, Expr::value(event.status.as_str()))
-            .col_expr(email::Column::UpdatedAt, Expr::value(at))
-            .filter(email::Column::Id.eq(found.id))
-            .filter(email::Column::Status.is_in(email_statuses_before(event.status)))
-            .exec(&txn)
-            .await?;
-        let status_changed = moved.rows_affected == 1;
-
-        let recipients = email_recipient::Entity::find()
-            .filter(email_recipient::Column::EmailId.eq(found.id))
-            .all(&txn)
-            .await?;
-        let mut affected: Vec<String> = Vec::new();
-        let mut suppressed = Vec::new();
-        let mut unmatched = Vec::new();
-        for change in &event.recipients {
-            let Some(recipient) = recipients
-                .iter()
-                .find(|r| r.address.eq_ignore_ascii_case(change.address.trim()))
-            else {
-                unmatched.push(change.address.clone());
-                if !affected.contains(&change.address) {
-                    affected.push(change.address.clone());
-                }
-                continue;
-            };
-            if !affected.contains(&recipient.address) {
-                affected.push(recipient.address.clone());
-            }
-            let mut update = email_recipient::Entity::update_many()
-                .col_expr(
-                    email_recipient::Column::Status,
-                    Expr::value(change.status.as_str()),
-                )
-                .col_expr(email_recipient::Column::UpdatedAt, Expr::value(at));
-            if let Some(response) = &change.response {
-                update = update.col_expr(
-                    email_recipient::Column::Response,
-                    Expr::value(Some(response.clone())),
-                );
-            }
-            update
-                .filter(email_recipient::Column::Id.eq(recipient.id))
-                .filter(
-                    email_recipient::Column::Status.is_in(recipient_statuses_before(change.status)),
-                )
-                .exec(&txn)
-                .await?;
-            if let Some(reason) = change.suppress
-                && let Ok(address) = EmailAddress::parse(&recipient.address)
-            {
-                add_in(
-                    &txn,
-                    found.organization_id,
-                    &address,
-                    reason,
-                    Some(found.id),
-                )
-                .await?;
-                suppressed.push(recipient.address.clone());
-            }
-        }
-
-        let recorded = event.announce_always || status_changed;
-        if recorded {
-            let mut data = event.data;
-            if !affected.is_empty()
-                && let Some(fields) = data.as_object_mut()
-            {
-                fields.insert("recipients".into(), Value::from(affected.clone()));
-            }
-            insert_event(
-                &txn,
-                found.organization_id,
-                found.id,
-                event.event_type,
-                data,
-                at,
-            )
-            .await?;
-        }
-
-        let current: Option<String> = email::Entity::find_by_id(found.id)
-            .select_only()
-            .column(email::Column::Status)
-            .into_tuple()
-            .one(&txn)
-            .await?;
-        let status = Row::new("emails", found.id)
-            .value("status", current.as_deref().unwrap_or(&found.status))?;
-        txn.commit().await?;
-        Ok(ApplyOutcome::Applied(Applied {
-            organization_id: found.organization_id,
-            email_id: found.id,
-            status,
-            status_changed,
-            recorded,
-            suppressed,
-            unmatched,
-        }))
+        Ok(outcome)
     }
+
+    /// Applies each of `events` once, as [`ProviderEvents::apply`] would, all in one transaction: one
+    /// commit for the lot instead of one per event. Each event runs in a savepoint of its own, so one that
+    /// fails (its result is the error) or writes nothing leaves the others' effects alone. Events are applied
+    /// in order: of two with the same id, the second is a duplicate. `Err` when the transaction itself
+    /// failed: then nothing at all was written.
+    pub async fn apply_many(
+        &self,
+        events: Vec<ProviderEvent>,
+    ) -> Result<Vec<Result<ApplyOutcome, StoreError>>, StoreError> {
+        let txn = self.write.begin().await?;
+        let mut results = Vec::with_capacity(events.len());
+        for event in events {
+            let savepoint = txn.begin().await?;
+            match apply_in(&savepoint, event).await {
+                Ok(outcome @ ApplyOutcome::Applied(_)) => {
+                    savepoint.commit().await?;
+                    results.push(Ok(outcome));
+                }
+                Ok(outcome) => {
+                    savepoint.rollback().await?;
+                    results.push(Ok(outcome));
+                }
+                Err(e) => {
+                    savepoint.rollback().await?;
+                    results.push(Err(e));
+                }
+            }
+        }
+        txn.commit().await?;
+        Ok(results)
+    }
+}
+
+/// The work of [`ProviderEvents::apply`] inside `txn`; the caller commits only what comes back
+/// [`ApplyOutcome::Applied`] (the other outcomes wrote nothing worth keeping).
+async fn apply_in<C: ConnectionTrait>(
+    txn: &C,
+    event: ProviderEvent,
+) -> Result<ApplyOutcome, StoreError> {
+    let Some(found) = find_email(txn, event.provider, event.provider_message_id.as_str()).await?
+    else {
+        return Ok(ApplyOutcome::UnknownEmail);
+    };
+    let at = now();
+
+    let recorded = provider_event::Entity::insert(provider_event::ActiveModel {
+        id: Set(opensend_core::new_id()),
+        organization_id: Set(found.organization_id),
+        provider: Set(event.provider.to_owned()),
+        event_id: Set(event.event_id.clone()),
+        email_id: Set(found.id),
+        kind: Set(event.kind.clone()),
+        created_at: Set(at),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            provider_event::Column::Provider,
+            provider_event::Column::EventId,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    if recorded == 0 {
+        return Ok(ApplyOutcome::Duplicate);
+    }
+
+    let moved = email::Entity::update_many()
+        .col_expr(email::Column::Status, Expr::value(event.status.as_str()))
+        .col_expr(email::Column::UpdatedAt, Expr::value(at))
+        .filter(email::Column::Id.eq(found.id))
+        .filter(email::Column::Status.is_in(email_statuses_before(event.status)))
+        .exec(txn)
+        .await?;
+    let status_changed = moved.rows_affected == 1;
+
+    let recipients = email_recipient::Entity::find()
+        .filter(email_recipient::Column::EmailId.eq(found.id))
+        .all(txn)
+        .await?;
+    let mut affected: Vec<String> = Vec::new();
+    let mut suppressed = Vec::new();
+    let mut unmatched = Vec::new();
+    for change in &event.recipients {
+        let Some(recipient) = recipients
+            .iter()
+            .find(|r| r.address.eq_ignore_ascii_case(change.address.trim()))
+        else {
+            unmatched.push(change.address.clone());
+            if !affected.contains(&change.address) {
+                affected.push(change.address.clone());
+            }
+            continue;
+        };
+        if !affected.contains(&recipient.address) {
+            affected.push(recipient.address.clone());
+        }
+        let mut update = email_recipient::Entity::update_many()
+            .col_expr(
+                email_recipient::Column::Status,
+                Expr::value(change.status.as_str()),
+            )
+            .col_expr(email_recipient::Column::UpdatedAt, Expr::value(at));
+        if let Some(response) = &change.response {
+            update = update.col_expr(
+                email_recipient::Column::Response,
+                Expr::value(Some(response.clone())),
+            );
+        }
+        update
+            .filter(email_recipient::Column::Id.eq(recipient.id))
+            .filter(email_recipient::Column::Status.is_in(recipient_statuses_before(change.status)))
+            .exec(txn)
+            .await?;
+        if let Some(reason) = change.suppress
+            && let Ok(address) = EmailAddress::parse(&recipient.address)
+        {
+            add_in(txn, found.organization_id, &address, reason, Some(found.id)).await?;
+            suppressed.push(recipient.address.clone());
+        }
+    }
+
+    let recorded = event.announce_always || status_changed;
+    if recorded {
+        let mut data = event.data;
+        if !affected.is_empty()
+            && let Some(fields) = data.as_object_mut()
+        {
+            fields.insert("recipients".into(), Value::from(affected.clone()));
+        }
+        insert_event(
+            txn,
+            found.organization_id,
+            found.id,
+            event.event_type,
+            data,
+            at,
+        )
+        .await?;
+    }
+
+    let current: Option<String> = email::Entity::find_by_id(found.id)
+        .select_only()
+        .column(email::Column::Status)
+        .into_tuple()
+        .one(txn)
+        .await?;
+    let status = Row::new("emails", found.id)
+        .value("status", current.as_deref().unwrap_or(&found.status))?;
+    Ok(ApplyOutcome::Applied(Applied {
+        organization_id: found.organization_id,
+        email_id: found.id,
+        status,
+        status_changed,
+        recorded,
+        suppressed,
+        unmatched,
+    }))
 }
 
 /// The email a provider message id belongs to: through `email_provider_messages` (every id of every send

@@ -409,52 +409,12 @@ impl<'a> WebhookQueue<'a> {
         let mut failed_endpoints: HashMap<Uuid, (Uuid, DateTime<Utc>)> = HashMap::new();
         let mut disable_now: HashMap<Uuid, (Uuid, String)> = HashMap::new();
         let mut attempts = Vec::with_capacity(outcomes.len());
-        for outcome in outcomes {
+        // Every delivery's row in a few statements (one per chunk), each row only while `owner` still holds
+        // the lease it claimed with: what comes back is what was applied.
+        let held = finish_deliveries(&txn, owner, &outcomes).await?;
+        for (index, outcome) in outcomes.into_iter().enumerate() {
             let d = &outcome.delivery;
-            let status = match (outcome.succeeded, outcome.next_attempt_at) {
-                (true, _) => DeliveryStatus::Succeeded,
-                (false, Some(_)) => DeliveryStatus::Pending,
-                (false, None) => DeliveryStatus::Failed,
-            };
-            let updated = webhook_delivery::Entity::update_many()
-                .col_expr(
-                    webhook_delivery::Column::Status,
-                    Expr::value(status.as_str()),
-                )
-                .col_expr(
-                    webhook_delivery::Column::NextAttemptAt,
-                    Expr::value(outcome.next_attempt_at),
-                )
-                .col_expr(
-                    webhook_delivery::Column::LeaseOwner,
-                    Expr::value(Option::<String>::None),
-                )
-                .col_expr(
-                    webhook_delivery::Column::LeaseExpiresAt,
-                    Expr::value(Option::<DateTime<Utc>>::None),
-                )
-                .col_expr(
-                    webhook_delivery::Column::LastStatusCode,
-                    Expr::value(outcome.status_code.map(i32::from)),
-                )
-                .col_expr(
-                    webhook_delivery::Column::LastError,
-                    Expr::value(outcome.error.clone()),
-                )
-                .col_expr(
-                    webhook_delivery::Column::LastAttemptAt,
-                    Expr::value(Some(outcome.attempted_at)),
-                )
-                .col_expr(
-                    webhook_delivery::Column::UpdatedAt,
-                    Expr::value(outcome.attempted_at),
-                )
-                .filter(webhook_delivery::Column::Id.eq(d.id))
-                .filter(webhook_delivery::Column::LeaseOwner.eq(owner))
-                .filter(webhook_delivery::Column::LeaseExpiresAt.eq(d.lease_expires_at))
-                .exec(&txn)
-                .await?;
-            let held = updated.rows_affected == 1;
+            let held = held.contains(&index);
             applied.push(held);
             if !held {
                 continue;
@@ -581,6 +541,100 @@ impl<'a> WebhookQueue<'a> {
             })
             .min())
     }
+}
+
+/// Delivery rows finished per statement (8 values each, well under every backend's parameter limit).
+const FINISH_CHUNK: usize = 256;
+
+/// Writes each outcome's delivery row (status, next attempt, last answer; lease dropped) only where `owner`
+/// still holds the lease the delivery was claimed with, a chunk of rows per statement. Returns the indices
+/// (in `outcomes`) of the outcomes written. A delivery reported twice (claimed again after its lease ran
+/// out) is written at most once, from the report of its latest lease, as one statement per report would.
+async fn finish_deliveries<C: ConnectionTrait>(
+    db: &C,
+    owner: &str,
+    outcomes: &[AttemptOutcome],
+) -> Result<HashSet<usize>, StoreError> {
+    let backend = db.get_database_backend();
+    // PostgreSQL types the VALUES list from its first row: every value is cast. SQLite takes the values as
+    // bound, which is how the columns store them (a cast there would change a blob's affinity).
+    let casts: [&str; 7] = match backend {
+        DbBackend::Postgres => [
+            "::uuid",
+            "::text",
+            "::timestamptz",
+            "::integer",
+            "::text",
+            "::timestamptz",
+            "::timestamptz",
+        ],
+        _ => [""; 7],
+    };
+    let mut latest: HashMap<Uuid, usize> = HashMap::with_capacity(outcomes.len());
+    for (index, outcome) in outcomes.iter().enumerate() {
+        let d = &outcome.delivery;
+        latest
+            .entry(d.id)
+            .and_modify(|kept| {
+                if outcomes[*kept].delivery.lease_expires_at < d.lease_expires_at {
+                    *kept = index;
+                }
+            })
+            .or_insert(index);
+    }
+    let mut reported: Vec<usize> = latest.values().copied().collect();
+    reported.sort_unstable();
+    let mut held = HashSet::with_capacity(outcomes.len());
+    for chunk in reported.chunks(FINISH_CHUNK) {
+        let mut values: Vec<DbValue> = Vec::with_capacity(1 + chunk.len() * 7);
+        values.push(owner.into());
+        let mut rows = Vec::with_capacity(chunk.len());
+        for outcome in chunk.iter().map(|i| &outcomes[*i]) {
+            let status = match (outcome.succeeded, outcome.next_attempt_at) {
+                (true, _) => DeliveryStatus::Succeeded,
+                (false, Some(_)) => DeliveryStatus::Pending,
+                (false, None) => DeliveryStatus::Failed,
+            };
+            let first = values.len() + 1;
+            values.extend([
+                DbValue::from(outcome.delivery.id),
+                DbValue::from(status.as_str()),
+                DbValue::from(outcome.next_attempt_at),
+                DbValue::from(outcome.status_code.map(i32::from)),
+                DbValue::from(outcome.error.clone()),
+                DbValue::from(outcome.attempted_at),
+                DbValue::from(outcome.delivery.lease_expires_at),
+            ]);
+            let row: Vec<String> = casts
+                .iter()
+                .enumerate()
+                .map(|(i, cast)| format!("${}{cast}", first + i))
+                .collect();
+            rows.push(format!("({})", row.join(", ")));
+        }
+        let sql = format!(
+            "WITH outcome(id, status, next_attempt_at, last_status_code, last_error, attempted_at, lease_expires_at) \
+             AS (VALUES {}) \
+             UPDATE webhook_deliveries SET status = outcome.status, \
+               next_attempt_at = outcome.next_attempt_at, lease_owner = NULL, lease_expires_at = NULL, \
+               last_status_code = outcome.last_status_code, last_error = outcome.last_error, \
+               last_attempt_at = outcome.attempted_at, updated_at = outcome.attempted_at \
+             FROM outcome \
+             WHERE webhook_deliveries.id = outcome.id AND webhook_deliveries.lease_owner = $1 \
+               AND webhook_deliveries.lease_expires_at = outcome.lease_expires_at \
+             RETURNING webhook_deliveries.id",
+            rows.join(", ")
+        );
+        for row in db
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?
+        {
+            if let Some(index) = latest.get(&row.try_get::<Uuid>("", "id")?) {
+                held.insert(*index);
+            }
+        }
+    }
+    Ok(held)
 }
 
 /// Which deliveries a claim may take: due at `at`, not leased (or the lease ran out), and not to an endpoint
