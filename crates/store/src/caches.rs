@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, FromQueryResult, Statement,
 };
@@ -201,12 +202,13 @@ impl Caches {
     }
 
     /// The cached key for `hash` under `epoch`. When its last use is stale by `use_is_stale`, the entry is
-    /// marked used now and the returned copy keeps the old time, so exactly one request records the use.
+    /// marked used at `now` and the returned copy keeps the old time, so exactly one request records the use.
     pub(crate) fn key(
         &self,
         hash: &[u8; 32],
         epoch: i64,
         use_is_stale: impl Fn(&api_key::Model) -> bool,
+        now: DateTime<Utc>,
     ) -> Option<CachedKey> {
         let found = {
             let keys = self.api_keys.read().unwrap_or_else(|e| e.into_inner());
@@ -222,7 +224,7 @@ impl Caches {
         let mut keys = self.api_keys.write().unwrap_or_else(|e| e.into_inner());
         match keys.get_mut(hash) {
             Some(entry) if use_is_stale(&entry.key) => {
-                entry.key.last_used_at = Some(crate::repos::now());
+                entry.key.last_used_at = Some(now);
                 Some(found)
             }
             // Another request marked it in between and records the use.

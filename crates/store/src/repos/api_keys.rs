@@ -109,7 +109,10 @@ impl<'a> ApiKeys<'a> {
         let Some(epoch) = self.caches.epoch(self.read).await? else {
             return self.find_active_with_organization_by_hash(hash).await;
         };
-        if let Some(hit) = self.caches.key(hash.as_bytes(), epoch, Self::use_is_stale) {
+        if let Some(hit) = self
+            .caches
+            .key(hash.as_bytes(), epoch, Self::use_is_stale, now())
+        {
             return Ok(Some((hit.key, hit.organization)));
         }
         let found = self.find_active_with_organization_by_hash(hash).await?;
