@@ -14,11 +14,6 @@ use opensend_server::{setup, telemetry};
 use opensend_store::Store;
 use serde_json::json;
 
-/// mimalloc instead of the system allocator: the request path allocates many small, short-lived buffers
-/// across threads (see docs/benchmarks.md, "Request path").
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "opensend",
