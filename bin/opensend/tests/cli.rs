@@ -474,7 +474,8 @@ async fn serve_with_no_configuration_end_to_end() {
         .unwrap();
     assert_eq!(list.status(), 200);
     // The default organization limit, and an override set on the command line that the running server
-    // applies from the next request on.
+    // applies to requests that start more than the cache epoch check interval after it (the CLI is another
+    // process; see docs/configuration.md, "In-process caches").
     assert_eq!(list.headers()["ratelimit-limit"], "20");
     let limited = run(
         path,
@@ -491,6 +492,7 @@ async fn serve_with_no_configuration_end_to_end() {
         ],
     );
     assert!(limited.status.success(), "{}", stderr(&limited));
+    tokio::time::sleep(opensend_store::CacheSettings::DEFAULT_EPOCH_CHECK_INTERVAL).await;
     let get = || {
         client
             .get(format!("{base}/api-keys"))
@@ -509,6 +511,7 @@ async fn serve_with_no_configuration_end_to_end() {
         &["admin", "revoke-key", key["id"].as_str().unwrap()],
     );
     assert!(revoke.status.success());
+    tokio::time::sleep(opensend_store::CacheSettings::DEFAULT_EPOCH_CHECK_INTERVAL).await;
     let refused = client
         .get(format!("{base}/api-keys"))
         .bearer_auth(&token)

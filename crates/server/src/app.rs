@@ -131,6 +131,7 @@ pub async fn connect(config: &Config) -> Result<Store, BootError> {
         config.database.max_connections,
     )
     .await
+    .map(|store| store.with_cache_settings(config.database.caches))
     .map_err(|source| BootError::Database {
         url: config.database.url.redacted(),
         source,

@@ -1,7 +1,9 @@
 //! API key authentication: `Authorization: Bearer os_…`.
 //!
-//! The key is looked up by the SHA-256 of the token through a unique index on every request (no cache), so a
-//! revoked key stops working on the very next request on every node. Outcomes, with Resend's codes:
+//! The key is looked up by the SHA-256 of the token, through the process's key cache (keyed by that hash,
+//! never the token; `AUTH_CACHE_TTL_MS`). A key revoked through this process stops working on its very next
+//! request; one revoked through another process, within `CACHE_EPOCH_CHECK_INTERVAL_MS` (the revocation
+//! bumps the cache epoch, which every process re-reads that often; see `opensend_store::CacheSettings`). Outcomes, with Resend's codes:
 //! no or non-Bearer header → 401 `missing_api_key`; unknown, malformed or revoked key → 403
 //! `invalid_api_key`; a `sending_access` key on a route that needs full access → 401 `restricted_api_key`.
 
@@ -78,7 +80,7 @@ pub(crate) async fn authenticate(
     let (key, organization) = state
         .store
         .api_keys()
-        .find_active_with_organization_by_hash(&token.hash())
+        .find_active_with_organization_by_hash_cached(&token.hash())
         .await?
         .ok_or_else(invalid)?;
     let permission: Permission = key.permission.parse().map_err(ApiError::internal)?;

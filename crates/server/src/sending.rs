@@ -9,7 +9,7 @@ use opensend_core::{EmailAddress, ErrorCode};
 use uuid::Uuid;
 
 use crate::auth::ApiKeyContext;
-use crate::domains::{self, Refusal, SendAsError};
+use crate::domains::{self, Refusal, SendAsError, Unverified};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -22,22 +22,25 @@ pub struct SendingIdentity {
     pub unverified: bool,
 }
 
+/// The From check at accept time: [`domains::sending_domain`] under this deployment's rule. Only the
+/// domain is read; its DKIM keys are read and opened when the email is delivered, not on every accept.
 pub async fn identity_for(
     state: &AppState,
     caller: &ApiKeyContext,
     from: &EmailAddress,
 ) -> Result<SendingIdentity, ApiError> {
-    match domains::may_send_as(
+    match domains::sending_domain(
         state,
         caller.organization_id,
         from.as_str(),
         caller.domain_id,
+        Unverified::for_delivery(&state.config),
     )
     .await
     {
-        Ok(identity) => Ok(SendingIdentity {
-            domain_id: identity.domain_id,
-            unverified: !identity.verified_domain,
+        Ok(domain) => Ok(SendingIdentity {
+            unverified: domain.is_none(),
+            domain_id: domain.map(|d| d.id),
         }),
         Err(SendAsError::Refused(refusal)) => Err(refused(refusal)),
         Err(SendAsError::Domain(e)) => Err(ApiError::internal(e)),

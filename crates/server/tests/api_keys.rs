@@ -472,3 +472,66 @@ async fn last_used_at_is_recorded() {
     }
     assert!(seen.is_string(), "last_used_at stayed {seen}");
 }
+
+/// Another node caches the keys it has seen (with a TTL far longer than the test), so only the cache epoch
+/// bumped by the deletion can make it refuse the key: it must, for every request that starts more than
+/// `CACHE_EPOCH_CHECK_INTERVAL_MS` after the deletion was answered.
+#[tokio::test]
+async fn a_key_deleted_through_one_node_is_refused_by_another_within_the_epoch_interval() {
+    const INTERVAL_MS: u64 = 200;
+    let app = TestApp::spawn().await;
+    let interval = INTERVAL_MS.to_string();
+    let other = app
+        .another_node(&[
+            ("AUTH_CACHE_TTL_MS", "3600000"),
+            ("CACHE_EPOCH_CHECK_INTERVAL_MS", interval.as_str()),
+        ])
+        .await;
+    let (org, admin_token) = app.tenant().await;
+    let (victim_id, victim_token) = app.key(org, Permission::FullAccess).await;
+    let (_, bystander_token) = app.key(org, Permission::FullAccess).await;
+    let on_other = |token: &str| {
+        app.client
+            .get(format!("{}/api-keys", other.api))
+            .bearer_auth(token)
+            .send()
+    };
+    // Both keys are now in the other node's cache.
+    for token in [&victim_token, &bystander_token] {
+        for _ in 0..2 {
+            assert_eq!(on_other(token).await.unwrap().status(), 200);
+        }
+    }
+
+    let deleted = app
+        .authed(
+            Method::DELETE,
+            &format!("/api-keys/{victim_id}"),
+            &admin_token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    // The bound, and nothing more.
+    tokio::time::sleep(std::time::Duration::from_millis(INTERVAL_MS)).await;
+
+    expect_error(
+        on_other(&victim_token).await.unwrap(),
+        403,
+        "invalid_api_key",
+    )
+    .await;
+    // The other keys still work there (read again under the new epoch).
+    assert_eq!(on_other(&bystander_token).await.unwrap().status(), 200);
+    // And on the node that deleted it, at once (the existing test covers that in detail).
+    expect_error(
+        app.authed(Method::GET, "/api-keys", &victim_token)
+            .send()
+            .await
+            .unwrap(),
+        403,
+        "invalid_api_key",
+    )
+    .await;
+}

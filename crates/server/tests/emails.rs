@@ -735,3 +735,56 @@ async fn sends_count_toward_quotas_and_batches_count_per_email() {
         .unwrap();
     expect_error(response, 429, "rate_limit_exceeded").await;
 }
+
+/// Accepting reads only the sending domain: its DKIM keys are read and opened by delivery, so a key that
+/// cannot be opened (here: a damaged sealed column) does not make accepting fail.
+#[tokio::test]
+async fn accepting_does_not_open_the_domains_dkim_keys() {
+    use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+
+    let app = TestApp::spawn().await;
+    let (_, token) = app.tenant().await;
+    let (status, domain) = json(
+        app.authed(Method::POST, "/domains", &token)
+            .json(&json!({"name": "acme.test"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{domain}");
+    let db = Database::connect(app.db.url()).await.unwrap();
+    let backend = db.get_database_backend();
+    db.execute_unprepared("UPDATE domains SET status = 'verified'")
+        .await
+        .unwrap();
+    let damage = match backend {
+        DbBackend::Postgres => "UPDATE domain_dkim_keys SET private_key_sealed = $1",
+        _ => "UPDATE domain_dkim_keys SET private_key_sealed = ?",
+    };
+    let damaged = db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            damage,
+            [vec![0u8; 3].into()],
+        ))
+        .await
+        .unwrap();
+    assert!(damaged.rows_affected() > 0, "the domain has DKIM keys");
+    let _ = db.close().await;
+
+    let (status, sent) = app.send(&token, &simple("jane@example.com")).await;
+    assert_eq!(status, 200, "{sent}");
+    let (_, email) = json(
+        app.authed(
+            Method::GET,
+            &format!("/emails/{}", sent["id"].as_str().unwrap()),
+            &token,
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(email["unverified_sender"], false, "{email}");
+}

@@ -5,6 +5,7 @@
 //! repository under [`repos`], and what the repositories return, typed, in [`records`]. Every repository method that touches tenant data takes the organization id and
 //! filters by it, so a row of another organization looks exactly like a missing one.
 
+mod caches;
 pub mod entities;
 mod error;
 pub mod migrations;
@@ -13,6 +14,7 @@ pub mod records;
 pub mod repos;
 mod store;
 
+pub use caches::CacheSettings;
 pub use error::StoreError;
 pub use pagination::{Cursor, Page, PageRequest};
 pub use sea_orm::DbErr;

@@ -8,7 +8,10 @@ use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynch
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, TransactionTrait};
 use sea_orm_migration::MigratorTrait;
 
+use std::sync::Arc;
+
 use crate::StoreError;
+use crate::caches::{CacheSettings, Caches};
 use crate::migrations::Migrator;
 use crate::repos::webhook_outbox::ClaimCursor;
 use crate::repos::{
@@ -41,6 +44,8 @@ pub struct Store {
     backend: Backend,
     /// Where the webhook queue's last claim left off among organizations (see [`WebhookQueue::claim`]).
     webhook_claims: ClaimCursor,
+    /// API keys and webhook endpoints read on every request (see [`crate::caches`]).
+    caches: Arc<Caches>,
 }
 
 impl Store {
@@ -63,6 +68,7 @@ impl Store {
                     write: pool,
                     backend: Backend::Postgres,
                     webhook_claims: ClaimCursor::default(),
+                    caches: Arc::new(Caches::new(CacheSettings::default())),
                 })
             }
             other => Err(StoreError::UnsupportedScheme(other.to_owned())),
@@ -103,7 +109,19 @@ impl Store {
             write,
             backend: Backend::Sqlite,
             webhook_claims: ClaimCursor::default(),
+            caches: Arc::new(Caches::new(CacheSettings::default())),
         })
+    }
+
+    /// The same store with its caches set up by `settings` (and emptied). Meant for startup, before the
+    /// store is shared.
+    pub fn with_cache_settings(mut self, settings: CacheSettings) -> Self {
+        self.caches = Arc::new(Caches::new(settings));
+        self
+    }
+
+    pub fn cache_settings(&self) -> CacheSettings {
+        self.caches.settings()
     }
 
     pub fn backend(&self) -> Backend {
@@ -193,11 +211,11 @@ impl Store {
     }
 
     pub fn organizations(&self) -> Organizations<'_> {
-        Organizations::new(&self.read, &self.write)
+        Organizations::new(&self.read, &self.write, &self.caches)
     }
 
     pub fn api_keys(&self) -> ApiKeys<'_> {
-        ApiKeys::new(&self.read, &self.write)
+        ApiKeys::new(&self.read, &self.write, &self.caches)
     }
 
     pub fn emails(&self) -> Emails<'_> {

@@ -1,6 +1,9 @@
 //! Which database, and how many connections to it.
 
 use std::fmt;
+use std::time::Duration;
+
+use opensend_store::CacheSettings;
 
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -16,6 +19,9 @@ pub struct DatabaseSettings {
     pub url: DatabaseUrl,
     /// `DATABASE_MAX_CONNECTIONS`: the pool size (on SQLite, of the readers; writes have one connection).
     pub max_connections: u32,
+    /// `AUTH_CACHE_TTL_MS` and `CACHE_EPOCH_CHECK_INTERVAL_MS`: the in-process caches of API keys and webhook
+    /// endpoints (see `docs/configuration.md`).
+    pub caches: CacheSettings,
 }
 
 impl DatabaseSettings {
@@ -36,9 +42,31 @@ impl DatabaseSettings {
                 _ => Err(format!("must be a whole number from 1 to 1000, not `{v}`")),
             },
         );
+        let millis = |most: u64| {
+            move |v: &str| match v.parse::<u64>() {
+                Ok(n) if n <= most => Ok(Duration::from_millis(n)),
+                _ => Err(format!(
+                    "must be a whole number of milliseconds from 0 to {most}, not `{v}`"
+                )),
+            }
+        };
+        let ttl = r.setting(
+            names::AUTH_CACHE_TTL_MS,
+            CacheSettings::DEFAULT_TTL,
+            millis(3_600_000),
+        );
+        let epoch_check_interval = r.setting(
+            names::CACHE_EPOCH_CHECK_INTERVAL_MS,
+            CacheSettings::DEFAULT_EPOCH_CHECK_INTERVAL,
+            millis(60_000),
+        );
         Self {
             url: DatabaseUrl(SecretString::from(url)),
             max_connections,
+            caches: CacheSettings {
+                ttl,
+                epoch_check_interval,
+            },
         }
     }
 }

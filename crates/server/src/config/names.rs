@@ -2,6 +2,8 @@
 
 pub const DATABASE_URL: &[&str] = &["DATABASE_URL"];
 pub const DATABASE_MAX_CONNECTIONS: &[&str] = &["DATABASE_MAX_CONNECTIONS"];
+pub const AUTH_CACHE_TTL_MS: &[&str] = &["AUTH_CACHE_TTL_MS"];
+pub const CACHE_EPOCH_CHECK_INTERVAL_MS: &[&str] = &["CACHE_EPOCH_CHECK_INTERVAL_MS"];
 pub const BIND_ADDRESS: &[&str] = &["BIND_ADDRESS"];
 pub const PORT: &[&str] = &["PORT"];
 pub const INGESTER_PORT: &[&str] = &["INGESTER_PORT"];

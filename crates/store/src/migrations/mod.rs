@@ -15,6 +15,7 @@ mod m20261127_000007_provider_events;
 mod m20261127_000008_received_emails;
 mod m20261203_000009_provider_messages_and_suppression_keys;
 mod m20261203_000011_job_runs;
+mod m20261204_000012_cache_epoch;
 mod m20261204_000014_contacts;
 mod m20261204_000015_contact_imports;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000008_received_emails::Migration),
             Box::new(m20261203_000009_provider_messages_and_suppression_keys::Migration),
             Box::new(m20261203_000011_job_runs::Migration),
+            Box::new(m20261204_000012_cache_epoch::Migration),
             Box::new(m20261204_000014_contacts::Migration),
             Box::new(m20261204_000015_contact_imports::Migration),
         ]

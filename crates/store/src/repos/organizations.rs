@@ -1,8 +1,12 @@
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
+};
 use uuid::Uuid;
 
 use crate::StoreError;
+use crate::caches::Caches;
 use crate::entities::organization;
 use crate::repos::RateLimitOverride;
 use crate::repos::now;
@@ -10,11 +14,20 @@ use crate::repos::now;
 pub struct Organizations<'a> {
     read: &'a DatabaseConnection,
     write: &'a DatabaseConnection,
+    caches: &'a Caches,
 }
 
 impl<'a> Organizations<'a> {
-    pub(crate) fn new(read: &'a DatabaseConnection, write: &'a DatabaseConnection) -> Self {
-        Self { read, write }
+    pub(crate) fn new(
+        read: &'a DatabaseConnection,
+        write: &'a DatabaseConnection,
+        caches: &'a Caches,
+    ) -> Self {
+        Self {
+            read,
+            write,
+            caches,
+        }
     }
 
     pub async fn create(&self, name: &str) -> Result<organization::Model, StoreError> {
@@ -43,6 +56,7 @@ impl<'a> Organizations<'a> {
         id: Uuid,
         limit: Option<RateLimitOverride>,
     ) -> Result<bool, StoreError> {
+        let transaction = self.write.begin().await?;
         let result = organization::Entity::update_many()
             .col_expr(
                 organization::Column::RateLimitPerSecond,
@@ -54,9 +68,11 @@ impl<'a> Organizations<'a> {
             )
             .col_expr(organization::Column::UpdatedAt, Expr::value(now()))
             .filter(organization::Column::Id.eq(id))
-            .exec(self.write)
+            .exec(&transaction)
             .await?;
-        Ok(result.rows_affected == 1)
+        let changed = result.rows_affected == 1;
+        self.caches.commit_change(transaction, changed).await?;
+        Ok(changed)
     }
 
     /// Sets the organization's email quota overrides (`None` returns each to the deployment default);
@@ -67,6 +83,7 @@ impl<'a> Organizations<'a> {
         daily: Option<i64>,
         monthly: Option<i64>,
     ) -> Result<bool, StoreError> {
+        let transaction = self.write.begin().await?;
         let result = organization::Entity::update_many()
             .col_expr(organization::Column::DailyEmailQuota, Expr::value(daily))
             .col_expr(
@@ -75,8 +92,10 @@ impl<'a> Organizations<'a> {
             )
             .col_expr(organization::Column::UpdatedAt, Expr::value(now()))
             .filter(organization::Column::Id.eq(id))
-            .exec(self.write)
+            .exec(&transaction)
             .await?;
-        Ok(result.rows_affected == 1)
+        let changed = result.rows_affected == 1;
+        self.caches.commit_change(transaction, changed).await?;
+        Ok(changed)
     }
 }
