@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestApp, expect_error, json};
+use common::{TestApp, call, expect_error, json};
 use opensend_store::entities::contact_import;
 use opensend_test_support::webhook_receiver::{Delivered, WebhookReceiver};
 use reqwest::Method;
@@ -53,20 +53,6 @@ async fn upload(app: &TestApp, token: &str, body: Vec<u8>) -> (u16, Value) {
             .unwrap(),
     )
     .await
-}
-
-async fn call(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = app.authed(method, path, token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    json(request.send().await.unwrap()).await
 }
 
 async fn finished(app: &TestApp, token: &str, id: &str) -> Value {

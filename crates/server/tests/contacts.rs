@@ -6,26 +6,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestApp, expect_error, json};
+use common::{TestApp, call, expect_error};
 use opensend_store::entities::{contact, webhook_message};
 use opensend_test_support::webhook_receiver::{Delivered, WebhookReceiver};
 use reqwest::Method;
 use sea_orm::{Database, EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
-
-async fn call(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = app.authed(method, path, token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    json(request.send().await.unwrap()).await
-}
 
 async fn create(app: &TestApp, token: &str, body: Value) -> String {
     let (status, created) = call(app, token, Method::POST, "/contacts", Some(body)).await;

@@ -3,24 +3,10 @@
 
 mod common;
 
-use common::{TestApp, expect_error, json};
+use common::{TestApp, call, expect_error};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-async fn call(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = app.authed(method, path, token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    json(request.send().await.unwrap()).await
-}
 
 async fn contact(app: &TestApp, token: &str, email: &str) -> String {
     let (status, body) = call(

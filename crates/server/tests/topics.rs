@@ -3,24 +3,10 @@
 
 mod common;
 
-use common::{TestApp, expect_error, json};
+use common::{TestApp, call, expect_error};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-async fn call(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = app.authed(method, path, token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    json(request.send().await.unwrap()).await
-}
 
 async fn topic(app: &TestApp, token: &str, body: Value) -> String {
     let (status, created) = call(app, token, Method::POST, "/topics", Some(body)).await;

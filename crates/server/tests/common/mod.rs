@@ -233,6 +233,21 @@ pub fn unique_redis_prefix() -> String {
     format!("opensend-test:{}", Uuid::now_v7().simple())
 }
 
+/// One authenticated request with an optional JSON body: its status and JSON answer.
+pub async fn call(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = app.authed(method, path, token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    json(request.send().await.unwrap()).await
+}
+
 /// Status and JSON body of a response, asserting the body is JSON with the right content type.
 pub async fn json(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
