@@ -155,3 +155,54 @@ async fn an_expired_lease_lets_another_worker_go_on() {
             .unwrap()
     );
 }
+
+#[tokio::test]
+async fn an_upload_cut_off_midway_is_discarded_by_cleanup_and_a_queued_one_is_kept() {
+    use opensend_store::entities::{contact_import, contact_import_chunk};
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let (db, store) = store().await;
+    let raw = sea_orm::Database::connect(db.url()).await.unwrap();
+    let org = store.organizations().create("Importer").await.unwrap().id;
+    let imports = store.contact_imports();
+    let abandoned = imports.begin(org).await.unwrap();
+    imports
+        .add_chunk(abandoned, 0, b"email\n".to_vec())
+        .await
+        .unwrap();
+    let queued = imports.begin(org).await.unwrap();
+    imports
+        .add_chunk(queued, 0, b"email\n".to_vec())
+        .await
+        .unwrap();
+    imports.queue(org, queued, "{}").await.unwrap();
+
+    let long_ago = chrono::Utc::now() - TimeDelta::hours(2);
+    assert_eq!(
+        imports.discard_abandoned_uploads(long_ago).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        contact_import_chunk::Entity::find()
+            .count(&raw)
+            .await
+            .unwrap(),
+        2
+    );
+    let later = chrono::Utc::now() + TimeDelta::seconds(1);
+    assert_eq!(imports.discard_abandoned_uploads(later).await.unwrap(), 1);
+    assert!(
+        contact_import::Entity::find_by_id(abandoned)
+            .one(&raw)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        contact_import_chunk::Entity::find()
+            .count(&raw)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(imports.get(org, queued).await.unwrap().is_some());
+}

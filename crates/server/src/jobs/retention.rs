@@ -27,6 +27,8 @@ const LEASE: TimeDelta = TimeDelta::minutes(30);
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct CleanupReport {
     pub idempotency_keys: u64,
+    /// Contact imports whose upload was cut off (see [`ABANDONED_UPLOAD_AFTER`]).
+    pub abandoned_uploads: u64,
     pub retention_days: Option<u32>,
     /// `None` when `RETENTION_DAYS` is unset (everything is kept).
     pub deleted: Option<PurgeReport>,
@@ -34,6 +36,10 @@ pub struct CleanupReport {
 
 /// One claimed run of the job.
 pub struct Run;
+
+/// An import still `uploading` this long after it began lost its request: no upload outlives the
+/// listener's request timeout, which is far shorter.
+const ABANDONED_UPLOAD_AFTER: TimeDelta = TimeDelta::hours(1);
 
 /// The retention job's work.
 pub struct Cleanup {
@@ -60,6 +66,12 @@ impl Cleanup {
 
     async fn clean(&self, at: DateTime<Utc>) -> Result<CleanupReport, StoreError> {
         let idempotency_keys = self.state.store.idempotency().purge_expired().await?;
+        let abandoned_uploads = self
+            .state
+            .store
+            .contact_imports()
+            .discard_abandoned_uploads(at - ABANDONED_UPLOAD_AFTER)
+            .await?;
         let retention_days = self.state.config.jobs.retention_days;
         let deleted = match retention_days {
             Some(days) => {
@@ -70,6 +82,7 @@ impl Cleanup {
         };
         Ok(CleanupReport {
             idempotency_keys,
+            abandoned_uploads,
             retention_days,
             deleted,
         })

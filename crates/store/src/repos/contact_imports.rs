@@ -145,6 +145,21 @@ impl<'a> ContactImports<'a> {
         Ok(())
     }
 
+    /// Deletes uploads begun before `before` that never reached the queue, with their chunks: a request
+    /// cut off mid-upload (client gone, process killed) cannot run its own [`Self::discard`]. The cleanup
+    /// job calls this with a cutoff well past the longest an upload can take.
+    pub async fn discard_abandoned_uploads(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let deleted = contact_import::Entity::delete_many()
+            .filter(contact_import::Column::Status.eq(UPLOADING))
+            .filter(contact_import::Column::CreatedAt.lt(before))
+            .exec(self.write)
+            .await?;
+        Ok(deleted.rows_affected)
+    }
+
     /// Leases up to `limit` due imports to `owner`.
     pub async fn claim(
         &self,
