@@ -15,6 +15,7 @@ pub mod random;
 pub mod rate;
 pub mod secret_box;
 pub mod status;
+pub mod variables;
 pub mod webhook;
 
 pub use api_key::{ApiKeyToken, TokenHash};
