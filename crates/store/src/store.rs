@@ -14,6 +14,7 @@ use std::sync::Arc;
 use crate::StoreError;
 use crate::caches::{CacheSettings, Caches};
 use crate::migrations::Migrator;
+use crate::repos::accept_writer::{self, AcceptWriter};
 use crate::repos::webhook_outbox::ClaimCursor;
 use crate::repos::{
     ApiKeys, DeliveryQueue, Domains, EmailQuotas, Emails, Idempotency, JobRuns, Organizations,
@@ -47,6 +48,8 @@ pub struct Store {
     webhook_claims: ClaimCursor,
     /// API keys and webhook endpoints read on every request (see [`crate::caches`]).
     caches: Arc<Caches>,
+    /// Writes the emails of concurrent send requests in shared transactions (see [`AcceptWriter`]).
+    accept_writer: Arc<AcceptWriter>,
 }
 
 impl Store {
@@ -67,13 +70,7 @@ impl Store {
                     options.map_sqlx_postgres_opts(plain_on_loopback);
                 }
                 let pool = Database::connect(options).await?;
-                Ok(Self {
-                    read: pool.clone(),
-                    write: pool,
-                    backend: Backend::Postgres,
-                    webhook_claims: ClaimCursor::default(),
-                    caches: Arc::new(Caches::new(CacheSettings::default())),
-                })
+                Ok(Self::assemble(pool.clone(), pool, Backend::Postgres))
             }
             other => Err(StoreError::UnsupportedScheme(other.to_owned())),
         }
@@ -108,13 +105,21 @@ impl Store {
         } else {
             Database::connect(pool(max_readers.max(1))).await?
         };
-        Ok(Self {
+        Ok(Self::assemble(read, write, Backend::Sqlite))
+    }
+
+    fn assemble(read: DatabaseConnection, write: DatabaseConnection, backend: Backend) -> Self {
+        Self {
+            accept_writer: Arc::new(AcceptWriter::new(
+                write.clone(),
+                accept_writer::writers_for(backend),
+            )),
             read,
             write,
-            backend: Backend::Sqlite,
+            backend,
             webhook_claims: ClaimCursor::default(),
             caches: Arc::new(Caches::new(CacheSettings::default())),
-        })
+        }
     }
 
     /// The same store with its caches set up by `settings` (and emptied). Meant for startup, before the
@@ -223,7 +228,7 @@ impl Store {
     }
 
     pub fn emails(&self) -> Emails<'_> {
-        Emails::new(&self.read, &self.write)
+        Emails::new(&self.read, &self.write, &self.accept_writer)
     }
 
     pub fn delivery_queue(&self) -> DeliveryQueue<'_> {

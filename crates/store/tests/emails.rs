@@ -530,3 +530,101 @@ async fn email_event_payloads_have_resends_shape() {
         ]
     );
 }
+
+/// Concurrent accepts are written in shared transactions (`repos::accept_writer`): each request still gets
+/// its own emails back, whole (recipients, attachments, event, delivery job), suppression is decided per
+/// organization even when two organizations' requests share a transaction, and a request that lost its
+/// idempotency key writes nothing while the requests written with it are kept.
+#[tokio::test]
+async fn concurrent_accepts_are_each_written_whole() {
+    use opensend_store::StoreError;
+    use opensend_store::repos::emails::IdempotentResponse;
+    use opensend_store::repos::idempotency::Claim;
+
+    let (_db, store) = store().await;
+    let acme = store.organizations().create("Acme").await.unwrap().id;
+    let globex = store.organizations().create("Globex").await.unwrap().id;
+    let jane = EmailAddress::parse("jane@example.com").unwrap();
+    store
+        .suppressions()
+        .add(acme, &jane, Reason::Bounce, None)
+        .await
+        .unwrap();
+    // A key already answered: a request still holding it (a takeover) must write nothing.
+    let Claim::Proceed(record_id) = store.idempotency().claim(acme, "k", [1; 32]).await.unwrap()
+    else {
+        panic!("first claim proceeds");
+    };
+    let answer = |body: &str| IdempotentResponse {
+        record_id,
+        status: 200,
+        body: body.to_owned(),
+    };
+    store
+        .emails()
+        .accept(vec![new_email(acme, &["x@example.com"])], Some(answer("1")))
+        .await
+        .unwrap();
+
+    let mut requests = Vec::new();
+    for i in 0..60 {
+        let org = if i % 2 == 0 { acme } else { globex };
+        // Two emails per request, so groups hold several emails of one request.
+        let emails = vec![
+            new_email(org, &["jane@example.com"]),
+            new_email(org, &[&format!("user{i}@example.com")]),
+        ];
+        let idempotent = (i == 31).then(|| answer("2"));
+        let store = store.clone();
+        requests.push(tokio::spawn(async move {
+            let ids: Vec<Uuid> = emails.iter().map(|e| e.id).collect();
+            (org, ids, store.emails().accept(emails, idempotent).await)
+        }));
+    }
+    for (i, request) in requests.into_iter().enumerate() {
+        let (org, ids, result) = request.await.unwrap();
+        if i == 31 {
+            assert!(
+                matches!(result, Err(StoreError::IdempotencyConflict)),
+                "{result:?}"
+            );
+            for id in ids {
+                assert!(store.emails().get(org, id).await.unwrap().is_none());
+            }
+            continue;
+        }
+        let accepted = result.unwrap();
+        assert_eq!(
+            accepted.iter().map(|a| a.id).collect::<Vec<_>>(),
+            ids,
+            "request {i}"
+        );
+        for id in &ids {
+            assert!(store.emails().get(org, *id).await.unwrap().is_some());
+            assert_eq!(store.emails().attachments(*id).await.unwrap().len(), 1);
+            let recipients = store.emails().recipients(*id).await.unwrap();
+            assert_eq!(recipients.len(), 2, "to and bcc of {id}");
+            let events = store.emails().events(org, *id).await.unwrap();
+            assert_eq!(events.len(), 1, "{id}");
+            assert!(
+                store.delivery_queue().job_for(*id).await.unwrap().is_some(),
+                "{id} is queued"
+            );
+        }
+        // Jane is suppressed in Acme only: Acme's email to her keeps its bcc (not all suppressed) but
+        // her recipient row is `suppressed`; Globex's is pending.
+        let to_jane = store.emails().recipients(ids[0]).await.unwrap();
+        let jane_status = to_jane
+            .iter()
+            .find(|r| r.address.as_str() == "jane@example.com")
+            .map(|r| r.status)
+            .unwrap();
+        let expected = if org == acme {
+            RecipientStatus::Suppressed
+        } else {
+            RecipientStatus::Pending
+        };
+        assert_eq!(jane_status, expected, "request {i}");
+        assert_eq!(accepted[0].status, EmailStatus::Queued);
+    }
+}

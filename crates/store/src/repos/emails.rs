@@ -1,11 +1,7 @@
 //! Accepted emails: the accept transaction, reads, rescheduling and cancellation.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
-use opensend_core::{
-    EmailAddress, EmailStatus, Header, Mailbox, RecipientKind, RecipientStatus, Tag,
-};
+use opensend_core::{EmailAddress, EmailStatus, Header, Mailbox, RecipientKind, Tag};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
@@ -14,17 +10,14 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::entities::{
-    delivery_job, email, email_attachment, email_event, email_recipient, idempotency_key,
-    suppression,
-};
+use crate::entities::{delivery_job, email, email_attachment, email_event, email_recipient};
 use crate::pagination::paginate;
-use crate::records::columns::{Row, headers_text, mailbox_text, mailboxes_text, tags_text};
+use crate::records::columns::Row;
 use crate::records::{
     EmailEventRecord, EmailRecord, EmailSummary, EmailSummaryRow, RecipientRecord, read_all,
 };
+use crate::repos::accept_writer::{AcceptRequest, AcceptWriter};
 use crate::repos::now;
-use crate::repos::suppressions::address_key;
 use crate::{Page, PageRequest, StoreError};
 
 /// An email the API validated, ready to be written. Addresses are stored as parsed here and read back
@@ -89,51 +82,35 @@ pub enum ChangeOutcome {
 pub struct Emails<'a> {
     read: &'a DatabaseConnection,
     write: &'a DatabaseConnection,
+    accept_writer: &'a AcceptWriter,
 }
 
 impl<'a> Emails<'a> {
-    pub(crate) fn new(read: &'a DatabaseConnection, write: &'a DatabaseConnection) -> Self {
-        Self { read, write }
+    pub(crate) fn new(
+        read: &'a DatabaseConnection,
+        write: &'a DatabaseConnection,
+        accept_writer: &'a AcceptWriter,
+    ) -> Self {
+        Self {
+            read,
+            write,
+            accept_writer,
+        }
     }
 
     /// Writes the emails, their recipients and attachments, their first event, their delivery jobs and the
     /// idempotent response, all in one transaction: after a crash either all of it exists or none.
     /// Recipients on the organization's suppression list are marked `suppressed`; an email whose every
-    /// recipient is suppressed is not queued at all.
+    /// recipient is suppressed is not queued at all. Concurrent calls share transactions (group commit, see
+    /// [`crate::repos::accept_writer`]); each returns once the transaction holding its emails committed.
     pub async fn accept(
         &self,
         emails: Vec<NewEmail>,
         idempotent: Option<IdempotentResponse>,
     ) -> Result<Vec<Accepted>, StoreError> {
-        let txn = self.write.begin().await?;
-        let at = now();
-        let mut accepted = Vec::with_capacity(emails.len());
-        for new in emails {
-            accepted.push(insert_email(&txn, new, at).await?);
-        }
-        if let Some(response) = idempotent {
-            // Only the request that still holds the key may answer it: after a takeover, the slower of the
-            // two finds it answered and writes nothing.
-            let completed = idempotency_key::Entity::update_many()
-                .col_expr(
-                    idempotency_key::Column::ResponseStatus,
-                    Expr::value(i32::from(response.status)),
-                )
-                .col_expr(
-                    idempotency_key::Column::ResponseBody,
-                    Expr::value(response.body),
-                )
-                .filter(idempotency_key::Column::Id.eq(response.record_id))
-                .filter(idempotency_key::Column::ResponseStatus.is_null())
-                .exec(&txn)
-                .await?;
-            if completed.rows_affected != 1 {
-                txn.rollback().await?;
-                return Err(StoreError::IdempotencyConflict);
-            }
-        }
-        txn.commit().await?;
-        Ok(accepted)
+        self.accept_writer
+            .accept(AcceptRequest { emails, idempotent })
+            .await
     }
 
     pub async fn get(
@@ -341,133 +318,6 @@ async fn changeable(
         return Ok(Err(ChangeOutcome::InProgress));
     }
     Ok(Ok(job.id))
-}
-
-async fn insert_email(
-    txn: &DatabaseTransaction,
-    new: NewEmail,
-    at: DateTime<Utc>,
-) -> Result<Accepted, StoreError> {
-    // The list matches whole addresses without regard to case (see `repos::suppressions`).
-    let keys: Vec<String> = new
-        .recipients
-        .iter()
-        .map(|(address, _)| address_key(address.as_str()))
-        .collect();
-    let suppressed: HashSet<String> = if keys.is_empty() {
-        HashSet::new()
-    } else {
-        suppression::Entity::find()
-            .filter(suppression::Column::OrganizationId.eq(new.organization_id))
-            .filter(suppression::Column::AddressKey.is_in(keys))
-            .all(txn)
-            .await?
-            .into_iter()
-            .map(|s| s.address_key)
-            .collect()
-    };
-    let listed = |address: &EmailAddress| suppressed.contains(&address_key(address.as_str()));
-    let all_suppressed = new.recipients.iter().all(|(address, _)| listed(address));
-    let status = match (all_suppressed, new.scheduled_at) {
-        (true, _) => EmailStatus::Suppressed,
-        (false, Some(_)) => EmailStatus::Scheduled,
-        (false, None) => EmailStatus::Queued,
-    };
-
-    email::ActiveModel {
-        id: Set(new.id),
-        organization_id: Set(new.organization_id),
-        api_key_id: Set(new.api_key_id),
-        from_address: Set(mailbox_text(&new.from)),
-        to_addresses: Set(mailboxes_text(&new.to)),
-        cc_addresses: Set(mailboxes_text(&new.cc)),
-        bcc_addresses: Set(mailboxes_text(&new.bcc)),
-        reply_to: Set(mailboxes_text(&new.reply_to)),
-        subject: Set(new.subject),
-        html: Set(new.html),
-        text_body: Set(new.text),
-        headers: Set(headers_text(&new.headers)),
-        tags: Set(tags_text(&new.tags)),
-        status: Set(status.as_str().to_owned()),
-        scheduled_at: Set(new.scheduled_at),
-        message_id: Set(new.message_id),
-        sending_domain_id: Set(new.sending_domain_id),
-        unverified_sender: Set(new.unverified_sender),
-        transport: Set(None),
-        provider_message_id: Set(None),
-        last_error: Set(None),
-        raw_mime: Set(None),
-        created_at: Set(at),
-        updated_at: Set(at),
-        sent_at: Set(None),
-    }
-    .insert(txn)
-    .await?;
-
-    for (position, attachment) in new.attachments.into_iter().enumerate() {
-        email_attachment::ActiveModel {
-            id: Set(opensend_core::new_id()),
-            email_id: Set(new.id),
-            organization_id: Set(new.organization_id),
-            position: Set(i32::try_from(position).unwrap_or(i32::MAX)),
-            filename: Set(attachment.filename),
-            content_type: Set(attachment.content_type),
-            content_id: Set(attachment.content_id),
-            content: Set(attachment.content),
-        }
-        .insert(txn)
-        .await?;
-    }
-
-    let mut suppressed_here = Vec::new();
-    for (address, kind) in &new.recipients {
-        let is_suppressed = listed(address);
-        if is_suppressed {
-            suppressed_here.push(address.as_str().to_owned());
-        }
-        email_recipient::ActiveModel {
-            id: Set(opensend_core::new_id()),
-            email_id: Set(new.id),
-            organization_id: Set(new.organization_id),
-            address: Set(address.as_str().to_owned()),
-            kind: Set(kind.as_str().to_owned()),
-            status: Set(if is_suppressed {
-                RecipientStatus::Suppressed
-            } else {
-                RecipientStatus::Pending
-            }
-            .as_str()
-            .to_owned()),
-            response: Set(None),
-            updated_at: Set(at),
-        }
-        .insert(txn)
-        .await?;
-    }
-
-    let (event, data) = match status {
-        EmailStatus::Suppressed => ("email.suppressed", json!({"recipients": suppressed_here})),
-        EmailStatus::Scheduled => ("email.scheduled", json!({"scheduled_at": new.scheduled_at})),
-        _ => ("email.queued", json!({})),
-    };
-    insert_event(txn, new.organization_id, new.id, event, data, at).await?;
-
-    if status != EmailStatus::Suppressed {
-        delivery_job::ActiveModel {
-            id: Set(opensend_core::new_id()),
-            email_id: Set(new.id),
-            organization_id: Set(new.organization_id),
-            run_at: Set(new.scheduled_at.unwrap_or(at)),
-            attempts: Set(0),
-            lease_owner: Set(None),
-            lease_expires_at: Set(None),
-            last_error: Set(None),
-            created_at: Set(at),
-        }
-        .insert(txn)
-        .await?;
-    }
-    Ok(Accepted { id: new.id, status })
 }
 
 /// Records an event in the email's history and, in the same transaction, announces it to the

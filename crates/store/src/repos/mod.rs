@@ -1,5 +1,6 @@
 //! Queries, one repository per resource. Methods on tenant data take the organization id first.
 
+pub mod accept_writer;
 mod api_keys;
 pub mod contact_imports;
 pub mod contact_properties;
