@@ -1,6 +1,9 @@
 //! Sending domains beyond HTTP: the records a domain must publish here, verifying them (the re-check job
 //! is `jobs::domain_checks`), and the send-time rule "may this organization send as this address?".
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use opensend_core::dns_record::{DnsRecordView, RECORD_TTL, RecordCheck};
 use opensend_core::{DkimKeyState, DnsLabel, DomainName, SecretBox};
@@ -8,7 +11,7 @@ use opensend_mail::dkim::{self, DkimAlgorithm};
 use opensend_mail::records::{self, BounceMx, DomainRecordsInput, PublishedKey, RecordSettings};
 use opensend_mail::{DomainStatus, ExpectedRecord, RecordStatus};
 use opensend_store::StoreError;
-use opensend_store::records::{DkimKeyRecord, DomainRecord};
+use opensend_store::records::{DkimKeyRecord, DomainRecord, SendingDomains};
 use opensend_store::repos::{CheckOutcome, NewDkimKey};
 use uuid::Uuid;
 
@@ -337,6 +340,21 @@ pub async fn sending_domain(
     restricted_to: Option<Uuid>,
     unverified: Unverified,
 ) -> Result<Option<DomainRecord>, SendAsError> {
+    Ok(
+        resolve(state, organization_id, address, restricted_to, unverified)
+            .await?
+            .map(|(domain, _)| domain),
+    )
+}
+
+/// [`sending_domain`], with the organization's sending domains it was chosen from (their active keys).
+async fn resolve(
+    state: &AppState,
+    organization_id: Uuid,
+    address: &str,
+    restricted_to: Option<Uuid>,
+    unverified: Unverified,
+) -> Result<Option<(DomainRecord, Arc<SendingDomains>)>, SendAsError> {
     let invalid = || Refusal::InvalidAddress(address.chars().take(320).collect());
     let (local, host) = address.rsplit_once('@').ok_or_else(invalid)?;
     if local.is_empty() {
@@ -344,16 +362,16 @@ pub async fn sending_domain(
     }
     let host = DomainName::parse(host).map_err(|_| invalid())?;
     let ancestors: Vec<&str> = host.ancestors().collect();
-    let candidates = state
+    let sending = state
         .store
         .domains()
-        .find_by_names(organization_id, &ancestors)
+        .sending_domains(organization_id, &ancestors)
         .await
         .map_err(DomainError::from)?;
     // The most specific domain the organization has added wins (`mail.example.com` over `example.com`).
     let closest = ancestors
         .iter()
-        .find_map(|name| candidates.iter().find(|d| d.name == *name));
+        .find_map(|name| sending.domains.iter().find(|d| d.name == *name));
     let capture = unverified == Unverified::Kept;
     let verdict = match closest {
         None => Err(Refusal::UnknownDomain(host.to_string())),
@@ -372,14 +390,14 @@ pub async fn sending_domain(
         Some(d) => Ok(d),
     };
     let domain = match verdict {
-        Ok(domain) => domain,
+        Ok(domain) => domain.clone(),
         Err(Refusal::RestrictedKey) => return Err(Refusal::RestrictedKey.into()),
         Err(_) if capture && restricted_to.is_none() => {
             return Ok(None);
         }
         Err(refusal) => return Err(refusal.into()),
     };
-    Ok(Some(domain.clone()))
+    Ok(Some((domain, sending)))
 }
 
 /// [`sending_domain`] under this deployment's accept-time rule ([`Unverified::for_delivery`]), with the
@@ -403,8 +421,8 @@ pub async fn signing_identity(
     restricted_to: Option<Uuid>,
     unverified: Unverified,
 ) -> Result<SendingIdentity, SendAsError> {
-    let Some(domain) =
-        sending_domain(state, organization_id, address, restricted_to, unverified).await?
+    let Some((domain, sending)) =
+        resolve(state, organization_id, address, restricted_to, unverified).await?
     else {
         return Ok(SendingIdentity {
             domain_id: None,
@@ -414,36 +432,107 @@ pub async fn signing_identity(
         });
     };
     let mut keys = Vec::new();
-    for key in state
-        .store
-        .domains()
-        .keys(organization_id, domain.id)
-        .await
-        .map_err(DomainError::from)?
-    {
-        if key.state != DkimKeyState::Active {
-            continue;
+    for key in sending.keys_of(domain.id) {
+        if let Some(key) = open_key(&state.secrets, key)? {
+            keys.push(key);
         }
-        let Some(algorithm) = DkimAlgorithm::parse(&key.algorithm) else {
-            continue;
-        };
-        let private_key = state
-            .secrets
-            .open(DKIM_SEAL_PURPOSE, &key.private_key_sealed)
-            .map_err(DomainError::Seal)?;
-        keys.push(SigningKey {
-            selector: key.selector,
-            algorithm,
-            private_key,
-        });
     }
     keys.sort_by_key(|k| k.algorithm != DkimAlgorithm::RsaSha256);
     Ok(SendingIdentity {
         domain_id: Some(domain.id),
-        domain: Some(domain.name.clone()),
+        domain: Some(domain.name),
         verified_domain: true,
         keys,
     })
+}
+
+/// A stored key opened for signing; `None` for an algorithm this version does not sign with.
+fn open_key(secrets: &SecretBox, key: &DkimKeyRecord) -> Result<Option<SigningKey>, DomainError> {
+    let Some(algorithm) = DkimAlgorithm::parse(&key.algorithm) else {
+        return Ok(None);
+    };
+    let private_key = secrets
+        .open(DKIM_SEAL_PURPOSE, &key.private_key_sealed)
+        .map_err(DomainError::Seal)?;
+    Ok(Some(SigningKey {
+        selector: key.selector.clone(),
+        algorithm,
+        private_key,
+    }))
+}
+
+/// Who a message is signed as by the delivery worker: the domain (`d=`) and its active keys, opened.
+pub struct Signers {
+    pub domain: String,
+    /// RSA first, then Ed25519.
+    pub signers: Vec<Arc<dkim::PreparedSigner>>,
+}
+
+/// Like [`signing_identity`], with each key opened once per process and kept ([`SignerCache`]): the
+/// delivery worker's way, since opening an RSA key costs a large share of signing with it. `None`: the
+/// address is outside the organization's verified domains and `unverified` keeps such mail unsigned.
+pub async fn signers_for(
+    state: &AppState,
+    organization_id: Uuid,
+    address: &str,
+    unverified: Unverified,
+) -> Result<Option<Signers>, SendAsError> {
+    let Some((domain, sending)) =
+        resolve(state, organization_id, address, None, unverified).await?
+    else {
+        return Ok(None);
+    };
+    let mut signers = Vec::new();
+    for key in sending.keys_of(domain.id) {
+        if let Some(signer) = state.signers.get(&domain, key, &state.secrets)? {
+            signers.push(signer);
+        }
+    }
+    signers.sort_by_key(|s| s.algorithm() != DkimAlgorithm::RsaSha256);
+    Ok(Some(Signers {
+        domain: domain.name,
+        signers,
+    }))
+}
+
+/// Most opened keys a process keeps; past it, the cache starts again empty.
+const MAX_CACHED_SIGNERS: usize = 10_000;
+
+/// DKIM keys opened for signing, by key id. Which keys are active is decided on every message from the
+/// store (whose cache follows every rotation through the cache epoch); this only saves opening a key again.
+/// A key's private half never changes under its id, so an entry cannot go stale; entries of retired keys
+/// stay until the cache fills up (their private halves stay in memory that long).
+#[derive(Default)]
+pub struct SignerCache {
+    opened: std::sync::RwLock<HashMap<Uuid, Arc<dkim::PreparedSigner>>>,
+}
+
+impl SignerCache {
+    fn get(
+        &self,
+        domain: &DomainRecord,
+        key: &DkimKeyRecord,
+        secrets: &SecretBox,
+    ) -> Result<Option<Arc<dkim::PreparedSigner>>, DomainError> {
+        if let Some(found) = self
+            .opened
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key.id)
+        {
+            return Ok(Some(found.clone()));
+        }
+        let Some(opened) = open_key(secrets, key)? else {
+            return Ok(None);
+        };
+        let signer = Arc::new(dkim::PreparedSigner::new(&domain.name, &opened)?);
+        let mut cache = self.opened.write().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= MAX_CACHED_SIGNERS {
+            cache.clear();
+        }
+        cache.insert(key.id, signer.clone());
+        Ok(Some(signer))
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use mail_auth::{AuthenticatedMessage, DkimResult, MessageAuthenticator};
 use opensend_core::{Permission, SecretBox};
 use opensend_mail::dkim::{self, DkimAlgorithm};
 use opensend_server::domains::{self, Refusal, SendAsError};
+use opensend_server::serve::Roles;
 use opensend_store::entities::{dkim_key, domain};
 use opensend_test_support::dns::{Answer, TestDns};
 use reqwest::Method;
@@ -974,4 +975,77 @@ async fn api_key_domain_restrictions_must_name_a_domain_of_the_organization() {
     )
     .await
     .unwrap();
+}
+
+/// Sending domains are cached per organization by every node (`Domains::sending_domains`). Another node
+/// caching with a TTL far longer than the test must still refuse a domain deleted through the first node,
+/// for every send that starts more than `CACHE_EPOCH_CHECK_INTERVAL_MS` after the deletion was answered,
+/// and the node that deleted it at once.
+#[tokio::test]
+async fn a_domain_deleted_through_one_node_is_refused_by_another_within_the_epoch_interval() {
+    const INTERVAL_MS: u64 = 200;
+    let dns = TestDns::start().await;
+    let app = spawn(&dns, &[]).await;
+    let resolver = dns.addr().to_string();
+    let interval = INTERVAL_MS.to_string();
+    // An API node: two processes writing one SQLite file at once is not a deployment (SQLite is the
+    // single-process default), and this one only needs to read.
+    let other = app
+        .another_node_with(
+            Roles::API,
+            &[
+                ("DNS_RESOLVER", resolver.as_str()),
+                ("WEBHOOK_SECRET_ENCRYPTION_KEY", KEY),
+                ("DELIVERY", "smtp"),
+                ("SMTP_URL", "smtp://127.0.0.1:9?tls=none"),
+                ("AUTH_CACHE_TTL_MS", "3600000"),
+                ("CACHE_EPOCH_CHECK_INTERVAL_MS", interval.as_str()),
+            ],
+        )
+        .await;
+    let (_, token) = app.tenant().await;
+    let domain = create(&app, &token, json!({"name": "example.com"})).await;
+    let id = domain["id"].as_str().unwrap().to_owned();
+    publish(&dns, &domain);
+    assert_eq!(verify(&app, &token, &id).await["status"], "verified");
+
+    let email = json!({"from": "Alice <alice@example.com>", "to": "bob@example.net",
+        "subject": "Hi", "text": "Hello"});
+    let send_on = |api: &str| {
+        app.client
+            .post(format!("{api}/emails"))
+            .bearer_auth(&token)
+            .json(&email)
+            .send()
+    };
+    // The domain is now in the other node's cache.
+    for _ in 0..2 {
+        let (status, body) = json(send_on(&other.api).await.unwrap()).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    let deleted = call(
+        &app,
+        Method::DELETE,
+        &format!("/domains/{id}"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(deleted.0, 200, "{}", deleted.1);
+    // On the node that deleted it, at once.
+    expect_error(
+        send_on(&app.api).await.unwrap(),
+        422,
+        "invalid_from_address",
+    )
+    .await;
+    // On the other, after the bound and nothing more.
+    tokio::time::sleep(std::time::Duration::from_millis(INTERVAL_MS)).await;
+    expect_error(
+        send_on(&other.api).await.unwrap(),
+        422,
+        "invalid_from_address",
+    )
+    .await;
 }

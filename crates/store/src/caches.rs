@@ -13,9 +13,15 @@
 //! `epoch_check_interval` after the commit; the process that made it forgets its view of the epoch when it
 //! commits, so its own next request already sees it. Only rows that were found are cached (an unknown token
 //! always reaches the database), and API keys are cached by the SHA-256 of their token, never the token.
+//!
+//! What is cached: API keys with their organization (every authenticated request), and an organization's
+//! sending domains with their active DKIM keys, sealed as stored (every send and every delivery). Changes
+//! that bump the epoch: key revocation and limit changes, organization limit changes, and every change to a
+//! domain that can change who may send as what or with which key (create, update, delete, a check that
+//! changes its status or promotes keys).
 
 use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -25,6 +31,8 @@ use sea_orm::{
 
 use crate::StoreError;
 use crate::entities::{api_key, organization};
+use crate::records::SendingDomains;
+use uuid::Uuid;
 
 /// Entries kept per cache at most; a full cache first drops what has expired, then everything.
 const MAX_ENTRIES: usize = 10_000;
@@ -100,6 +108,14 @@ pub(crate) struct Caches {
     /// Held while reading the epoch, so one read serves every request waiting for it.
     refresh: tokio::sync::Mutex<()>,
     api_keys: RwLock<HashMap<[u8; 32], CachedKey>>,
+    /// Organizations' sending domains and their active keys, read on every send and every delivery.
+    sending_domains: RwLock<HashMap<Uuid, CachedDomains>>,
+}
+
+struct CachedDomains {
+    domains: Arc<SendingDomains>,
+    epoch: i64,
+    loaded: Instant,
 }
 
 #[derive(FromQueryResult)]
@@ -114,6 +130,7 @@ impl Caches {
             view: Mutex::new(EpochView::default()),
             refresh: tokio::sync::Mutex::new(()),
             api_keys: RwLock::new(HashMap::new()),
+            sending_domains: RwLock::new(HashMap::new()),
         }
     }
 
@@ -251,6 +268,44 @@ impl Caches {
             CachedKey {
                 key,
                 organization,
+                epoch,
+                loaded: Instant::now(),
+            },
+        );
+    }
+}
+
+impl Caches {
+    /// The cached sending domains of `organization_id` under `epoch`.
+    pub(crate) fn sending_domains(
+        &self,
+        organization_id: Uuid,
+        epoch: i64,
+    ) -> Option<Arc<SendingDomains>> {
+        let cached = self
+            .sending_domains
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let entry = cached.get(&organization_id)?;
+        self.live(epoch, entry.epoch, entry.loaded)
+            .then(|| entry.domains.clone())
+    }
+
+    pub(crate) fn put_sending_domains(
+        &self,
+        organization_id: Uuid,
+        epoch: i64,
+        domains: Arc<SendingDomains>,
+    ) {
+        let mut cached = self
+            .sending_domains
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        make_room(&mut cached, |e| self.live(epoch, e.epoch, e.loaded));
+        cached.insert(
+            organization_id,
+            CachedDomains {
+                domains,
                 epoch,
                 loaded: Instant::now(),
             },

@@ -244,7 +244,7 @@ impl Store {
     }
 
     pub fn domains(&self) -> Domains<'_> {
-        Domains::new(&self.read, &self.write)
+        Domains::new(&self.read, &self.write, &self.caches)
     }
 
     pub fn job_runs(&self) -> JobRuns<'_> {

@@ -67,6 +67,24 @@ impl TryFrom<domain::Model> for DomainRecord {
     }
 }
 
+/// What sending as an organization needs to know: its domains and the active DKIM keys of each, read
+/// together and cached per organization ([`crate::repos::Domains::sending_domains`]).
+#[derive(Debug, Default)]
+pub struct SendingDomains {
+    pub domains: Vec<DomainRecord>,
+    /// The `active` keys of those domains, oldest first.
+    pub active_keys: Vec<DkimKeyRecord>,
+}
+
+impl SendingDomains {
+    /// The active keys of one of the domains.
+    pub fn keys_of(&self, domain_id: Uuid) -> impl Iterator<Item = &DkimKeyRecord> {
+        self.active_keys
+            .iter()
+            .filter(move |key| key.domain_id == domain_id)
+    }
+}
+
 /// A DKIM key of a domain. The private key is sealed (`opensend_core::SecretBox`); `Debug` leaves it out.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DkimKeyRecord {

@@ -17,7 +17,7 @@ pub use audience::{
     ContactDetail, ContactPropertyRecord, ContactRecord, ContactSegmentRecord, ContactTopicRecord,
     PropertyType, PropertyValueRecord, SegmentRecord, Subscription, TopicRecord, Visibility,
 };
-pub use domain::{DkimKeyRecord, DomainRecord};
+pub use domain::{DkimKeyRecord, DomainRecord, SendingDomains};
 pub(crate) use email::EmailSummaryRow;
 pub use email::{EmailEventRecord, EmailRecord, EmailSummary, RecipientRecord};
 pub(crate) use received_email::ReceivedEmailSummaryRow;

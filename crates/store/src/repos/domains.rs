@@ -11,10 +11,13 @@ use opensend_core::webhook::EventType;
 use opensend_core::webhook::payload::{DomainEventData, timestamp};
 use opensend_core::{DkimKeyState, DomainStatus};
 
+use std::sync::Arc;
+
+use crate::caches::{self, Caches};
 use crate::entities::{dkim_key, domain, organization};
 use crate::pagination::paginate;
 use crate::records::columns::checks_text;
-use crate::records::{DkimKeyRecord, DomainRecord, read_all};
+use crate::records::{DkimKeyRecord, DomainRecord, SendingDomains, read_all};
 use crate::repos::now;
 use crate::repos::webhook_outbox;
 use crate::{Page, PageRequest, StoreError};
@@ -62,7 +65,12 @@ async fn announce<C: sea_orm::ConnectionTrait>(
 pub struct Domains<'a> {
     read: &'a DatabaseConnection,
     write: &'a DatabaseConnection,
+    caches: &'a Caches,
 }
+
+/// Most domains of one organization kept in the sending cache; an organization with more is read by name
+/// on every send instead.
+const MAX_CACHED_DOMAINS: u64 = 500;
 
 /// A new domain; every value is already parsed by the caller.
 pub struct NewDomain {
@@ -111,8 +119,16 @@ pub struct CheckOutcome {
 }
 
 impl<'a> Domains<'a> {
-    pub(crate) fn new(read: &'a DatabaseConnection, write: &'a DatabaseConnection) -> Self {
-        Self { read, write }
+    pub(crate) fn new(
+        read: &'a DatabaseConnection,
+        write: &'a DatabaseConnection,
+        caches: &'a Caches,
+    ) -> Self {
+        Self {
+            read,
+            write,
+            caches,
+        }
     }
 
     /// Inserts the domain and its keys in one transaction. [`StoreError::Duplicate`] when the organization
@@ -179,7 +195,9 @@ impl<'a> Domains<'a> {
             );
         }
         announce(&transaction, EventType::DomainCreated, &domain, records_of).await?;
+        caches::bump(&transaction).await?;
         transaction.commit().await.map_err(duplicate)?;
+        self.caches.forget_epoch();
         Ok((domain.try_into()?, read_all(stored)?))
     }
 
@@ -240,6 +258,62 @@ impl<'a> Domains<'a> {
         )
     }
 
+    /// The organization's domains that an address at `names` (a host and its ancestors) could belong to,
+    /// with their active DKIM keys: what deciding whether the organization may send as an address, and
+    /// signing as it, needs. Served from the process's cache (see [`crate::caches`]): a change made through
+    /// this process is seen by its next call, one made elsewhere within the epoch check interval. The
+    /// returned domains may include others of the organization; callers pick by name.
+    pub async fn sending_domains(
+        &self,
+        organization_id: Uuid,
+        names: &[&str],
+    ) -> Result<Arc<SendingDomains>, StoreError> {
+        // The epoch is taken before the read, so a change committed after it makes this entry stale.
+        let epoch = self.caches.epoch(self.read).await?;
+        if let Some(epoch) = epoch
+            && let Some(hit) = self.caches.sending_domains(organization_id, epoch)
+        {
+            return Ok(hit);
+        }
+        let all = domain::Entity::find()
+            .filter(domain::Column::OrganizationId.eq(organization_id))
+            .order_by_asc(domain::Column::Id)
+            .limit(MAX_CACHED_DOMAINS + 1)
+            .all(self.read)
+            .await?;
+        let complete = (all.len() as u64) <= MAX_CACHED_DOMAINS;
+        let domains: Vec<DomainRecord> = if complete {
+            read_all(all)?
+        } else {
+            self.find_by_names(organization_id, names).await?
+        };
+        let domain_ids: Vec<Uuid> = domains.iter().map(|d| d.id).collect();
+        let active_keys = if domain_ids.is_empty() {
+            Vec::new()
+        } else {
+            read_all(
+                dkim_key::Entity::find()
+                    .filter(dkim_key::Column::OrganizationId.eq(organization_id))
+                    .filter(dkim_key::Column::DomainId.is_in(domain_ids))
+                    .filter(dkim_key::Column::State.eq(DkimKeyState::Active.as_str()))
+                    .order_by_asc(dkim_key::Column::Id)
+                    .all(self.read)
+                    .await?,
+            )?
+        };
+        let found = Arc::new(SendingDomains {
+            domains,
+            active_keys,
+        });
+        if let Some(epoch) = epoch
+            && complete
+        {
+            self.caches
+                .put_sending_domains(organization_id, epoch, found.clone());
+        }
+        Ok(found)
+    }
+
     /// Applies `changes`; `None` when the organization has no such domain.
     pub async fn update(
         &self,
@@ -281,7 +355,7 @@ impl<'a> Domains<'a> {
         model.updated_at = Set(now());
         let updated = model.update(&transaction).await?;
         announce(&transaction, EventType::DomainUpdated, &updated, records_of).await?;
-        transaction.commit().await?;
+        self.caches.commit_change(transaction, true).await?;
         Ok(Some(updated.try_into()?))
     }
 
@@ -320,7 +394,7 @@ impl<'a> Domains<'a> {
             .await?
             .rows_affected
             == 1;
-        transaction.commit().await?;
+        self.caches.commit_change(transaction, deleted).await?;
         Ok(deleted)
     }
 
@@ -405,7 +479,8 @@ impl<'a> Domains<'a> {
         if result.rows_affected != 1 {
             return Ok(None);
         }
-        if !outcome.promote.is_empty() {
+        let promoted = !outcome.promote.is_empty();
+        if promoted {
             let at = now();
             dkim_key::Entity::update_many()
                 .col_expr(
@@ -429,12 +504,17 @@ impl<'a> Domains<'a> {
                 .await?;
         }
         let domain = domain::Entity::find_by_id(id).one(&transaction).await?;
+        let status_changed = domain
+            .as_ref()
+            .is_some_and(|d| previous_status.as_deref() != Some(d.status.as_str()));
         if let Some(domain) = &domain
-            && previous_status.as_deref() != Some(domain.status.as_str())
+            && status_changed
         {
             announce(&transaction, EventType::DomainUpdated, domain, records_of).await?;
         }
-        transaction.commit().await?;
+        self.caches
+            .commit_change(transaction, status_changed || promoted)
+            .await?;
         domain.map(DomainRecord::try_from).transpose()
     }
 

@@ -27,7 +27,7 @@ use tokio::sync::Notify;
 
 use crate::api::emails::limits;
 use crate::config::{Config, TransportSettings};
-use crate::domains::{self, SendAsError, Unverified};
+use crate::domains::{self, DomainError, SendAsError, Unverified};
 use crate::jobs::claim_loop::{ClaimLoop, LeasedWork, Pace, jittered};
 use crate::state::AppState;
 
@@ -301,33 +301,35 @@ impl DeliveryWork {
             true => Unverified::Kept,
             false => Unverified::Refused,
         };
-        let identity = match domains::signing_identity(
+        let signers = match domains::signers_for(
             &self.state,
             email.summary.organization_id,
             prepared.mail_from.as_str(),
-            None,
             unverified,
         )
         .await
         {
-            Ok(identity) => identity,
+            Ok(signers) => signers,
             Err(SendAsError::Refused(refusal)) => {
                 return Err(Signing::Refused(refusal.to_string()));
             }
+            // A stored key that opens but is not a usable key never gets better.
+            Err(SendAsError::Domain(DomainError::Dkim(e))) => {
+                return Err(Signing::Refused(e.to_string()));
+            }
             Err(SendAsError::Domain(e)) => return Err(Signing::Unavailable(e.to_string())),
         };
-        let domain = match identity.domain {
-            Some(domain) if !identity.keys.is_empty() => domain,
-            Some(domain) if !local => {
+        let signers = match signers {
+            Some(signers) if !signers.signers.is_empty() => signers,
+            Some(signers) if !local => {
                 return Err(Signing::Refused(
-                    domains::Refusal::NoSigningKey(domain).to_string(),
+                    domains::Refusal::NoSigningKey(signers.domain).to_string(),
                 ));
             }
             _ => return Ok(prepared),
         };
-        prepared.bytes =
-            opensend_mail::dkim::sign_message(&prepared.bytes, &domain, &identity.keys)
-                .map_err(|e| Signing::Refused(e.to_string()))?;
+        prepared.bytes = opensend_mail::dkim::sign_with(&prepared.bytes, &signers.signers)
+            .map_err(|e| Signing::Refused(e.to_string()))?;
         Ok(prepared)
     }
 }
