@@ -151,6 +151,19 @@ enum AdminCommand {
         #[command(flatten)]
         output: Output,
     },
+    /// Create a dashboard user. The password is read from standard input (one line) when it is not a
+    /// terminal; otherwise one is generated and printed once. With --org the user becomes that
+    /// organization's owner (an existing user is made owner, their password unchanged).
+    CreateUser {
+        /// The address they sign in with.
+        #[arg(long)]
+        email: String,
+        /// Organization id (from `admin create-org`) to make them owner of.
+        #[arg(long = "org", value_name = "ORG_ID")]
+        organization_id: Option<uuid::Uuid>,
+        #[command(flatten)]
+        output: Output,
+    },
     /// Revoke an API key; it stops working on the next request. Prints its id on the last line.
     RevokeKey {
         /// API key id.
@@ -190,6 +203,26 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(run(cli.command, config))
+}
+
+/// The password of `admin create-user` from standard input when it is piped in (its first line);
+/// `None` on a terminal, where a password is generated instead.
+fn read_password() -> Result<Option<secrecy::SecretString>, String> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Ok(None);
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(secrecy::SecretString::from(password)))
 }
 
 /// Loads `.env` (or `--env-file`) into the process environment without overriding what is already set.
@@ -384,6 +417,57 @@ async fn run_admin(store: &Store, config: &Config, command: AdminCommand) -> Exi
             }
             Err(e) => fail(e),
         },
+        AdminCommand::CreateUser {
+            email,
+            organization_id,
+            output,
+        } => {
+            let (password, generated) = match read_password() {
+                Ok(Some(password)) => (password, false),
+                Ok(None) => match opensend_server::accounts::generate_password() {
+                    Ok(password) => (password, true),
+                    Err(e) => return fail(e),
+                },
+                Err(e) => return fail(e),
+            };
+            let shown =
+                generated.then(|| secrecy::ExposeSecret::expose_secret(&password).to_owned());
+            match admin::create_user(store, &email, password, organization_id).await {
+                Ok((user, created)) => {
+                    if output.json {
+                        println!(
+                            "{}",
+                            json!({"object": "user", "id": user.id, "email": user.email, "created": created, "organization_id": organization_id, "role": organization_id.map(|_| "owner"), "password": if created { shown } else { None }})
+                        );
+                    } else {
+                        match (created, organization_id) {
+                            (true, Some(org)) => println!(
+                                "created user {} as owner of organization {org}",
+                                user.email
+                            ),
+                            (true, None) => println!("created user {}", user.email),
+                            (false, Some(org)) => println!(
+                                "made existing user {} owner of organization {org}",
+                                user.email
+                            ),
+                            (false, None) => println!("user {} exists already", user.email),
+                        }
+                        if let (true, Some(password)) = (created, shown) {
+                            println!("the password below is shown only this once:");
+                            println!("{password}");
+                        } else {
+                            println!("{}", user.id);
+                        }
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e @ admin::AdminError::Account(_)) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(EXIT_CONFIG)
+                }
+                Err(e) => fail(e),
+            }
+        }
         AdminCommand::RevokeKey { id, output } => match admin::revoke_api_key(store, id).await {
             Ok(()) if output.json => {
                 println!(

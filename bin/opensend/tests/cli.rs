@@ -1187,3 +1187,117 @@ async fn the_scheduler_drives_the_jobs_through_the_ingester() {
     let _ = ingester.terminate();
     let _ = api.terminate();
 }
+
+#[tokio::test]
+async fn create_user_makes_owners_with_a_piped_or_generated_password() {
+    use std::io::Write;
+    let db = TestDatabase::new().await;
+    let vars = [("DATABASE_URL", db.url())];
+    let dir = db.dir();
+    let org = last_line(&run(dir, &vars, &["admin", "create-org", "Acme Inc"]));
+
+    // A password piped in is used and never printed.
+    let mut child = opensend(dir, &vars)
+        .args([
+            "admin",
+            "create-user",
+            "--email",
+            "Ops@Acme.test",
+            "--org",
+            &org,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"piped in password\n")
+        .unwrap();
+    let piped = child.wait_with_output().unwrap();
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    assert!(
+        stdout(&piped).contains("as owner of organization"),
+        "{}",
+        stdout(&piped)
+    );
+    assert!(!stdout(&piped).contains("piped in password"));
+    assert!(
+        uuid::Uuid::try_parse(&last_line(&piped)).is_ok(),
+        "{}",
+        stdout(&piped)
+    );
+
+    // Nothing on stdin: a password is generated and printed once, on the last line.
+    let generated = run(
+        dir,
+        &vars,
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "second@acme.test",
+            "--json",
+        ],
+    );
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    let value: Value = serde_json::from_str(stdout(&generated).trim()).unwrap();
+    assert_eq!(value["created"], true);
+    assert_eq!(value["password"].as_str().unwrap().len(), 24);
+
+    // An existing user is made owner of another organization, their password untouched.
+    let other = last_line(&run(dir, &vars, &["admin", "create-org", "Other"]));
+    let again = run(
+        dir,
+        &vars,
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "ops@acme.test",
+            "--org",
+            &other,
+            "--json",
+        ],
+    );
+    assert!(again.status.success(), "{}", stderr(&again));
+    let value: Value = serde_json::from_str(stdout(&again).trim()).unwrap();
+    assert_eq!(
+        (value["created"].clone(), value["role"].clone()),
+        (Value::Bool(false), Value::from("owner"))
+    );
+    assert!(value["password"].is_null());
+
+    // A bad address is a configuration error (exit code 2).
+    let bad = run(
+        dir,
+        &vars,
+        &["admin", "create-user", "--email", "not an address"],
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+
+    let store = opensend_store::Store::connect(db.url(), 2).await.unwrap();
+    let user = store
+        .users()
+        .find_by_email_key("ops@acme.test")
+        .await
+        .unwrap()
+        .unwrap();
+    let organizations = store.members().organizations_of(user.id).await.unwrap();
+    assert_eq!(organizations.len(), 2);
+    assert!(
+        organizations
+            .iter()
+            .all(|(_, role)| *role == opensend_core::Role::Owner)
+    );
+    assert!(
+        opensend_server::accounts::verify_password(
+            secrecy::SecretString::from("piped in password"),
+            Some(user.password_hash)
+        )
+        .await
+    );
+}

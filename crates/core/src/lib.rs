@@ -10,9 +10,11 @@ pub mod email;
 pub mod email_address;
 pub mod error;
 pub mod id;
+pub mod opaque_token;
 pub mod permission;
 pub mod random;
 pub mod rate;
+pub mod role;
 pub mod secret_box;
 pub mod status;
 pub mod variables;
@@ -24,8 +26,10 @@ pub use email::{Header, Tag};
 pub use email_address::{EmailAddress, Mailbox};
 pub use error::ErrorCode;
 pub use id::new_id;
+pub use opaque_token::OpaqueToken;
 pub use permission::Permission;
 pub use rate::Rate;
+pub use role::Role;
 pub use secret_box::SecretBox;
 pub use status::{
     DeliveryStatus, DkimKeyState, DomainStatus, EmailStatus, RecipientKind, RecipientStatus,

@@ -28,6 +28,8 @@ pub enum AdminError {
     NoSuchDomain { organization: Uuid, domain: Uuid },
     #[error("the operating system's random number generator failed: {0}")]
     Random(String),
+    #[error("{0}")]
+    Account(crate::accounts::AccountError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -36,11 +38,17 @@ pub async fn create_organization(
     store: &Store,
     name: &str,
 ) -> Result<organization::Model, AdminError> {
+    let name = organization_name(name)?;
+    Ok(store.organizations().create(name).await?)
+}
+
+/// An organization's name: 1 to 100 characters, no control characters (trimmed).
+pub fn organization_name(name: &str) -> Result<&str, AdminError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(AdminError::InvalidOrganizationName);
     }
-    Ok(store.organizations().create(name).await?)
+    Ok(name)
 }
 
 pub async fn create_api_key(
@@ -70,8 +78,10 @@ pub async fn create_api_key(
         });
     }
     let token = ApiKeyToken::generate().map_err(|e| AdminError::Random(e.to_string()))?;
+    let audit = opensend_store::repos::AuditContext::operator();
     let key = store
         .api_keys()
+        .by(&audit)
         .create(NewApiKey {
             organization_id,
             name: name.to_owned(),
@@ -87,8 +97,54 @@ pub async fn create_api_key(
     Ok((key, token))
 }
 
+/// Creates a dashboard user (`opensend admin create-user`); with `organization`, as its owner. An address
+/// that already has an account is made owner of the organization instead (so `admin create-org`
+/// organizations get owners), and `None` comes back as the user: their password is unchanged.
+pub async fn create_user(
+    store: &Store,
+    email: &str,
+    password: secrecy::SecretString,
+    organization: Option<Uuid>,
+) -> Result<(opensend_store::entities::user::Model, bool), AdminError> {
+    use crate::accounts::{self, AccountError};
+    let audit = opensend_store::repos::AuditContext::operator();
+    let membership = organization.map(|id| (id, opensend_core::Role::Owner));
+    match accounts::create_user(store, email, password, membership, &audit).await {
+        Ok(user) => Ok((user, true)),
+        Err(AccountError::Exists) => {
+            let address = accounts::parse_address(email).map_err(AdminError::Account)?;
+            let user = store
+                .users()
+                .find_by_email_key(&address.key)
+                .await?
+                .ok_or(AdminError::Account(AccountError::Exists))?;
+            let Some(organization) = organization else {
+                return Err(AdminError::Account(AccountError::Exists));
+            };
+            store
+                .members()
+                .add(organization, user.id, opensend_core::Role::Owner, &audit)
+                .await
+                .map_err(|e| match e {
+                    StoreError::MissingReference(_) => AdminError::NoSuchOrganization(organization),
+                    other => AdminError::Store(other),
+                })?;
+            Ok((user, false))
+        }
+        Err(AccountError::NoSuchOrganization) => Err(AdminError::NoSuchOrganization(
+            organization.unwrap_or_default(),
+        )),
+        Err(e) => Err(AdminError::Account(e)),
+    }
+}
+
 pub async fn revoke_api_key(store: &Store, id: Uuid) -> Result<(), AdminError> {
-    if store.api_keys().revoke_any(id).await? {
+    if store
+        .api_keys()
+        .by(&opensend_store::repos::AuditContext::operator())
+        .revoke_any(id)
+        .await?
+    {
         Ok(())
     } else {
         Err(AdminError::NoSuchKey(id))

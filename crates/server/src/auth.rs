@@ -11,7 +11,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use opensend_core::{ApiKeyToken, ErrorCode, Permission};
-use opensend_store::repos::{ApiKeys, RateLimitOverride};
+use opensend_store::repos::{Actor, ApiKeys, AuditContext, RateLimitOverride};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -34,6 +34,37 @@ pub struct ApiKeyContext {
     /// defaults apply.
     pub organization_daily_email_quota: Option<i64>,
     pub organization_monthly_email_quota: Option<i64>,
+    /// The key as the audit log names it: its name and token prefix.
+    pub key_label: String,
+}
+
+/// Who is calling and from where, for the audit log: the API key (see [`authenticate`]) and the client
+/// address as the rate limiter works it out.
+pub struct Audited(pub AuditContext);
+
+impl FromRequestParts<AppState> for Audited {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let context = authenticate(parts, state).await?;
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|axum::extract::ConnectInfo(addr)| *addr)
+            .unwrap_or(std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+        let ip = crate::rate_limit::client_ip::client_ip(
+            peer,
+            &parts.headers,
+            state.config.rate_limits.trusted_proxy_hops,
+        );
+        Ok(Audited(AuditContext {
+            actor: Actor::ApiKey {
+                id: context.key_id,
+                label: context.key_label,
+            },
+            client_ip: Some(ip.to_string()),
+        }))
+    }
 }
 
 /// A caller whose key has `full_access`: every route except the send routes requires it.
@@ -96,6 +127,7 @@ pub(crate) async fn authenticate(
         ),
         organization_daily_email_quota: organization.daily_email_quota,
         organization_monthly_email_quota: organization.monthly_email_quota,
+        key_label: format!("{} ({})", key.name, key.token_prefix),
     };
     if ApiKeys::use_is_stale(&key) {
         // Recording the use must not slow the request down or fail it.

@@ -42,9 +42,14 @@ pub enum Limiting {
 /// fallbacks too (unknown routes cost like any other request) and sits inside the request id, logging and
 /// JSON-error layers, so a 429 is logged and carries its request id like every other response.
 pub fn finish(routes: Router<AppState>, state: AppState, limiting: Limiting) -> Router {
-    let listen = &state.config.listen;
-    let in_flight = Arc::new(Semaphore::new(listen.max_concurrent_requests));
-    let body_read_timeout = listen.body_read_timeout;
+    let routes = limited(routes, state.clone(), limiting);
+    listener(routes, &state)
+}
+
+/// The routes of one API with their fallbacks, state, rate limit and JSON errors: everything of
+/// [`finish`] but the layers that belong to the listener ([`listener`]), so they can share a listener with
+/// other routes (the dashboard).
+pub fn limited(routes: Router<AppState>, state: AppState, limiting: Limiting) -> Router {
     let routes = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -59,6 +64,15 @@ pub fn finish(routes: Router<AppState>, state: AppState, limiting: Limiting) -> 
             rate_limit::middleware::ingester,
         )),
     };
+    routes.layer(middleware::from_fn(json_errors))
+}
+
+/// What every listener puts around all its routes: the body-read timeout, the concurrency limit, panics
+/// answered as 500, and the request id and log line.
+pub fn listener(routes: Router, state: &AppState) -> Router {
+    let listen = &state.config.listen;
+    let in_flight = Arc::new(Semaphore::new(listen.max_concurrent_requests));
+    let body_read_timeout = listen.body_read_timeout;
     routes
         .layer(RequestBodyTimeoutLayer::new(body_read_timeout))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
@@ -143,7 +157,10 @@ async fn request_context(request: Request, next: Next) -> Response {
 async fn json_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
+    if !(status.is_client_error() || status.is_server_error())
+        || is_json(&response)
+        || is_html(&response)
+    {
         return response;
     }
     let (name, message) = match status {
@@ -195,6 +212,15 @@ async fn json_errors(request: Request, next: Next) -> Response {
     }
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     replaced
+}
+
+/// The dashboard answers its errors as pages.
+fn is_html(response: &Response) -> bool {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
 }
 
 fn is_json(response: &Response) -> bool {

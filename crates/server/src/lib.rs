@@ -1,18 +1,21 @@
 //! OpenSend's servers: the public API and the ingester (axum), their configuration and startup checks, and
 //! the operator commands the `opensend` binary exposes.
 
+pub mod accounts;
 pub mod admin;
 pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
 pub mod contact_import;
+pub mod dashboard;
 pub mod domains;
 pub mod error;
 mod extract;
 pub mod http;
 pub mod idempotency;
 pub mod ingester;
+pub mod invitations;
 pub mod jobs;
 pub mod outbound;
 pub mod quota;

@@ -11,7 +11,7 @@ use crate::jobs::domain_checks::DomainChecks;
 use crate::jobs::retention::Cleanup;
 use crate::jobs::webhook_dispatch::Dispatcher;
 use crate::state::AppState;
-use crate::{api, ingester};
+use crate::{api, dashboard, ingester};
 
 /// What a process runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,7 +90,7 @@ pub async fn start(state: AppState, roles: Roles) -> std::io::Result<Running> {
         Ok(addr)
     };
     let api_addr = match roles.api {
-        true => Some(bind(state.config.listen.port, api::router(state.clone())).await?),
+        true => Some(bind(state.config.listen.port, public_router(state.clone())).await?),
         false => None,
     };
     let ingester_addr = match roles.ingester {
@@ -132,6 +132,19 @@ pub async fn start(state: AppState, roles: Roles) -> std::io::Result<Running> {
         stop,
         tasks,
     })
+}
+
+/// What `PORT` serves: the public API at `/` and `/api`, the dashboard under `/dashboard`, and `GET /`
+/// sending browsers to the dashboard (no API route lives at `/` itself).
+pub fn public_router(state: AppState) -> axum::Router {
+    let routes = axum::Router::new()
+        .route(
+            "/",
+            axum::routing::get(|| async { axum::response::Redirect::to("/dashboard") }),
+        )
+        .nest_service("/dashboard", dashboard::router(state.clone()))
+        .fallback_service(api::routes(state.clone()));
+    crate::http::listener(routes, &state)
 }
 
 /// A background job as one of the server's tasks.

@@ -308,6 +308,7 @@ async fn routes_can_charge_a_request_as_several() {
         organization_rate_limit: None,
         organization_daily_email_quota: None,
         organization_monthly_email_quota: None,
+        key_label: "test key".to_owned(),
     };
     assert!(
         charge_additional(&state, &context, 0)
@@ -358,6 +359,7 @@ async fn email_quotas_refuse_with_their_own_names_and_organizations_can_have_the
         organization_rate_limit: None,
         organization_daily_email_quota: None,
         organization_monthly_email_quota: None,
+        key_label: "test key".to_owned(),
     };
     reserve_emails(&state, &context, 8).await.unwrap();
     let refused = reserve_emails(&state, &context, 3).await.unwrap_err();

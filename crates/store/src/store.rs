@@ -291,6 +291,22 @@ impl Store {
         crate::repos::Topics::new(&self.read, &self.write)
     }
 
+    pub fn users(&self) -> crate::repos::Users<'_> {
+        crate::repos::Users::new(&self.read, &self.write)
+    }
+
+    pub fn members(&self) -> crate::repos::Members<'_> {
+        crate::repos::Members::new(&self.read, &self.write)
+    }
+
+    pub fn invitations(&self) -> crate::repos::Invitations<'_> {
+        crate::repos::Invitations::new(&self.read, &self.write)
+    }
+
+    pub fn audit_log(&self) -> crate::repos::AuditLog<'_> {
+        crate::repos::AuditLog::new(&self.read, &self.write)
+    }
+
     pub fn provider_events(&self) -> crate::repos::ProviderEvents<'_> {
         crate::repos::ProviderEvents::new(&self.write)
     }

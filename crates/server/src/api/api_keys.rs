@@ -13,10 +13,11 @@ use uuid::Uuid;
 
 use crate::api::list::{ListQuery, ListResponse};
 use crate::api::timestamp;
-use crate::auth::FullAccess;
+use crate::auth::{Audited, FullAccess};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, PathId};
 use crate::state::AppState;
+use opensend_store::repos::AuditContext;
 
 /// Longest key name, in characters.
 pub const MAX_NAME_CHARS: usize = 50;
@@ -43,16 +44,45 @@ struct Created {
 async fn create(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
+    Audited(audit): Audited,
     ApiJson(body): ApiJson<CreateRequest>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    let name = parse_name(body.name)?;
-    let permission = match body.permission.as_deref() {
+    let (key, token) = create_key(
+        &state,
+        caller.organization_id,
+        &audit,
+        body.name,
+        body.permission.as_deref(),
+        body.domain_id.as_deref(),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            id: key.id,
+            token: token.expose().to_owned(),
+        }),
+    ))
+}
+
+/// Creates a key of the organization from what a client sent (name, permission, `domain_id`): the API's
+/// `POST /api-keys` and the dashboard's form. The token comes back once, to be shown once.
+pub(crate) async fn create_key(
+    state: &AppState,
+    organization_id: Uuid,
+    audit: &AuditContext,
+    name: Option<String>,
+    permission: Option<&str>,
+    domain_id: Option<&str>,
+) -> Result<(api_key::Model, ApiKeyToken), ApiError> {
+    let name = parse_name(name)?;
+    let permission = match permission {
         None => Permission::FullAccess,
         Some(raw) => raw
             .parse::<Permission>()
             .map_err(|e| ApiError::validation(e.to_string()))?,
     };
-    let domain_id = match body.domain_id.as_deref() {
+    let domain_id = match domain_id {
         None => None,
         Some(_) if permission == Permission::FullAccess => {
             return Err(ApiError::validation(
@@ -66,7 +96,7 @@ async fn create(
             if state
                 .store
                 .domains()
-                .get(caller.organization_id, id)
+                .get(organization_id, id)
                 .await?
                 .is_none()
             {
@@ -81,21 +111,36 @@ async fn create(
     let key = state
         .store
         .api_keys()
+        .by(audit)
         .create(NewApiKey {
-            organization_id: caller.organization_id,
+            organization_id,
             name,
             permission,
             domain_id,
             token: &token,
         })
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Created {
-            id: key.id,
-            token: token.expose().to_owned(),
-        }),
-    ))
+    Ok((key, token))
+}
+
+/// Revokes a key of the organization (the API's `DELETE /api-keys/{id}` and the dashboard's button).
+pub(crate) async fn revoke_key(
+    state: &AppState,
+    organization_id: Uuid,
+    audit: &AuditContext,
+    id: Uuid,
+) -> Result<(), ApiError> {
+    if state
+        .store
+        .api_keys()
+        .by(audit)
+        .revoke(organization_id, id)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("API key"))
+    }
 }
 
 fn parse_name(raw: Option<String>) -> Result<String, ApiError> {
@@ -185,16 +230,10 @@ async fn rename(
 async fn remove(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
+    Audited(audit): Audited,
     PathId(id): PathId,
 ) -> Result<Json<Value>, ApiError> {
-    if !state
-        .store
-        .api_keys()
-        .revoke(caller.organization_id, id)
-        .await?
-    {
-        return Err(ApiError::not_found("API key"));
-    }
+    revoke_key(&state, caller.organization_id, &audit, id).await?;
     Ok(Json(
         json!({"object": "api_key", "id": id, "deleted": true}),
     ))

@@ -17,11 +17,12 @@ use uuid::Uuid;
 
 use crate::api::list::{ListQuery, ListResponse};
 use crate::api::timestamp;
-use crate::auth::FullAccess;
+use crate::auth::{Audited, FullAccess};
 use crate::domains::{self, DomainError};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, PathId};
 use crate::state::AppState;
+use opensend_store::repos::AuditContext;
 
 /// Resend's regions. They only shape the SES bounce MX host here; the transport decides where mail goes.
 pub const REGIONS: [&str; 4] = ["us-east-1", "eu-west-1", "sa-east-1", "ap-northeast-1"];
@@ -39,23 +40,24 @@ pub fn routes() -> Router<AppState> {
 
 /// Resend's `capabilities`: `{"sending": "enabled"|"disabled", "receiving": …}`.
 #[derive(Debug, Default, Deserialize)]
-struct CapabilitiesRequest {
-    sending: Option<String>,
-    receiving: Option<String>,
+pub(crate) struct CapabilitiesRequest {
+    pub sending: Option<String>,
+    pub receiving: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-struct CreateRequest {
-    name: Option<String>,
-    region: Option<String>,
-    custom_return_path: Option<String>,
-    open_tracking: Option<bool>,
-    click_tracking: Option<bool>,
-    tracking_subdomain: Option<String>,
-    tls: Option<String>,
-    capabilities: Option<CapabilitiesRequest>,
+/// What `POST /domains` reads (and the dashboard's form fills in).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct CreateRequest {
+    pub name: Option<String>,
+    pub region: Option<String>,
+    pub custom_return_path: Option<String>,
+    pub open_tracking: Option<bool>,
+    pub click_tracking: Option<bool>,
+    pub tracking_subdomain: Option<String>,
+    pub tls: Option<String>,
+    pub capabilities: Option<CapabilitiesRequest>,
     /// Extension: allow From addresses at subdomains of this domain once it is verified.
-    allow_subdomains: Option<bool>,
+    pub allow_subdomains: Option<bool>,
 }
 
 fn invalid(field: &str, problem: impl std::fmt::Display) -> ApiError {
@@ -119,8 +121,21 @@ fn check_tracking_vs_return_path(
 async fn create(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
+    Audited(audit): Audited,
     ApiJson(body): ApiJson<CreateRequest>,
 ) -> Result<(StatusCode, Json<DomainView>), ApiError> {
+    let (domain, keys) = add_domain(&state, caller.organization_id, &audit, body).await?;
+    let view = DomainView::build(&state, domain, &keys)?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Adds a sending domain with fresh DKIM keys: `POST /domains` and the dashboard's form.
+pub(crate) async fn add_domain(
+    state: &AppState,
+    organization_id: Uuid,
+    audit: &AuditContext,
+    body: CreateRequest,
+) -> Result<(DomainRecord, Vec<DkimKeyRecord>), ApiError> {
     let raw_name = body.name.ok_or_else(|| {
         ApiError::new(
             ErrorCode::MissingRequiredField,
@@ -161,12 +176,13 @@ async fn create(
     let keys = domains::new_keys(&state.secrets)
         .await
         .map_err(ApiError::internal)?;
-    let (domain, keys) = state
+    state
         .store
         .domains()
+        .by(audit)
         .create(
             NewDomain {
-                organization_id: caller.organization_id,
+                organization_id,
                 name: name.to_string(),
                 region,
                 custom_return_path: return_path.to_string(),
@@ -187,9 +203,7 @@ async fn create(
                 "The domain `{name}` has already been added to this organization."
             )),
             other => other.into(),
-        })?;
-    let view = DomainView::build(&state, domain, &keys)?;
-    Ok((StatusCode::CREATED, Json(view)))
+        })
 }
 
 #[derive(Debug, Serialize)]
@@ -300,7 +314,12 @@ async fn list(
     Ok(Json(ListResponse::new(items, page.has_more)))
 }
 
-async fn load(state: &AppState, organization_id: Uuid, id: Uuid) -> Result<DomainRecord, ApiError> {
+/// The organization's domain `id`, or 404.
+pub(crate) async fn load(
+    state: &AppState,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<DomainRecord, ApiError> {
     state
         .store
         .domains()
@@ -347,6 +366,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 async fn update(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
+    Audited(audit): Audited,
     PathId(id): PathId,
     ApiJson(body): ApiJson<UpdateRequest>,
 ) -> Result<Json<Value>, ApiError> {
@@ -378,6 +398,7 @@ async fn update(
     let updated = state
         .store
         .domains()
+        .by(&audit)
         .update(
             caller.organization_id,
             id,
@@ -402,21 +423,35 @@ async fn update(
 async fn remove(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
+    Audited(audit): Audited,
     PathId(id): PathId,
 ) -> Result<Json<Value>, ApiError> {
-    if !state
+    delete_domain(&state, caller.organization_id, &audit, id).await?;
+    Ok(Json(json!({"object": "domain", "id": id, "deleted": true})))
+}
+
+/// Deletes a domain of the organization with its keys: the API's `DELETE` and the dashboard's button.
+pub(crate) async fn delete_domain(
+    state: &AppState,
+    organization_id: Uuid,
+    audit: &AuditContext,
+    id: Uuid,
+) -> Result<(), ApiError> {
+    if state
         .store
         .domains()
+        .by(audit)
         .delete(
-            caller.organization_id,
+            organization_id,
             id,
             &domains::records_for_events(&state.config),
         )
         .await?
     {
-        return Err(ApiError::not_found("Domain"));
+        Ok(())
+    } else {
+        Err(ApiError::not_found("Domain"))
     }
-    Ok(Json(json!({"object": "domain", "id": id, "deleted": true})))
 }
 
 async fn verify(
@@ -424,12 +459,21 @@ async fn verify(
     FullAccess(caller): FullAccess,
     PathId(id): PathId,
 ) -> Result<Json<DomainView>, ApiError> {
-    let domain = load(&state, caller.organization_id, id).await?;
-    let checked = domains::verify(&state, &domain, Utc::now())
+    let checked = verify_domain(&state, caller.organization_id, id).await?;
+    Ok(Json(view(&state, checked).await?))
+}
+
+/// Looks up the domain's records now and stores what was found.
+pub(crate) async fn verify_domain(
+    state: &AppState,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<DomainRecord, ApiError> {
+    let domain = load(state, organization_id, id).await?;
+    domains::verify(state, &domain, Utc::now())
         .await
         .map_err(domain_error)?
-        .ok_or_else(|| ApiError::not_found("Domain"))?;
-    Ok(Json(view(&state, checked).await?))
+        .ok_or_else(|| ApiError::not_found("Domain"))
 }
 
 /// `POST /domains/{id}/rotate-dkim`: a new RSA + Ed25519 pair under a new selector. Its records are listed (as
@@ -438,16 +482,29 @@ async fn verify(
 async fn rotate_dkim(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
+    Audited(audit): Audited,
     PathId(id): PathId,
 ) -> Result<Json<DomainView>, ApiError> {
-    let domain = load(&state, caller.organization_id, id).await?;
+    let domain = rotate_domain_dkim(&state, caller.organization_id, &audit, id).await?;
+    Ok(Json(view(&state, domain).await?))
+}
+
+/// Starts a DKIM rotation: the API's `POST /domains/{id}/rotate-dkim` and the dashboard's button.
+pub(crate) async fn rotate_domain_dkim(
+    state: &AppState,
+    organization_id: Uuid,
+    audit: &AuditContext,
+    id: Uuid,
+) -> Result<DomainRecord, ApiError> {
+    let domain = load(state, organization_id, id).await?;
     let keys = domains::new_keys(&state.secrets)
         .await
         .map_err(domain_error)?;
     state
         .store
         .domains()
-        .add_next_keys(caller.organization_id, id, keys)
+        .by(audit)
+        .add_next_keys(organization_id, id, keys)
         .await
         .map_err(|e| match e {
             StoreError::Duplicate(_) => ApiError::validation(
@@ -455,8 +512,7 @@ async fn rotate_dkim(
             ),
             other => other.into(),
         })?;
-    let domain = load(&state, caller.organization_id, domain.id).await?;
-    Ok(Json(view(&state, domain).await?))
+    load(state, organization_id, domain.id).await
 }
 
 #[track_caller]

@@ -1,7 +1,7 @@
 //! The public API: one module per resource, each served at the root (`/api-keys`, as Resend's SDKs call it)
 //! and under `/api` (`/api/api-keys`, as OpenSend's own clients do).
 
-mod api_keys;
+pub(crate) mod api_keys;
 pub(crate) mod audience;
 mod audiences;
 mod contact_imports;
@@ -14,9 +14,9 @@ pub(crate) mod health;
 pub mod list;
 mod receiving;
 mod segments;
-mod suppressions;
+pub(crate) mod suppressions;
 mod topics;
-mod webhooks;
+pub(crate) mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -47,12 +47,18 @@ fn resources() -> Router<AppState> {
 
 /// The public API router with every cross-cutting layer applied.
 pub fn router(state: AppState) -> Router {
+    http::listener(routes(state.clone()), &state)
+}
+
+/// The public API's routes with their own layers (rate limits, JSON errors, timeouts), without the
+/// listener's ([`http::listener`]): the public listener serves the dashboard beside them.
+pub fn routes(state: AppState) -> Router {
     let routes = Router::new()
         .merge(resources())
         .nest("/api", resources())
         .layer(DefaultBodyLimit::max(BODY_LIMIT_DEFAULT));
     let routes = http::with_request_timeout(routes, state.config.listen.request_timeout);
-    http::finish(routes, state, Limiting::PublicApi)
+    http::limited(routes, state, Limiting::PublicApi)
 }
 
 /// Timestamps on the wire: RFC 3339 in UTC with milliseconds (`2026-11-27T08:45:27.123Z`).

@@ -8,6 +8,7 @@
 //! `delivery`…), through one [`Reader`] that collects every problem, so a process refuses to start with the
 //! whole list rather than the first mistake.
 
+pub mod dashboard;
 pub mod database;
 pub mod delivery;
 pub mod domains;
@@ -25,6 +26,7 @@ use std::path::PathBuf;
 
 use url::Url;
 
+pub use dashboard::{DashboardSettings, Signup};
 pub use database::{DatabaseSettings, DatabaseUrl};
 pub use delivery::{Delivery, DeliverySettings, TransportSettings, WorkerSettings};
 pub use domains::DomainSettings;
@@ -127,6 +129,7 @@ pub struct Config {
     pub ses_events: SesEventSettings,
     /// Whether `APP_URL` was set at all (an unset one defaults to `http://localhost:3015`).
     pub app_url_configured: bool,
+    pub dashboard: DashboardSettings,
 }
 
 /// Settings that could not be read, all of them at once.
@@ -159,6 +162,7 @@ impl Config {
         let webhooks = WebhookSettings::read(&mut r);
         let jobs = JobSettings::read(&mut r);
         let ses_events = SesEventSettings::read(&mut r);
+        let dashboard = DashboardSettings::read(&mut r);
         r.finish()?;
         let app_url_configured = app_url.is_some();
         let app_url = match app_url {
@@ -181,7 +185,37 @@ impl Config {
             allow_private_webhook_urls,
             ses_events,
             app_url_configured,
+            dashboard,
         })
+    }
+
+    /// Who may sign up: `SIGNUP`, or by default `open` on a local deployment (the person at the laptop) and
+    /// `invite` in production (a public sign-up page would let anyone in).
+    pub fn signup(&self) -> Signup {
+        self.dashboard.signup.unwrap_or(if self.is_production() {
+            Signup::Invite
+        } else {
+            Signup::Open
+        })
+    }
+
+    /// The From of the dashboard's own mail: `DASHBOARD_EMAIL_FROM`, or `OpenSend <no-reply@APP_URL's host>`.
+    pub fn dashboard_email_from(&self) -> Option<opensend_core::Mailbox> {
+        self.dashboard.email_from.clone().or_else(|| {
+            let host = self.app_url.host_str()?;
+            // `localhost` or an address is no mail domain; `.test` is reserved for exactly this (RFC 2606).
+            let domain = if host.contains('.') && host.parse::<std::net::IpAddr>().is_err() {
+                host.to_owned()
+            } else {
+                "opensend.test".to_owned()
+            };
+            opensend_core::Mailbox::parse(&format!("OpenSend <no-reply@{domain}>")).ok()
+        })
+    }
+
+    /// Whether cookies must be `Secure`: `APP_URL` is https.
+    pub fn https(&self) -> bool {
+        self.app_url.scheme() == "https"
     }
 
     /// Whether this deployment is reachable by others: `APP_URL`'s host is not a loopback name or address.

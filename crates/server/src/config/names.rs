@@ -64,3 +64,5 @@ pub const AWS_SECRET_ACCESS_KEY: &[&str] = &["AWS_SECRET_ACCESS_KEY"];
 pub const AWS_SESSION_TOKEN: &[&str] = &["AWS_SESSION_TOKEN"];
 pub const AWS_ENDPOINT_URL_SESV2: &[&str] = &["AWS_ENDPOINT_URL_SESV2", "AWS_ENDPOINT_URL"];
 pub const SES_CONFIGURATION_SET: &[&str] = &["SES_CONFIGURATION_SET"];
+pub const SIGNUP: &[&str] = &["SIGNUP"];
+pub const DASHBOARD_EMAIL_FROM: &[&str] = &["DASHBOARD_EMAIL_FROM"];

@@ -1,4 +1,5 @@
-//! The `cleanup` job: expired idempotency keys, and whatever is older than `RETENTION_DAYS`.
+//! The `cleanup` job: expired idempotency keys and dashboard sessions, and whatever is older than
+//! `RETENTION_DAYS`.
 //!
 //! Once per [`CLEANUP_EVERY`] for the whole deployment, however many processes run it: the run is claimed
 //! through the `job_runs` table (a lease, and the time it last finished), so `serve` processes and
@@ -29,6 +30,8 @@ pub struct CleanupReport {
     pub idempotency_keys: u64,
     /// Contact imports whose upload was cut off (see [`ABANDONED_UPLOAD_AFTER`]).
     pub abandoned_uploads: u64,
+    /// Dashboard sessions past their expiry.
+    pub expired_sessions: u64,
     pub retention_days: Option<u32>,
     /// `None` when `RETENTION_DAYS` is unset (everything is kept).
     pub deleted: Option<PurgeReport>,
@@ -72,6 +75,7 @@ impl Cleanup {
             .contact_imports()
             .discard_abandoned_uploads(at - ABANDONED_UPLOAD_AFTER)
             .await?;
+        let expired_sessions = self.state.store.users().purge_expired_sessions(at).await?;
         let retention_days = self.state.config.jobs.retention_days;
         let deleted = match retention_days {
             Some(days) => {
@@ -83,6 +87,7 @@ impl Cleanup {
         Ok(CleanupReport {
             idempotency_keys,
             abandoned_uploads,
+            expired_sessions,
             retention_days,
             deleted,
         })

@@ -41,6 +41,11 @@ pub enum Subject {
     ClientIp(IpAddr),
     /// A source address on the ingester port.
     IngesterIp(IpAddr),
+    /// Failed dashboard sign-ins to one account address, kept under the address's SHA-256 (hex) so neither
+    /// memory dumps nor Redis keys hold addresses.
+    SignInAddress(String),
+    /// Failed dashboard sign-ins from one client address.
+    SignInIp(IpAddr),
 }
 
 impl Subject {
@@ -51,6 +56,8 @@ impl Subject {
             Subject::ApiKey(id) => format!("key:{id}"),
             Subject::ClientIp(ip) => format!("ip:{ip}"),
             Subject::IngesterIp(ip) => format!("ingester:{ip}"),
+            Subject::SignInAddress(hash) => format!("signin:{hash}"),
+            Subject::SignInIp(ip) => format!("signin-ip:{ip}"),
         }
     }
 }
@@ -198,6 +205,25 @@ impl RateLimiter {
             Store::Memory(memory) => return Ok(memory.refuses(bucket)),
             Store::Redis(redis) => redis
                 .check(std::slice::from_ref(bucket), one, false)
+                .await
+                .map(|d| (!d.allowed).then_some(d)),
+        };
+        self.or_fallback(result, |fallback| fallback.refuses(bucket))
+    }
+
+    /// Whether a request costing `cost` would be refused by `bucket` now, without drawing from it: the
+    /// dashboard's sign-in check, made before a password is looked at, for attempts that cost more than one
+    /// when they fail. In memory this is the refusal the last refused draw recorded (its wait accounts for
+    /// the cost); in Redis the bucket is asked directly.
+    pub async fn would_refuse(
+        &self,
+        bucket: &Bucket,
+        cost: NonZeroU32,
+    ) -> Result<Option<Decision>, StoreUnavailable> {
+        let result = match &self.inner.store {
+            Store::Memory(memory) => return Ok(memory.refuses(bucket)),
+            Store::Redis(redis) => redis
+                .check(std::slice::from_ref(bucket), cost, false)
                 .await
                 .map(|d| (!d.allowed).then_some(d)),
         };

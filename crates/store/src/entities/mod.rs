@@ -1,6 +1,7 @@
 //! One module per table. Models are plain data; queries live in `repos`.
 
 pub mod api_key;
+pub mod audit_entry;
 pub mod contact;
 pub mod contact_import;
 pub mod contact_import_chunk;
@@ -18,15 +19,19 @@ pub mod email_event;
 pub mod email_provider_message;
 pub mod email_recipient;
 pub mod idempotency_key;
+pub mod invitation;
 pub mod job_run;
+pub mod membership;
 pub mod organization;
 pub mod organization_event;
 pub mod provider_event;
 pub mod received_attachment;
 pub mod received_email;
 pub mod segment;
+pub mod session;
 pub mod suppression;
 pub mod topic;
+pub mod user;
 pub mod webhook;
 pub mod webhook_attempt;
 pub mod webhook_delivery;

@@ -18,6 +18,7 @@ mod m20261203_000011_job_runs;
 mod m20261204_000012_cache_epoch;
 mod m20261204_000014_contacts;
 mod m20261204_000015_contact_imports;
+mod m20261207_000050_dashboard_accounts;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000012_cache_epoch::Migration),
             Box::new(m20261204_000014_contacts::Migration),
             Box::new(m20261204_000015_contact_imports::Migration),
+            Box::new(m20261207_000050_dashboard_accounts::Migration),
         ]
     }
 }

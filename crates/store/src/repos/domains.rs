@@ -18,6 +18,7 @@ use crate::entities::{dkim_key, domain, organization};
 use crate::pagination::paginate;
 use crate::records::columns::checks_text;
 use crate::records::{DkimKeyRecord, DomainRecord, SendingDomains, read_all};
+use crate::repos::audit_log::{AuditContext, AuditEvent, maybe_record_in};
 use crate::repos::now;
 use crate::repos::webhook_outbox;
 use crate::{Page, PageRequest, StoreError};
@@ -66,6 +67,8 @@ pub struct Domains<'a> {
     read: &'a DatabaseConnection,
     write: &'a DatabaseConnection,
     caches: &'a Caches,
+    /// Who makes the changes, when they are to be recorded in the audit log.
+    audit: Option<&'a AuditContext>,
 }
 
 /// Most domains of one organization kept in the sending cache; an organization with more is read by name
@@ -128,7 +131,15 @@ impl<'a> Domains<'a> {
             read,
             write,
             caches,
+            audit: None,
         }
+    }
+
+    /// The same repository, recording the changes it makes (add, change, delete, DKIM rotation) as made by
+    /// `audit`'s actor, in their transactions.
+    pub fn by(mut self, audit: &'a AuditContext) -> Self {
+        self.audit = Some(audit);
+        self
     }
 
     /// Inserts the domain and its keys in one transaction. [`StoreError::Duplicate`] when the organization
@@ -195,6 +206,15 @@ impl<'a> Domains<'a> {
             );
         }
         announce(&transaction, EventType::DomainCreated, &domain, records_of).await?;
+        maybe_record_in(&transaction, self.audit, || {
+            AuditEvent::new(
+                domain.organization_id,
+                "domain.created",
+                ("domain", domain.id),
+            )
+            .with_detail(serde_json::json!({"name": domain.name}))
+        })
+        .await?;
         caches::bump(&transaction).await?;
         transaction.commit().await.map_err(duplicate)?;
         self.caches.forget_epoch();
@@ -355,6 +375,15 @@ impl<'a> Domains<'a> {
         model.updated_at = Set(now());
         let updated = model.update(&transaction).await?;
         announce(&transaction, EventType::DomainUpdated, &updated, records_of).await?;
+        maybe_record_in(&transaction, self.audit, || {
+            AuditEvent::new(
+                updated.organization_id,
+                "domain.updated",
+                ("domain", updated.id),
+            )
+            .with_detail(serde_json::json!({"name": updated.name}))
+        })
+        .await?;
         self.caches.commit_change(transaction, true).await?;
         Ok(Some(updated.try_into()?))
     }
@@ -394,6 +423,11 @@ impl<'a> Domains<'a> {
             .await?
             .rows_affected
             == 1;
+        maybe_record_in(&transaction, self.audit, || {
+            AuditEvent::new(organization_id, "domain.deleted", ("domain", id))
+                .with_detail(serde_json::json!({"name": existing.name}))
+        })
+        .await?;
         self.caches.commit_change(transaction, deleted).await?;
         Ok(deleted)
     }
@@ -436,6 +470,14 @@ impl<'a> Domains<'a> {
             .filter(domain::Column::OrganizationId.eq(organization_id))
             .exec(&transaction)
             .await?;
+        maybe_record_in(&transaction, self.audit, || {
+            AuditEvent::new(
+                organization_id,
+                "domain.dkim_rotated",
+                ("domain", domain_id),
+            )
+        })
+        .await?;
         transaction.commit().await.map_err(duplicate)?;
         read_all(stored)
     }

@@ -79,6 +79,14 @@ pub enum ChangeOutcome {
     InProgress,
 }
 
+/// What the dashboard narrows its email list by.
+#[derive(Clone, Debug, Default)]
+pub struct EmailFilter {
+    pub status: Option<EmailStatus>,
+    /// Part of the subject, a recipient or the sender.
+    pub text: Option<String>,
+}
+
 pub struct Emails<'a> {
     read: &'a DatabaseConnection,
     write: &'a DatabaseConnection,
@@ -137,6 +145,74 @@ impl<'a> Emails<'a> {
         paginate::<_, EmailSummaryRow, _>(self.read, select, email::Column::Id, page)
             .await?
             .into_records()
+    }
+
+    /// Like [`Emails::list`], narrowed by `filter` (the dashboard's email list).
+    pub async fn search(
+        &self,
+        organization_id: Uuid,
+        filter: &EmailFilter,
+        page: PageRequest,
+    ) -> Result<Page<EmailSummary>, StoreError> {
+        let mut select =
+            email::Entity::find().filter(email::Column::OrganizationId.eq(organization_id));
+        if let Some(status) = filter.status {
+            select = select.filter(email::Column::Status.eq(status.as_str()));
+        }
+        if let Some(text) = filter.text.as_deref().filter(|t| !t.is_empty()) {
+            select = select.filter(
+                sea_orm::Condition::any()
+                    .add(email::Column::Subject.contains(text))
+                    .add(email::Column::ToAddresses.contains(text))
+                    .add(email::Column::FromAddress.contains(text)),
+            );
+        }
+        paginate::<_, EmailSummaryRow, _>(self.read, select, email::Column::Id, page)
+            .await?
+            .into_records()
+    }
+
+    /// How many `email.sent`, `email.delivered`, `email.bounced` and `email.complained` events the
+    /// organization had per UTC day since `since`: `(day as YYYY-MM-DD, event type, count)`.
+    pub async fn daily_event_counts(
+        &self,
+        organization_id: Uuid,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        use sea_orm::{DbBackend, FromQueryResult, Statement};
+
+        #[derive(FromQueryResult)]
+        struct Count {
+            day: String,
+            event_type: String,
+            n: i64,
+        }
+        let backend = self.read.get_database_backend();
+        let day = match backend {
+            DbBackend::Postgres => "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+            _ => "substr(created_at, 1, 10)",
+        };
+        let (org, at) = match backend {
+            DbBackend::Postgres => ("$1", "$2"),
+            _ => ("?", "?"),
+        };
+        let sql = format!(
+            "SELECT {day} AS day, event_type, COUNT(*) AS n FROM email_events \
+             WHERE organization_id = {org} AND created_at >= {at} \
+             AND event_type IN ('email.sent', 'email.delivered', 'email.bounced', 'email.complained') \
+             GROUP BY 1, 2 ORDER BY 1"
+        );
+        let rows = Count::find_by_statement(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [organization_id.into(), since.into()],
+        ))
+        .all(self.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.day, r.event_type, r.n))
+            .collect())
     }
 
     /// For the delivery worker: the email whatever its organization (the job names it).

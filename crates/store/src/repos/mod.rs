@@ -2,6 +2,7 @@
 
 pub mod accept_writer;
 mod api_keys;
+pub mod audit_log;
 pub mod contact_imports;
 pub mod contact_properties;
 pub mod contacts;
@@ -10,7 +11,9 @@ mod domains;
 mod email_quotas;
 pub mod emails;
 pub mod idempotency;
+pub mod invitations;
 mod job_runs;
+pub mod members;
 mod organizations;
 pub mod provider_events;
 pub mod received_emails;
@@ -18,10 +21,12 @@ pub mod retention;
 pub mod segments;
 pub mod suppressions;
 pub mod topics;
+pub mod users;
 pub mod webhook_outbox;
 mod webhooks;
 
 pub use api_keys::{ApiKeys, NewApiKey};
+pub use audit_log::{Actor, AuditContext, AuditEvent, AuditLog};
 pub use contact_imports::ContactImports;
 pub use contact_properties::ContactProperties;
 pub use contacts::Contacts;
@@ -30,7 +35,9 @@ pub use domains::{CheckOutcome, DomainChanges, DomainRecordsOf, Domains, NewDkim
 pub use email_quotas::{EmailQuotas, QuotaWindow, Reservation};
 pub use emails::Emails;
 pub use idempotency::Idempotency;
+pub use invitations::{Acceptance, Invitations, Invitee, NewInvitation};
 pub use job_runs::JobRuns;
+pub use members::{MemberChange, MemberRecord, Members};
 pub use organizations::Organizations;
 pub use provider_events::ProviderEvents;
 pub use received_emails::ReceivedEmails;
@@ -38,6 +45,7 @@ pub use retention::{PurgeReport, Retention};
 pub use segments::Segments;
 pub use suppressions::Suppressions;
 pub use topics::Topics;
+pub use users::{NewSession, NewUser, Users};
 pub use webhook_outbox::WebhookQueue;
 pub use webhooks::{
     CreateWebhookOutcome, NewWebhook, ReplayOutcome, SealedWebhookSecrets, WebhookChanges, Webhooks,

@@ -31,18 +31,18 @@ impl<'a> Organizations<'a> {
     }
 
     pub async fn create(&self, name: &str) -> Result<organization::Model, StoreError> {
-        let at = now();
-        let model = organization::ActiveModel {
-            id: Set(opensend_core::new_id()),
-            name: Set(name.to_owned()),
-            created_at: Set(at),
-            updated_at: Set(at),
-            rate_limit_per_second: Set(None),
-            rate_limit_burst: Set(None),
-            daily_email_quota: Set(None),
-            monthly_email_quota: Set(None),
-        };
-        Ok(model.insert(self.write).await?)
+        insert(self.write, name).await
+    }
+
+    /// Renames an organization; `false` when there is none.
+    pub async fn rename(&self, id: Uuid, name: &str) -> Result<bool, StoreError> {
+        let result = organization::Entity::update_many()
+            .col_expr(organization::Column::Name, Expr::value(name))
+            .col_expr(organization::Column::UpdatedAt, Expr::value(now()))
+            .filter(organization::Column::Id.eq(id))
+            .exec(self.write)
+            .await?;
+        Ok(result.rows_affected == 1)
     }
 
     pub async fn get(&self, id: Uuid) -> Result<Option<organization::Model>, StoreError> {
@@ -98,4 +98,23 @@ impl<'a> Organizations<'a> {
         self.caches.commit_change(transaction, changed).await?;
         Ok(changed)
     }
+}
+
+/// Inserts an organization with `db` (a transaction of the caller's, or the pool).
+pub(crate) async fn insert<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    name: &str,
+) -> Result<organization::Model, StoreError> {
+    let at = now();
+    let model = organization::ActiveModel {
+        id: Set(opensend_core::new_id()),
+        name: Set(name.to_owned()),
+        created_at: Set(at),
+        updated_at: Set(at),
+        rate_limit_per_second: Set(None),
+        rate_limit_burst: Set(None),
+        daily_email_quota: Set(None),
+        monthly_email_quota: Set(None),
+    };
+    Ok(model.insert(db).await?)
 }

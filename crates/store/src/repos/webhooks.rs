@@ -19,6 +19,7 @@ use crate::records::columns::{Row, strings_text};
 use crate::records::{
     DeliveryRecord, OrganizationEventRecord, WebhookMessageRecord, WebhookRecord,
 };
+use crate::repos::audit_log::{AuditContext, AuditEvent, maybe_record_in};
 use crate::repos::now;
 use crate::repos::webhook_outbox::fail_pending;
 use crate::{Page, PageRequest, StoreError};
@@ -26,6 +27,8 @@ use crate::{Page, PageRequest, StoreError};
 pub struct Webhooks<'a> {
     read: &'a DatabaseConnection,
     write: &'a DatabaseConnection,
+    /// Who makes the changes, when they are to be recorded in the audit log.
+    audit: Option<&'a AuditContext>,
 }
 
 #[derive(Clone, Debug)]
@@ -75,7 +78,18 @@ pub enum ReplayOutcome {
 
 impl<'a> Webhooks<'a> {
     pub(crate) fn new(read: &'a DatabaseConnection, write: &'a DatabaseConnection) -> Self {
-        Self { read, write }
+        Self {
+            read,
+            write,
+            audit: None,
+        }
+    }
+
+    /// The same repository, recording the changes it makes to endpoints (add, change, delete, secret
+    /// rotation, replay) as made by `audit`'s actor, in their transactions.
+    pub fn by(mut self, audit: &'a AuditContext) -> Self {
+        self.audit = Some(audit);
+        self
     }
 
     /// Registers an endpoint, unless the organization already has `max_per_organization` of them (enabled
@@ -122,6 +136,15 @@ impl<'a> Webhooks<'a> {
             updated_at: Set(at),
         }
         .insert(&txn)
+        .await?;
+        maybe_record_in(&txn, self.audit, || {
+            AuditEvent::new(
+                model.organization_id,
+                "webhook.created",
+                ("webhook", model.id),
+            )
+            .with_detail(serde_json::json!({"endpoint": model.endpoint}))
+        })
         .await?;
         txn.commit().await?;
         Ok(CreateWebhookOutcome::Created(Box::new(model.try_into()?)))
@@ -197,6 +220,12 @@ impl<'a> Webhooks<'a> {
         if disabling {
             fail_pending(&txn, id, "the endpoint is disabled").await?;
         }
+        maybe_record_in(&txn, self.audit, || {
+            AuditEvent::new(organization_id, "webhook.updated", ("webhook", id)).with_detail(
+                serde_json::json!({"endpoint": updated.endpoint, "status": updated.status}),
+            )
+        })
+        .await?;
         txn.commit().await?;
         Ok(Some(updated.try_into()?))
     }
@@ -231,6 +260,12 @@ impl<'a> Webhooks<'a> {
             .await?
             .rows_affected
             == 1;
+        if deleted {
+            maybe_record_in(&txn, self.audit, || {
+                AuditEvent::new(organization_id, "webhook.deleted", ("webhook", id))
+            })
+            .await?;
+        }
         txn.commit().await?;
         Ok(deleted)
     }
@@ -258,6 +293,10 @@ impl<'a> Webhooks<'a> {
         model.secret_sealed = Set(new_sealed);
         model.updated_at = Set(now());
         let updated = model.update(&txn).await?;
+        maybe_record_in(&txn, self.audit, || {
+            AuditEvent::new(organization_id, "webhook.secret_rotated", ("webhook", id))
+        })
+        .await?;
         txn.commit().await?;
         Ok(Some(updated.try_into()?))
     }
@@ -401,6 +440,15 @@ impl<'a> Webhooks<'a> {
             updated_at: Set(at),
         }
         .insert(&txn)
+        .await?;
+        maybe_record_in(&txn, self.audit, || {
+            AuditEvent::new(
+                organization_id,
+                "webhook.delivery_replayed",
+                ("webhook", webhook_id),
+            )
+            .with_detail(serde_json::json!({"delivery_id": original.id}))
+        })
         .await?;
         txn.commit().await?;
         Ok(ReplayOutcome::Created(id))

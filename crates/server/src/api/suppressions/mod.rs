@@ -126,19 +126,13 @@ async fn create(
     FullAccess(caller): FullAccess,
     ApiJson(body): ApiJson<CreateRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let raw = body.email.ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::MissingRequiredField,
-            "Missing required field `email`.",
-        )
-    })?;
-    let address = parse_address("email", &raw)?;
-    let reason = parse_reason(body.reason.as_deref())?;
-    let added = state
-        .store
-        .suppressions()
-        .add(caller.organization_id, &address, reason, None)
-        .await?;
+    let added = add_suppression(
+        &state,
+        caller.organization_id,
+        body.email,
+        body.reason.as_deref(),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -147,6 +141,28 @@ async fn create(
             "created": added.created,
         })),
     ))
+}
+
+/// Lists an address (`reason` `manual` unless given): `POST /suppressions` and the dashboard's form.
+pub(crate) async fn add_suppression(
+    state: &AppState,
+    organization_id: Uuid,
+    email: Option<String>,
+    reason: Option<&str>,
+) -> Result<opensend_store::repos::suppressions::Added, ApiError> {
+    let raw = email.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::MissingRequiredField,
+            "Missing required field `email`.",
+        )
+    })?;
+    let address = parse_address("email", &raw)?;
+    let reason = parse_reason(reason)?;
+    Ok(state
+        .store
+        .suppressions()
+        .add(organization_id, &address, reason, None)
+        .await?)
 }
 
 /// `?origin=` (Resend's) and `?reason=` (extension); both may be given, and then both must match.

@@ -18,10 +18,11 @@ use uuid::Uuid;
 use super::load;
 use crate::api::list::{ListQuery, ListResponse};
 use crate::api::timestamp;
-use crate::auth::FullAccess;
+use crate::auth::{Audited, FullAccess};
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, PathId, PathIds};
 use crate::state::AppState;
+use opensend_store::repos::AuditContext;
 
 /// One attempt of a delivery.
 #[derive(Debug, Serialize)]
@@ -53,7 +54,7 @@ impl From<webhook_attempt::Model> for AttemptView {
 
 /// One delivery: where it stands, what the last attempt got, and every attempt.
 #[derive(Debug, Serialize)]
-pub(super) struct DeliveryView {
+pub(crate) struct DeliveryView {
     object: &'static str,
     id: Uuid,
     /// The `webhook-id` / `svix-id` receivers see; the same on every attempt and replay.
@@ -72,7 +73,7 @@ pub(super) struct DeliveryView {
     history: Vec<AttemptView>,
 }
 
-pub(super) async fn delivery_views(
+pub(crate) async fn delivery_views(
     state: &AppState,
     organization_id: Uuid,
     items: Vec<DeliveryRecord>,
@@ -157,31 +158,45 @@ pub(super) async fn delivery(
 pub(super) async fn replay(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
+    Audited(audit): Audited,
     PathIds(id, delivery_id): PathIds,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    match state
-        .store
-        .webhooks()
-        .replay(caller.organization_id, id, delivery_id)
-        .await?
-    {
-        ReplayOutcome::Created(new_id) => {
-            state.webhook_wakeup.notify_one();
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(json!({
-                    "object": "webhook_delivery",
-                    "id": new_id,
-                    "replay_of": delivery_id,
-                    "status": DeliveryStatus::Pending,
-                })),
-            ))
-        }
+    match replay_delivery(&state, caller.organization_id, &audit, id, delivery_id).await? {
+        ReplayOutcome::Created(new_id) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({
+                "object": "webhook_delivery",
+                "id": new_id,
+                "replay_of": delivery_id,
+                "status": DeliveryStatus::Pending,
+            })),
+        )),
         ReplayOutcome::NotFound => Err(ApiError::not_found("Webhook delivery")),
         ReplayOutcome::EndpointDisabled => Err(ApiError::validation(
             "The webhook is disabled; enable it before replaying its deliveries.",
         )),
     }
+}
+
+/// Queues a delivery's message again (same `webhook-id`) and wakes the dispatcher: the API's replay routes
+/// and the dashboard's button.
+pub(crate) async fn replay_delivery(
+    state: &AppState,
+    organization_id: Uuid,
+    audit: &AuditContext,
+    id: Uuid,
+    delivery_id: Uuid,
+) -> Result<ReplayOutcome, ApiError> {
+    let outcome = state
+        .store
+        .webhooks()
+        .by(audit)
+        .replay(organization_id, id, delivery_id)
+        .await?;
+    if matches!(outcome, ReplayOutcome::Created(_)) {
+        state.webhook_wakeup.notify_one();
+    }
+    Ok(outcome)
 }
 
 /// Resend's status of a webhook event.
@@ -271,16 +286,11 @@ pub(super) async fn event(
 pub(super) async fn replay_event(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
+    Audited(audit): Audited,
     PathIds(id, event_id): PathIds,
 ) -> Result<Json<Value>, ApiError> {
-    match state
-        .store
-        .webhooks()
-        .replay(caller.organization_id, id, event_id)
-        .await?
-    {
+    match replay_delivery(&state, caller.organization_id, &audit, id, event_id).await? {
         ReplayOutcome::Created(new_id) => {
-            state.webhook_wakeup.notify_one();
             Ok(Json(json!({"object": "webhook_event", "id": new_id})))
         }
         ReplayOutcome::NotFound => Err(ApiError::not_found("Webhook event")),

@@ -19,11 +19,12 @@ use super::deliveries::delivery_views;
 use super::load;
 use crate::api::list::{ListQuery, ListResponse};
 use crate::api::timestamp;
-use crate::auth::FullAccess;
+use crate::auth::{Audited, FullAccess};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, PathId};
 use crate::state::AppState;
 use crate::webhooks;
+use opensend_store::repos::AuditContext;
 
 /// How long the previous secret keeps signing after a rotation.
 pub const ROTATION_OVERLAP: TimeDelta = TimeDelta::hours(24);
@@ -43,20 +44,49 @@ pub(super) struct CreateRequest {
 pub(super) async fn create(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
+    Audited(audit): Audited,
     ApiJson(body): ApiJson<CreateRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let endpoint = body.endpoint.ok_or_else(|| missing("endpoint"))?;
-    let endpoint = parse_endpoint(&state, &endpoint).await?;
-    let events = parse_events(body.events.ok_or_else(|| missing("events"))?)?;
+    let (created, secret) = create_webhook(
+        &state,
+        caller.organization_id,
+        &audit,
+        body.endpoint,
+        body.events,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "object": "webhook",
+            "id": created.id,
+            "signing_secret": secret.to_whsec().expose_secret(),
+        })),
+    ))
+}
+
+/// Registers an endpoint from what a client sent: `POST /webhooks` and the dashboard's form. The secret
+/// comes back to be shown.
+pub(crate) async fn create_webhook(
+    state: &AppState,
+    organization_id: Uuid,
+    audit: &AuditContext,
+    endpoint: Option<String>,
+    events: Option<Vec<String>>,
+) -> Result<(WebhookRecord, WebhookSecret), ApiError> {
+    let endpoint = endpoint.ok_or_else(|| missing("endpoint"))?;
+    let endpoint = parse_endpoint(state, &endpoint).await?;
+    let events = parse_events(events.ok_or_else(|| missing("events"))?)?;
     let secret = WebhookSecret::generate().map_err(ApiError::internal)?;
     let sealed = webhooks::seal(&state.secrets, &secret).map_err(ApiError::internal)?;
     let limit = state.config.webhooks.max_endpoints_per_org;
     let created = match state
         .store
         .webhooks()
+        .by(audit)
         .create(
             NewWebhook {
-                organization_id: caller.organization_id,
+                organization_id,
                 endpoint,
                 event_types: events,
                 secret_sealed: sealed,
@@ -73,14 +103,28 @@ pub(super) async fn create(
             )));
         }
     };
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "object": "webhook",
-            "id": created.id,
-            "signing_secret": secret.to_whsec().expose_secret(),
-        })),
-    ))
+    Ok((*created, secret))
+}
+
+/// Installs a new signing secret (the old one keeps signing for [`ROTATION_OVERLAP`]): the API's route and
+/// the dashboard's button. Returns the new secret, to be shown, and until when the old one signs.
+pub(crate) async fn rotate_webhook_secret(
+    state: &AppState,
+    organization_id: Uuid,
+    audit: &AuditContext,
+    id: Uuid,
+) -> Result<(WebhookSecret, chrono::DateTime<Utc>), ApiError> {
+    let secret = WebhookSecret::generate().map_err(ApiError::internal)?;
+    let sealed = webhooks::seal(&state.secrets, &secret).map_err(ApiError::internal)?;
+    let until = Utc::now() + ROTATION_OVERLAP;
+    state
+        .store
+        .webhooks()
+        .by(audit)
+        .rotate_secret(organization_id, id, sealed, until)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Webhook"))?;
+    Ok((secret, until))
 }
 
 fn missing(field: &str) -> ApiError {
@@ -200,23 +244,36 @@ pub(super) async fn show(
     })))
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct UpdateRequest {
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct UpdateRequest {
     #[serde(alias = "url")]
-    endpoint: Option<String>,
+    pub endpoint: Option<String>,
     #[serde(alias = "event_types")]
-    events: Option<Vec<String>>,
-    status: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub status: Option<String>,
 }
 
 pub(super) async fn update(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
+    Audited(audit): Audited,
     PathId(id): PathId,
     ApiJson(body): ApiJson<UpdateRequest>,
 ) -> Result<Json<Value>, ApiError> {
+    update_webhook(&state, caller.organization_id, &audit, id, body).await?;
+    Ok(Json(json!({"object": "webhook", "id": id})))
+}
+
+/// Changes an endpoint (URL, events, enabled): `PATCH /webhooks/{id}` and the dashboard's forms.
+pub(crate) async fn update_webhook(
+    state: &AppState,
+    organization_id: Uuid,
+    audit: &AuditContext,
+    id: Uuid,
+    body: UpdateRequest,
+) -> Result<WebhookRecord, ApiError> {
     let endpoint = match body.endpoint {
-        Some(raw) => Some(parse_endpoint(&state, &raw).await?),
+        Some(raw) => Some(parse_endpoint(state, &raw).await?),
         None => None,
     };
     let events = body.events.map(parse_events).transpose()?;
@@ -235,8 +292,9 @@ pub(super) async fn update(
     state
         .store
         .webhooks()
+        .by(audit)
         .update(
-            caller.organization_id,
+            organization_id,
             id,
             WebhookChanges {
                 endpoint,
@@ -245,43 +303,49 @@ pub(super) async fn update(
             },
         )
         .await?
-        .ok_or_else(|| ApiError::not_found("Webhook"))?;
-    Ok(Json(json!({"object": "webhook", "id": id})))
+        .ok_or_else(|| ApiError::not_found("Webhook"))
 }
 
 pub(super) async fn remove(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
+    Audited(audit): Audited,
     PathId(id): PathId,
 ) -> Result<Json<Value>, ApiError> {
-    if !state
-        .store
-        .webhooks()
-        .delete(caller.organization_id, id)
-        .await?
-    {
-        return Err(ApiError::not_found("Webhook"));
-    }
+    delete_webhook(&state, caller.organization_id, &audit, id).await?;
     Ok(Json(
         json!({"object": "webhook", "id": id, "deleted": true}),
     ))
+}
+
+/// Deletes an endpoint with its deliveries: the API's `DELETE` and the dashboard's button.
+pub(crate) async fn delete_webhook(
+    state: &AppState,
+    organization_id: Uuid,
+    audit: &AuditContext,
+    id: Uuid,
+) -> Result<(), ApiError> {
+    if state
+        .store
+        .webhooks()
+        .by(audit)
+        .delete(organization_id, id)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("Webhook"))
+    }
 }
 
 /// A new secret; the old one signs beside it for [`ROTATION_OVERLAP`], so receivers can switch at leisure.
 pub(super) async fn rotate_secret(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
+    Audited(audit): Audited,
     PathId(id): PathId,
 ) -> Result<Json<Value>, ApiError> {
-    let secret = WebhookSecret::generate().map_err(ApiError::internal)?;
-    let sealed = webhooks::seal(&state.secrets, &secret).map_err(ApiError::internal)?;
-    let until = Utc::now() + ROTATION_OVERLAP;
-    state
-        .store
-        .webhooks()
-        .rotate_secret(caller.organization_id, id, sealed, until)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Webhook"))?;
+    let (secret, until) = rotate_webhook_secret(&state, caller.organization_id, &audit, id).await?;
     Ok(Json(json!({
         "object": "webhook",
         "id": id,

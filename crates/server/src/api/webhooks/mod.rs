@@ -9,8 +9,8 @@
 //!
 //! [`endpoints`] holds the endpoints themselves, [`deliveries`] what was sent to them.
 
-mod deliveries;
-mod endpoints;
+pub(crate) mod deliveries;
+pub(crate) mod endpoints;
 
 use axum::Router;
 use axum::routing::{get, post};
