@@ -1,7 +1,6 @@
 //! Sending domains beyond HTTP: the records a domain must publish here, verifying them (the re-check job
 //! is `jobs::domain_checks`), and the send-time rule "may this organization send as this address?".
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -468,7 +467,7 @@ pub struct Signers {
     pub signers: Vec<Arc<dkim::PreparedSigner>>,
 }
 
-/// Like [`signing_identity`], with each key opened once per process and kept ([`SignerCache`]): the
+/// Like [`signing_identity`], with each key opened once per process and kept ([`crate::signer_cache::SignerCache`]): the
 /// delivery worker's way, since opening an RSA key costs a large share of signing with it. `None`: the
 /// address is outside the organization's verified domains and `unverified` keeps such mail unsigned.
 pub async fn signers_for(
@@ -484,55 +483,19 @@ pub async fn signers_for(
     };
     let mut signers = Vec::new();
     for key in sending.keys_of(domain.id) {
-        if let Some(signer) = state.signers.get(&domain, key, &state.secrets)? {
-            signers.push(signer);
-        }
+        let signer = state.signers.get_or_open(key.id, || {
+            open_key(&state.secrets, key)?
+                .map(|opened| dkim::PreparedSigner::new(&domain.name, &opened))
+                .transpose()
+                .map_err(DomainError::from)
+        })?;
+        signers.extend(signer);
     }
     signers.sort_by_key(|s| s.algorithm() != DkimAlgorithm::RsaSha256);
     Ok(Some(Signers {
         domain: domain.name,
         signers,
     }))
-}
-
-/// Most opened keys a process keeps; past it, the cache starts again empty.
-const MAX_CACHED_SIGNERS: usize = 10_000;
-
-/// DKIM keys opened for signing, by key id. Which keys are active is decided on every message from the
-/// store (whose cache follows every rotation through the cache epoch); this only saves opening a key again.
-/// A key's private half never changes under its id, so an entry cannot go stale; entries of retired keys
-/// stay until the cache fills up (their private halves stay in memory that long).
-#[derive(Default)]
-pub struct SignerCache {
-    opened: std::sync::RwLock<HashMap<Uuid, Arc<dkim::PreparedSigner>>>,
-}
-
-impl SignerCache {
-    fn get(
-        &self,
-        domain: &DomainRecord,
-        key: &DkimKeyRecord,
-        secrets: &SecretBox,
-    ) -> Result<Option<Arc<dkim::PreparedSigner>>, DomainError> {
-        if let Some(found) = self
-            .opened
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key.id)
-        {
-            return Ok(Some(found.clone()));
-        }
-        let Some(opened) = open_key(secrets, key)? else {
-            return Ok(None);
-        };
-        let signer = Arc::new(dkim::PreparedSigner::new(&domain.name, &opened)?);
-        let mut cache = self.opened.write().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= MAX_CACHED_SIGNERS {
-            cache.clear();
-        }
-        cache.insert(key.id, signer.clone());
-        Ok(Some(signer))
-    }
 }
 
 #[cfg(test)]

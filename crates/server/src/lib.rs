@@ -25,6 +25,7 @@ pub mod sending;
 pub mod serve;
 pub mod ses_event_writer;
 pub mod setup;
+pub mod signer_cache;
 pub mod startup_checks;
 pub mod state;
 pub mod telemetry;

@@ -39,8 +39,8 @@ pub struct AppState {
     pub ses_sns: Option<SnsVerifier>,
     /// Applies the SES events of `/events/ses` in batches.
     pub ses_events: Arc<crate::ses_event_writer::SesEventWriter>,
-    /// DKIM keys opened for signing, kept by the delivery worker (see [`crate::domains::SignerCache`]).
-    pub signers: Arc<crate::domains::SignerCache>,
+    /// DKIM keys opened for signing, kept by the delivery worker (see [`crate::signer_cache::SignerCache`]).
+    pub signers: Arc<crate::signer_cache::SignerCache>,
     /// Places for send requests whose bodies are large enough to be parsed as they stream in
     /// ([`LARGE_SEND_BODIES_AT_ONCE`]), so many large sends at once cannot exhaust memory.
     pub large_send_bodies: Arc<Semaphore>,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::StoreError;
 use crate::caches::{CacheSettings, Caches};
 use crate::migrations::Migrator;
-use crate::repos::accept_writer::{self, AcceptWriter};
+use crate::repos::accept_writer::AcceptWriter;
 use crate::repos::webhook_outbox::ClaimCursor;
 use crate::repos::{
     ApiKeys, DeliveryQueue, Domains, EmailQuotas, Emails, Idempotency, JobRuns, Organizations,
@@ -32,6 +32,17 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+impl Backend {
+    /// How many group writers the accept path gets (see [`AcceptWriter::new`]): SQLite takes one writer at a
+    /// time, so a second would only queue; PostgreSQL commits several groups in parallel.
+    fn accept_writers(self) -> usize {
+        match self {
+            Backend::Sqlite => 1,
+            Backend::Postgres => 4,
+        }
+    }
 }
 
 /// Handle to the database, cheap to clone.
@@ -110,10 +121,7 @@ impl Store {
 
     fn assemble(read: DatabaseConnection, write: DatabaseConnection, backend: Backend) -> Self {
         Self {
-            accept_writer: Arc::new(AcceptWriter::new(
-                write.clone(),
-                accept_writer::writers_for(backend),
-            )),
+            accept_writer: Arc::new(AcceptWriter::new(write.clone(), backend.accept_writers())),
             read,
             write,
             backend,

@@ -41,7 +41,7 @@ use crate::entities::{
     suppression,
 };
 use crate::records::columns::{headers_text, mailbox_text, mailboxes_text, tags_text};
-use crate::repos::emails::{Accepted, IdempotentResponse, NewEmail};
+use crate::repos::new_email::{Accepted, IdempotentResponse, NewEmail};
 use crate::repos::now;
 use crate::repos::suppressions::address_key;
 use crate::repos::webhook_outbox::enqueue_email_event;
@@ -444,12 +444,4 @@ where
             .await?;
     }
     Ok(())
-}
-
-/// How many writers a backend gets (see [`AcceptWriter::new`]).
-pub(crate) fn writers_for(backend: crate::Backend) -> usize {
-    match backend {
-        crate::Backend::Sqlite => 1,
-        crate::Backend::Postgres => 4,
-    }
 }

@@ -1,7 +1,7 @@
 //! Accepted emails: the accept transaction, reads, rescheduling and cancellation.
 
 use chrono::{DateTime, Utc};
-use opensend_core::{EmailAddress, EmailStatus, Header, Mailbox, RecipientKind, Tag};
+use opensend_core::EmailStatus;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
@@ -17,57 +17,9 @@ use crate::records::{
     EmailEventRecord, EmailRecord, EmailSummary, EmailSummaryRow, RecipientRecord, read_all,
 };
 use crate::repos::accept_writer::{AcceptRequest, AcceptWriter};
+pub use crate::repos::new_email::{Accepted, IdempotentResponse, NewAttachment, NewEmail};
 use crate::repos::now;
 use crate::{Page, PageRequest, StoreError};
-
-/// An email the API validated, ready to be written. Addresses are stored as parsed here and read back
-/// without being parsed again (see [`crate::records`]).
-#[derive(Clone, Debug)]
-pub struct NewEmail {
-    pub id: Uuid,
-    pub organization_id: Uuid,
-    pub api_key_id: Option<Uuid>,
-    pub from: Mailbox,
-    pub to: Vec<Mailbox>,
-    pub cc: Vec<Mailbox>,
-    pub bcc: Vec<Mailbox>,
-    pub reply_to: Vec<Mailbox>,
-    pub subject: String,
-    pub html: Option<String>,
-    pub text: Option<String>,
-    pub headers: Vec<Header>,
-    pub tags: Vec<Tag>,
-    pub attachments: Vec<NewAttachment>,
-    pub scheduled_at: Option<DateTime<Utc>>,
-    pub message_id: String,
-    pub sending_domain_id: Option<Uuid>,
-    pub unverified_sender: bool,
-    /// Envelope recipients, normalised and without duplicates.
-    pub recipients: Vec<(EmailAddress, RecipientKind)>,
-}
-
-#[derive(Clone, Debug)]
-pub struct NewAttachment {
-    pub filename: String,
-    pub content_type: String,
-    pub content_id: Option<String>,
-    pub content: Vec<u8>,
-}
-
-/// The response to remember for an `Idempotency-Key`, written in the same transaction as the emails.
-#[derive(Clone, Debug)]
-pub struct IdempotentResponse {
-    pub record_id: Uuid,
-    pub status: u16,
-    pub body: String,
-}
-
-/// What became of one accepted email.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Accepted {
-    pub id: Uuid,
-    pub status: EmailStatus,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChangeOutcome {

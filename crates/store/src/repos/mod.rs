@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod invitations;
 mod job_runs;
 pub mod members;
+pub mod new_email;
 mod organizations;
 pub mod provider_events;
 pub mod received_emails;
