@@ -8,7 +8,7 @@ use axum::routing::get;
 use opensend_store::repos::contacts::ContactKey;
 use uuid::Uuid;
 
-use super::page::{Chrome, DashError, PageQuery, html, when};
+use super::page::{Chrome, DashError, PageQuery, html, next_page, when};
 use super::session::Workspace;
 use super::table::{Cell, Table, TablePage};
 use crate::state::AppState;
@@ -61,14 +61,7 @@ async fn contacts(
         .list(workspace.org(), None, query.page()?)
         .await?
         .ok_or(DashError::NotFound)?;
-    let next = page
-        .has_more
-        .then(|| {
-            page.items
-                .last()
-                .map(|c| format!("/dashboard/contacts?after={}", c.id))
-        })
-        .flatten();
+    let next = next_page(&page, "/dashboard/contacts", |c| c.id);
     html(TablePage {
         chrome: Chrome::new(&state, &workspace, "Contacts", "contacts")?,
         heading: "Contacts".into(),
@@ -153,14 +146,7 @@ async fn segments(
         .segments()
         .list(workspace.org(), query.page()?)
         .await?;
-    let next = page
-        .has_more
-        .then(|| {
-            page.items
-                .last()
-                .map(|s| format!("/dashboard/segments?after={}", s.id))
-        })
-        .flatten();
+    let next = next_page(&page, "/dashboard/segments", |s| s.id);
     html(TablePage {
         chrome: Chrome::new(&state, &workspace, "Segments", "segments")?,
         heading: "Segments".into(),

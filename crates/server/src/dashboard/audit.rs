@@ -6,7 +6,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::routing::get;
 
-use super::page::{Chrome, DashError, PageQuery, html, when};
+use super::page::{Chrome, DashError, PageQuery, html, next_page, when};
 use super::session::Workspace;
 use super::table::{Cell, Table, TablePage};
 use crate::state::AppState;
@@ -26,14 +26,7 @@ async fn list(
         .audit_log()
         .list(workspace.org(), query.page()?)
         .await?;
-    let next = page
-        .has_more
-        .then(|| {
-            page.items
-                .last()
-                .map(|e| format!("/dashboard/audit?after={}", e.id))
-        })
-        .flatten();
+    let next = next_page(&page, "/dashboard/audit", |e| e.id);
     html(TablePage {
         chrome: Chrome::new(&state, &workspace, "Audit log", "audit")?,
         heading: "Audit log".into(),

@@ -132,6 +132,16 @@ impl PageQuery {
     }
 }
 
+/// The link to the page after `page` of the list at `path`, when there is one.
+pub fn next_page<T>(
+    page: &opensend_store::Page<T>,
+    path: &str,
+    id: impl Fn(&T) -> Uuid,
+) -> Option<String> {
+    let last = page.items.last().filter(|_| page.has_more)?;
+    Some(format!("{path}?after={}", id(last)))
+}
+
 /// Short display of a timestamp.
 pub fn when(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()

@@ -6,7 +6,7 @@ use axum::response::Response;
 use axum::routing::get;
 use uuid::Uuid;
 
-use super::page::{Chrome, DashError, PageQuery, html, when};
+use super::page::{Chrome, DashError, PageQuery, html, next_page, when};
 use super::session::Workspace;
 use super::table::{Cell, Table, TablePage};
 use crate::state::AppState;
@@ -27,14 +27,7 @@ async fn list(
         .received_emails()
         .list(workspace.org(), query.page()?)
         .await?;
-    let next = page
-        .has_more
-        .then(|| {
-            page.items
-                .last()
-                .map(|e| format!("/dashboard/receiving?after={}", e.id))
-        })
-        .flatten();
+    let next = next_page(&page, "/dashboard/receiving", |e| e.id);
     html(TablePage {
         chrome: Chrome::new(&state, &workspace, "Received emails", "receiving")?,
         heading: "Received emails".into(),

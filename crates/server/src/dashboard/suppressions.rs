@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use uuid::Uuid;
 
-use super::page::{Chrome, DashError, Found, PageQuery, html, when};
+use super::page::{Chrome, DashError, Found, PageQuery, html, next_page, when};
 use super::session::{CsrfForm, Workspace};
 use crate::api::suppressions::add_suppression;
 use crate::state::AppState;
@@ -54,14 +54,7 @@ async fn list(
         .suppressions()
         .list(workspace.org(), None, page_request)
         .await?;
-    let next = page
-        .has_more
-        .then(|| {
-            page.items
-                .last()
-                .map(|s| format!("/dashboard/suppressions?after={}", s.id))
-        })
-        .flatten();
+    let next = next_page(&page, "/dashboard/suppressions", |s| s.id);
     html(SuppressionsPage {
         chrome: Chrome::new(&state, &workspace, "Suppressions", "suppressions")?
             .with_notice(query.done.as_deref()),
