@@ -164,6 +164,16 @@ enum AdminCommand {
         #[command(flatten)]
         output: Output,
     },
+    /// Set a dashboard user's password and sign them out everywhere (there is no reset by email). The
+    /// password is read from standard input (one line) when it is not a terminal; otherwise one is
+    /// generated and printed once.
+    SetPassword {
+        /// The address they sign in with.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        output: Output,
+    },
     /// Revoke an API key; it stops working on the next request. Prints its id on the last line.
     RevokeKey {
         /// API key id.
@@ -207,6 +217,19 @@ fn main() -> ExitCode {
 
 /// The password of `admin create-user` from standard input when it is piped in (its first line);
 /// `None` on a terminal, where a password is generated instead.
+/// The password piped in on standard input, or a generated one together with its text to show once.
+fn piped_or_generated_password() -> Result<(secrecy::SecretString, Option<String>), String> {
+    match read_password()? {
+        Some(password) => Ok((password, None)),
+        None => {
+            let password =
+                opensend_server::accounts::generate_password().map_err(|e| e.to_string())?;
+            let shown = secrecy::ExposeSecret::expose_secret(&password).to_owned();
+            Ok((password, Some(shown)))
+        }
+    }
+}
+
 fn read_password() -> Result<Option<secrecy::SecretString>, String> {
     use std::io::{BufRead, IsTerminal};
     let stdin = std::io::stdin();
@@ -422,16 +445,10 @@ async fn run_admin(store: &Store, config: &Config, command: AdminCommand) -> Exi
             organization_id,
             output,
         } => {
-            let (password, generated) = match read_password() {
-                Ok(Some(password)) => (password, false),
-                Ok(None) => match opensend_server::accounts::generate_password() {
-                    Ok(password) => (password, true),
-                    Err(e) => return fail(e),
-                },
+            let (password, shown) = match piped_or_generated_password() {
+                Ok(found) => found,
                 Err(e) => return fail(e),
             };
-            let shown =
-                generated.then(|| secrecy::ExposeSecret::expose_secret(&password).to_owned());
             match admin::create_user(store, &email, password, organization_id).await {
                 Ok((user, created)) => {
                     if output.json {
@@ -458,6 +475,36 @@ async fn run_admin(store: &Store, config: &Config, command: AdminCommand) -> Exi
                         } else {
                             println!("{}", user.id);
                         }
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e @ admin::AdminError::Account(_)) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(EXIT_CONFIG)
+                }
+                Err(e) => fail(e),
+            }
+        }
+        AdminCommand::SetPassword { email, output } => {
+            let (password, shown) = match piped_or_generated_password() {
+                Ok(found) => found,
+                Err(e) => return fail(e),
+            };
+            match admin::set_password(store, &email, password).await {
+                Ok(user) if output.json => {
+                    println!(
+                        "{}",
+                        json!({"object": "user", "id": user.id, "email": user.email, "password": shown})
+                    );
+                    ExitCode::SUCCESS
+                }
+                Ok(user) => {
+                    println!("set the password of {} and signed them out", user.email);
+                    if let Some(password) = shown {
+                        println!("the password below is shown only this once:");
+                        println!("{password}");
+                    } else {
+                        println!("{}", user.id);
                     }
                     ExitCode::SUCCESS
                 }

@@ -1301,3 +1301,108 @@ async fn create_user_makes_owners_with_a_piped_or_generated_password() {
         .await
     );
 }
+
+#[tokio::test]
+async fn set_password_replaces_the_password_and_signs_the_user_out() {
+    use std::io::Write;
+    let db = TestDatabase::new().await;
+    let vars = [("DATABASE_URL", db.url())];
+    let dir = db.dir();
+    let mut child = opensend(dir, &vars)
+        .args(["admin", "create-user", "--email", "ops@acme.test"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"the first password\n")
+        .unwrap();
+    let created = child.wait_with_output().unwrap();
+    assert!(created.status.success(), "{}", stderr(&created));
+
+    let store = opensend_store::Store::connect(db.url(), 2).await.unwrap();
+    let user = store
+        .users()
+        .find_by_email_key("ops@acme.test")
+        .await
+        .unwrap()
+        .unwrap();
+    let token = opensend_core::OpaqueToken::generate().unwrap();
+    store
+        .users()
+        .open_session(opensend_store::repos::NewSession {
+            user_id: user.id,
+            token_hash: token.hash(),
+            organization_id: None,
+            client_ip: None,
+            expires_at: chrono::Utc::now() + chrono::TimeDelta::days(1),
+        })
+        .await
+        .unwrap();
+
+    // Nothing on stdin: a new password is generated, printed once, and is the only one that works.
+    let reset = run(
+        dir,
+        &vars,
+        &[
+            "admin",
+            "set-password",
+            "--email",
+            "OPS@acme.test",
+            "--json",
+        ],
+    );
+    assert!(reset.status.success(), "{}", stderr(&reset));
+    let value: Value = serde_json::from_str(stdout(&reset).trim()).unwrap();
+    let password = value["password"].as_str().unwrap().to_owned();
+    assert_eq!(password.len(), 24);
+    let hash = store
+        .users()
+        .get(user.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert!(
+        opensend_server::accounts::verify_password(
+            secrecy::SecretString::from(password),
+            Some(hash.clone())
+        )
+        .await
+    );
+    assert!(
+        !opensend_server::accounts::verify_password(
+            secrecy::SecretString::from("the first password"),
+            Some(hash)
+        )
+        .await
+    );
+    // The session opened with the old password is gone.
+    assert!(
+        store
+            .users()
+            .session_by_hash(&token.hash(), chrono::Utc::now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // An unknown address is an error that names it; a bad address is a configuration error.
+    let unknown = run(
+        dir,
+        &vars,
+        &["admin", "set-password", "--email", "nobody@acme.test"],
+    );
+    assert_eq!(unknown.status.code(), Some(1), "{}", stderr(&unknown));
+    assert!(stderr(&unknown).contains("nobody@acme.test"));
+    let bad = run(
+        dir,
+        &vars,
+        &["admin", "set-password", "--email", "not an address"],
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+}

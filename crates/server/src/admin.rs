@@ -16,6 +16,8 @@ pub enum AdminError {
     InvalidKeyName,
     #[error("no organization has the id {0}")]
     NoSuchOrganization(Uuid),
+    #[error("no dashboard user has the address {0}")]
+    NoSuchUser(String),
     #[error("no live API key has the id {0}")]
     NoSuchKey(Uuid),
     #[error("rate and burst must each be a whole number from 1 to {max}", max = crate::rate_limit::MAX_RATE)]
@@ -135,6 +137,32 @@ pub async fn create_user(
             organization.unwrap_or_default(),
         )),
         Err(e) => Err(AdminError::Account(e)),
+    }
+}
+
+/// Sets a dashboard user's password (the operator's reset: there is no reset by email) and signs every
+/// session of theirs out. The password gets the same checks as at sign-up.
+pub async fn set_password(
+    store: &Store,
+    email: &str,
+    password: secrecy::SecretString,
+) -> Result<opensend_store::entities::user::Model, AdminError> {
+    use crate::accounts;
+    let address = accounts::parse_address(email).map_err(AdminError::Account)?;
+    accounts::check_password(&password).map_err(AdminError::Account)?;
+    let user = store
+        .users()
+        .find_by_email_key(&address.key)
+        .await?
+        .ok_or_else(|| AdminError::NoSuchUser(address.email.clone()))?;
+    let hash = accounts::hash_password(password)
+        .await
+        .map_err(AdminError::Account)?;
+    let audit = opensend_store::repos::AuditContext::operator();
+    if store.users().set_password(user.id, hash, &audit).await? {
+        Ok(user)
+    } else {
+        Err(AdminError::NoSuchUser(address.email))
     }
 }
 

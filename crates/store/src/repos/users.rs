@@ -191,6 +191,47 @@ impl<'a> Users<'a> {
         Ok(closed)
     }
 
+    /// Replaces the user's password hash and signs every session of theirs out, in one transaction: whoever
+    /// held the old password loses their sessions with it. `false` when there is no such user.
+    pub async fn set_password(
+        &self,
+        user_id: Uuid,
+        password_hash: String,
+        audit: &AuditContext,
+    ) -> Result<bool, StoreError> {
+        let txn = self.write.begin().await?;
+        let changed = user::Entity::update_many()
+            .col_expr(user::Column::PasswordHash, Expr::value(password_hash))
+            .col_expr(user::Column::UpdatedAt, Expr::value(now()))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&txn)
+            .await?
+            .rows_affected
+            == 1;
+        if !changed {
+            return Ok(false);
+        }
+        let closed = session::Entity::delete_many()
+            .filter(session::Column::UserId.eq(user_id))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        audit_log::record_in(
+            &txn,
+            audit,
+            AuditEvent {
+                organization_id: None,
+                action: "user.password_set",
+                target_type: Some("user"),
+                target_id: Some(user_id),
+                detail: serde_json::json!({ "sessions_closed": closed }),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
     /// Deletes sessions that expired before `before` (the hourly cleanup).
     pub async fn purge_expired_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         Ok(session::Entity::delete_many()
