@@ -12,6 +12,7 @@ pub mod emails;
 mod event_log;
 pub(crate) mod health;
 pub mod list;
+mod logs;
 mod receiving;
 mod segments;
 pub(crate) mod suppressions;
@@ -36,6 +37,7 @@ fn resources() -> Router<AppState> {
         .merge(domains::routes())
         .merge(webhooks::routes())
         .merge(event_log::routes())
+        .merge(logs::routes())
         .merge(suppressions::routes())
         .merge(contact_imports::routes())
         .merge(contacts::routes())
@@ -58,7 +60,10 @@ pub fn routes(state: AppState) -> Router {
         .nest("/api", resources())
         .layer(DefaultBodyLimit::max(BODY_LIMIT_DEFAULT));
     let routes = http::with_request_timeout(routes, state.config.listen.request_timeout);
-    http::limited(routes, state, Limiting::PublicApi)
+    // Around the rate limit (which authenticates), so a refused request of a known key is logged too.
+    http::limited(routes, state.clone(), Limiting::PublicApi).layer(
+        axum::middleware::from_fn_with_state(state, crate::request_log::record),
+    )
 }
 
 /// Timestamps on the wire: RFC 3339 in UTC with milliseconds (`2026-11-27T08:45:27.123Z`).

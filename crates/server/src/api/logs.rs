@@ -1,0 +1,114 @@
+//! `/logs`: the organization's API requests (see [`crate::request_log`]), newest first, in Resend's shapes
+//! (`LogSummary` in lists, `Log` with the redacted bodies for one).
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use opensend_store::entities::request_log;
+use opensend_store::repos::RequestLogSummary;
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::api::list::{ListQuery, ListResponse};
+use crate::api::timestamp;
+use crate::auth::FullAccess;
+use crate::error::ApiError;
+use crate::extract::{ApiQuery, PathId};
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/logs", get(list))
+        .route("/logs/{id}", get(retrieve))
+}
+
+#[derive(Debug, Serialize)]
+struct LogSummaryView {
+    id: Uuid,
+    created_at: String,
+    endpoint: String,
+    method: String,
+    response_status: i32,
+    user_agent: Option<String>,
+}
+
+impl From<RequestLogSummary> for LogSummaryView {
+    fn from(log: RequestLogSummary) -> Self {
+        Self {
+            id: log.id,
+            created_at: timestamp(log.created_at),
+            endpoint: log.endpoint,
+            method: log.method,
+            response_status: log.response_status,
+            user_agent: log.user_agent,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct LogView {
+    object: &'static str,
+    id: Uuid,
+    created_at: String,
+    endpoint: String,
+    method: String,
+    response_status: i32,
+    user_agent: Option<String>,
+    request_body: Option<Value>,
+    response_body: Option<Value>,
+}
+
+impl From<request_log::Model> for LogView {
+    fn from(log: request_log::Model) -> Self {
+        Self {
+            object: "log",
+            id: log.id,
+            created_at: timestamp(log.created_at),
+            endpoint: log.endpoint,
+            method: log.method,
+            response_status: log.response_status,
+            user_agent: log.user_agent,
+            request_body: body_object(log.request_body.as_deref()),
+            response_body: body_object(log.response_body.as_deref()),
+        }
+    }
+}
+
+/// A stored body as Resend's schema has it: a JSON object, or `null`. Bodies that are not an object (a
+/// batch's array, text, or JSON cut at the size limit) are kept in the database but answered as `null`.
+fn body_object(stored: Option<&str>) -> Option<Value> {
+    serde_json::from_str::<Value>(stored?)
+        .ok()
+        .filter(Value::is_object)
+}
+
+async fn list(
+    State(state): State<AppState>,
+    FullAccess(caller): FullAccess,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<ListResponse<LogSummaryView>>, ApiError> {
+    let page = state
+        .store
+        .request_logs()
+        .list(caller.organization_id, query.page()?)
+        .await?;
+    Ok(Json(ListResponse::new(
+        page.items.into_iter().map(LogSummaryView::from).collect(),
+        page.has_more,
+    )))
+}
+
+async fn retrieve(
+    State(state): State<AppState>,
+    FullAccess(caller): FullAccess,
+    PathId(id): PathId,
+) -> Result<Json<LogView>, ApiError> {
+    let log = state
+        .store
+        .request_logs()
+        .get(caller.organization_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Log"))?;
+    Ok(Json(LogView::from(log)))
+}
