@@ -1,13 +1,14 @@
 //! `/logs`: the organization's API requests (see [`crate::request_log`]), newest first, in Resend's shapes
 //! (`LogSummary` in lists, `Log` with the redacted bodies for one).
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use opensend_store::entities::request_log;
 use opensend_store::repos::RequestLogSummary;
 use serde::Serialize;
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::api::list::{ListQuery, ListResponse};
@@ -17,10 +18,10 @@ use crate::error::ApiError;
 use crate::extract::{ApiQuery, PathId};
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/logs", get(list))
-        .route("/logs/{id}", get(retrieve))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(retrieve))
 }
 
 #[derive(Debug, Serialize)]
@@ -83,6 +84,17 @@ fn body_object(stored: Option<&str>) -> Option<Value> {
         .filter(Value::is_object)
 }
 
+#[utoipa::path(
+    get,
+    path = "/logs",
+    tag = "logs",
+    operation_id = "logs.list",
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -99,6 +111,18 @@ async fn list(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/logs/{id}",
+    tag = "logs",
+    operation_id = "logs.retrieve",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn retrieve(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,

@@ -13,6 +13,7 @@ mod event_log;
 pub(crate) mod health;
 pub mod list;
 mod logs;
+pub mod openapi;
 mod receiving;
 mod segments;
 pub(crate) mod suppressions;
@@ -21,16 +22,18 @@ pub(crate) mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
 use chrono::{DateTime, SecondsFormat, Utc};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::http::{self, BODY_LIMIT_DEFAULT, Limiting};
 use crate::state::AppState;
 
-/// The routes of one mount point.
-fn resources() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health::health))
+/// The routes of one mount point, with their OpenAPI operations.
+fn resources() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health::health))
+        .routes(routes!(openapi::document))
         .merge(api_keys::routes())
         .merge(emails::routes())
         .merge(receiving::routes())
@@ -55,9 +58,11 @@ pub fn router(state: AppState) -> Router {
 /// The public API's routes with their own layers (rate limits, JSON errors, timeouts), without the
 /// listener's ([`http::listener`]): the public listener serves the dashboard beside them.
 pub fn routes(state: AppState) -> Router {
+    let (root, _) = resources().split_for_parts();
+    let (mirror, _) = resources().split_for_parts();
     let routes = Router::new()
-        .merge(resources())
-        .nest("/api", resources())
+        .merge(root)
+        .nest("/api", mirror)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_DEFAULT));
     let routes = http::with_request_timeout(routes, state.config.listen.request_timeout);
     // Around the rate limit (which authenticates), so a refused request of a known key is logged too.
