@@ -84,7 +84,9 @@ async fn the_document_lists_exactly_the_served_operations() {
     .await;
     assert_eq!(status, 200, "{document}");
     assert!(
-        document["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        document["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.")),
         "{document}"
     );
     let documented = documented_operations(&document);
@@ -92,13 +94,19 @@ async fn the_document_lists_exactly_the_served_operations() {
     let paths = served_paths(&app);
     let (mirrored, root): (BTreeSet<_>, BTreeSet<_>) =
         paths.iter().cloned().partition(|p| p.starts_with("/api/"));
-    assert!(root.len() > 50, "the router's paths were not found: {paths:?}");
+    assert!(
+        root.len() > 50,
+        "the router's paths were not found: {paths:?}"
+    );
     // The document describes the root mount; `/api` serves the same paths.
     let unmirrored: Vec<_> = root
         .iter()
         .filter(|p| !mirrored.contains(&format!("/api{p}")))
         .collect();
-    assert!(unmirrored.is_empty(), "not served under /api: {unmirrored:?}");
+    assert!(
+        unmirrored.is_empty(),
+        "not served under /api: {unmirrored:?}"
+    );
     assert_eq!(mirrored.len(), root.len(), "{mirrored:?}");
 
     let mut served = BTreeSet::new();

@@ -67,7 +67,7 @@ pub fn routes(state: AppState) -> Router {
     let routes = http::with_request_timeout(routes, state.config.listen.request_timeout);
     // Around the rate limit (which authenticates), so a refused request of a known key is logged too.
     http::limited(routes, state.clone(), Limiting::PublicApi).layer(
-        axum::middleware::from_fn_with_state(state, crate::request_log::record),
+        axum::middleware::from_fn_with_state(state.request_log.clone(), crate::request_log::record),
     )
 }
 

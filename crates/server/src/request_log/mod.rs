@@ -31,8 +31,6 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::state::AppState;
-
 /// Most bytes of each body kept; the rest is cut.
 pub const BODY_LIMIT: usize = 64 * 1024;
 /// Most entries waiting to be written.
@@ -201,7 +199,11 @@ async fn write_batch(log: &RequestLog, store: &Store, batch: &mut Vec<NewRequest
 }
 
 /// The middleware: records the request once its response body has been sent (or abandoned).
-pub async fn record(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn record(
+    State(log): State<Arc<RequestLog>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     if !LOGGED_METHODS.contains(request.method()) {
         return next.run(request).await;
     }
@@ -218,7 +220,7 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
         return response;
     };
     let pending = Pending {
-        log: state.request_log.clone(),
+        log,
         request_capture,
         entry: NewRequestLog {
             id: Uuid::now_v7(),
