@@ -43,7 +43,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub struct ContactSummary {
     id: Uuid,
     email: String,
+    /// Names are left out when unset: Resend's schema has them as strings, never `null`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     first_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     last_name: Option<String>,
     created_at: String,
     unsubscribed: bool,

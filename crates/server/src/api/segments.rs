@@ -157,13 +157,17 @@ async fn show(
         .get(caller.organization_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("Segment"))?;
-    Ok(Json(json!({
+    let mut view = json!({
         "object": "segment",
         "id": segment.id,
         "name": segment.name,
-        "filter": segment.filter,
         "created_at": timestamp(segment.created_at),
-    })))
+    });
+    // Left out when unset: Resend's schema has `filter` as an object, never `null`.
+    if let Some(filter) = segment.filter {
+        view["filter"] = filter;
+    }
+    Ok(Json(view))
 }
 
 #[derive(Debug, Deserialize)]

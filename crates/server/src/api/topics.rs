@@ -42,6 +42,8 @@ struct TopicView {
     object: &'static str,
     id: Uuid,
     name: String,
+    /// Left out when unset: Resend's schema has it as a string, never `null`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<String>,
     default_subscription: &'static str,
     visibility: &'static str,
