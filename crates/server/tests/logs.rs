@@ -141,6 +141,52 @@ async fn attachment_content_and_token_shaped_text_never_reach_the_log() {
 }
 
 #[tokio::test]
+async fn a_body_over_the_limit_is_cut_and_answered_as_null() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.tenant().await;
+    let secret = format!("os_{}", "k".repeat(40));
+    // The secret sits past the cut, the password's value before it: neither may be kept.
+    let body = format!(
+        r#"{{"password": "hunter2", "name": "{}", "note": "{secret}"}}"#,
+        "n".repeat(100 * 1024)
+    );
+    let response = app
+        .authed(Method::POST, "/api-keys", &token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 422, "validation_error").await;
+    let summary = wait_for_log(&app, &token, "POST", "/api-keys").await;
+    let id = summary["id"].as_str().unwrap();
+    let (_, log) = call(&app, &token, Method::GET, &format!("/logs/{id}"), None).await;
+    assert_eq!(
+        log["request_body"],
+        Value::Null,
+        "not a whole object once cut"
+    );
+    assert_eq!(log["response_body"]["name"], "validation_error", "{log}");
+
+    let stored = app
+        .store
+        .request_logs()
+        .get(org, Uuid::try_parse(id).unwrap())
+        .await
+        .unwrap()
+        .expect("the entry");
+    let text = stored.request_body.expect("the cut body is kept");
+    // A JSON string of at most 64 KiB of text (escaping its quotes adds a few bytes).
+    assert!(text.len() < 65 * 1024, "{} bytes kept", text.len());
+    assert!(
+        text.contains(r#"\"password\": \"[redacted]\""#),
+        "{}",
+        &text[..200]
+    );
+    assert!(!text.contains("hunter2") && !text.contains(&secret));
+}
+
+#[tokio::test]
 async fn requests_without_a_valid_key_are_not_logged() {
     let app = TestApp::spawn().await;
     let (_, token) = app.tenant().await;
