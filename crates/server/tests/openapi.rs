@@ -162,6 +162,27 @@ async fn operations_have_unique_ids_and_declare_their_path_parameters() {
         }
     }
     let components = &document["components"];
+    // The request log is typed as Resend types it.
+    for schema in ["Log", "LogSummary", "ListLogsResponse", "ErrorBody"] {
+        assert!(
+            components["schemas"][schema].is_object(),
+            "{schema} missing: {components}"
+        );
+    }
+    let log = &components["schemas"]["Log"]["properties"];
+    for field in [
+        "object",
+        "id",
+        "created_at",
+        "endpoint",
+        "method",
+        "response_status",
+        "user_agent",
+        "request_body",
+        "response_body",
+    ] {
+        assert!(log[field].is_object(), "Log.{field}: {log}");
+    }
     assert!(
         components["securitySchemes"]["api_key"]["scheme"] == "bearer",
         "{components}"

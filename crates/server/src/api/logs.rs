@@ -24,7 +24,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(retrieve))
 }
 
-#[derive(Debug, Serialize)]
+/// Resend's `LogSummary`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = LogSummary)]
 struct LogSummaryView {
     id: Uuid,
     created_at: String,
@@ -47,7 +49,9 @@ impl From<RequestLogSummary> for LogSummaryView {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// Resend's `Log`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Log)]
 struct LogView {
     object: &'static str,
     id: Uuid,
@@ -56,8 +60,22 @@ struct LogView {
     method: String,
     response_status: i32,
     user_agent: Option<String>,
+    #[schema(value_type = Option<Object>)]
     request_body: Option<Value>,
+    #[schema(value_type = Option<Object>)]
     response_body: Option<Value>,
+}
+
+/// Resend's `ListLogsResponse`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = ListLogsResponse)]
+// Never built: only its schema is used (the route answers a `ListResponse`).
+#[allow(dead_code)]
+struct LogListView {
+    /// Always `list`.
+    object: String,
+    has_more: bool,
+    data: Vec<LogSummaryView>,
 }
 
 impl From<request_log::Model> for LogView {
@@ -90,7 +108,7 @@ fn body_object(stored: Option<&str>) -> Option<Value> {
     tag = "logs",
     operation_id = "logs.list",
     responses(
-        (status = 200, description = "Success.", body = Object),
+        (status = 200, description = "A page of the log, newest first.", body = LogListView),
         (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
     ),
     security(("api_key" = [])),
@@ -118,7 +136,7 @@ async fn list(
     operation_id = "logs.retrieve",
     params(("id" = String, Path)),
     responses(
-        (status = 200, description = "Success.", body = Object),
+        (status = 200, description = "One entry, with its redacted bodies.", body = LogView),
         (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
     ),
     security(("api_key" = [])),
