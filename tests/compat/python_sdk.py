@@ -132,10 +132,25 @@ def api_keys():
     resend.ApiKeys.remove(created["id"])
 
 
+def logs():
+    # The log is written just after each response; the api-keys call above is soon in it.
+    entry = None
+    for _ in range(200):
+        listed = resend.Logs.list({"limit": 100})
+        entry = next((e for e in listed["data"] if e["endpoint"] == "/api-keys" and e["method"] == "POST"), None)
+        if entry:
+            break
+        time.sleep(0.05)
+    assert entry, "no log of POST /api-keys"
+    log = resend.Logs.get(entry["id"])
+    assert log["object"] == "log" and log["id"] == entry["id"], log
+    assert log["response_body"]["token"] == "[redacted]", log
+
+
 for name, fn in [
     ("send", send), ("get", get), ("list", list_emails), ("batch", batch),
     ("batch permissive", batch_permissive), ("schedule, update, cancel", schedule_update_cancel),
-    ("idempotency", idempotency), ("errors", errors), ("api keys", api_keys),
+    ("idempotency", idempotency), ("errors", errors), ("api keys", api_keys), ("logs", logs),
 ]:
     check(name, fn)
 

@@ -119,6 +119,7 @@ impl Application {
     /// background jobs finished with their current items. Then closes the database.
     pub async fn wait(self) -> std::io::Result<()> {
         let result = self.running.wait().await;
+        self.state.request_log.flush().await;
         self.state.store.close().await;
         result
     }

@@ -105,6 +105,14 @@ pub(crate) async fn authenticate(
     if let Some(context) = parts.extensions.get::<ApiKeyContext>() {
         return Ok(context.clone());
     }
+    let context = authenticate_key(parts, state).await?;
+    if let Some(caller) = parts.extensions.get::<crate::request_log::CallerSlot>() {
+        caller.set(context.organization_id, context.key_id);
+    }
+    Ok(context)
+}
+
+async fn authenticate_key(parts: &mut Parts, state: &AppState) -> Result<ApiKeyContext, ApiError> {
     let token = bearer_token(parts)?;
     let invalid = || ApiError::new(ErrorCode::InvalidApiKey, "API key is invalid.");
     let token = ApiKeyToken::parse(token).map_err(|_| invalid())?;

@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod outbound;
 pub mod quota;
 pub mod rate_limit;
+pub mod request_log;
 pub mod secrets_at_rest;
 pub mod sending;
 pub mod serve;

@@ -89,6 +89,9 @@ pub async fn start(state: AppState, roles: Roles) -> std::io::Result<Running> {
         });
         Ok(addr)
     };
+    if roles.api {
+        state.request_log.start(state.store.clone());
+    }
     let api_addr = match roles.api {
         true => Some(bind(state.config.listen.port, public_router(state.clone())).await?),
         false => None,

@@ -44,6 +44,8 @@ pub struct AppState {
     /// Places for send requests whose bodies are large enough to be parsed as they stream in
     /// ([`LARGE_SEND_BODIES_AT_ONCE`]), so many large sends at once cannot exhaust memory.
     pub large_send_bodies: Arc<Semaphore>,
+    /// The queue of `GET /logs` entries and its writer (see [`crate::request_log`]).
+    pub request_log: Arc<crate::request_log::RequestLog>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +95,7 @@ impl AppState {
             ses_sns,
             large_send_bodies: Arc::new(Semaphore::new(LARGE_SEND_BODIES_AT_ONCE)),
             signers: Arc::default(),
+            request_log: Arc::default(),
         })
     }
 }

@@ -259,6 +259,10 @@ impl Store {
         JobRuns::new(&self.read, &self.write)
     }
 
+    pub fn request_logs(&self) -> crate::repos::RequestLogs<'_> {
+        crate::repos::RequestLogs::new(&self.read, &self.write)
+    }
+
     pub fn retention(&self) -> Retention<'_> {
         Retention::new(&self.write)
     }

@@ -101,6 +101,19 @@ const checks = {
     assert(listed.data.some((k) => k.id === created.id), JSON.stringify(listed));
     ok(await resend.apiKeys.remove(created.id));
   },
+  async logs() {
+    // The log is written just after each response; the api-keys call above is soon in it.
+    let entry;
+    for (let i = 0; i < 200 && !entry; i++) {
+      const listed = ok(await resend.logs.list({ limit: 100 }));
+      entry = listed.data.find((e) => e.endpoint === "/api-keys" && e.method === "POST");
+      if (!entry) await sleep(50);
+    }
+    assert(entry, "no log of POST /api-keys");
+    const log = ok(await resend.logs.get(entry.id));
+    assert(log.object === "log" && log.id === entry.id, JSON.stringify(log));
+    assert(log.response_body.token === "[redacted]", JSON.stringify(log));
+  },
 };
 
 for (const [name, fn] of Object.entries(checks)) {

@@ -1,14 +1,15 @@
 //! `/api-keys`: create (the token is shown once), list, rename, delete.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, patch};
-use axum::{Json, Router};
 use opensend_core::{ApiKeyToken, ErrorCode, Permission};
 use opensend_store::entities::api_key;
 use opensend_store::repos::NewApiKey;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::api::list::{ListQuery, ListResponse};
@@ -22,10 +23,10 @@ use opensend_store::repos::AuditContext;
 /// Longest key name, in characters.
 pub const MAX_NAME_CHARS: usize = 50;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api-keys", get(list).post(create))
-        .route("/api-keys/{id}", patch(rename).delete(remove))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(rename, remove))
 }
 
 #[derive(Debug, Deserialize)]
@@ -41,6 +42,18 @@ struct Created {
     token: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api-keys",
+    tag = "api-keys",
+    operation_id = "api_keys.create",
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -188,6 +201,17 @@ impl From<api_key::Model> for ApiKeyView {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api-keys",
+    tag = "api-keys",
+    operation_id = "api_keys.list",
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -209,6 +233,19 @@ struct RenameRequest {
     name: Option<String>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api-keys/{id}",
+    tag = "api-keys",
+    operation_id = "api_keys.rename",
+    params(("id" = String, Path)),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn rename(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -227,6 +264,18 @@ async fn rename(
     Ok(Json(json!({"object": "api_key", "id": id})))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api-keys/{id}",
+    tag = "api-keys",
+    operation_id = "api_keys.remove",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn remove(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,

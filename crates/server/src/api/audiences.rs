@@ -5,12 +5,13 @@
 //! Under an audience, a contact is found only when it is a member; creating one adds it to the audience,
 //! and deleting one deletes the contact (as Resend did when a contact belonged to one audience).
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use opensend_core::ErrorCode;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::api::audience::contact_key;
@@ -23,20 +24,12 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, PathId};
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/audiences", get(list).post(create))
-        .route("/audiences/{audience}", get(show).delete(remove))
-        .route(
-            "/audiences/{audience}/contacts",
-            get(list_contacts).post(create_contact),
-        )
-        .route(
-            "/audiences/{audience}/contacts/{contact}",
-            get(show_contact)
-                .patch(update_contact)
-                .delete(remove_contact),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, remove))
+        .routes(routes!(list_contacts, create_contact))
+        .routes(routes!(show_contact, update_contact, remove_contact))
 }
 
 fn audience_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -60,6 +53,18 @@ async fn require(state: &AppState, organization_id: Uuid, id: Uuid) -> Result<()
 }
 
 /// `POST /audiences` → 201 `{"object": "audience", "id", "name"}`.
+#[utoipa::path(
+    post,
+    path = "/audiences",
+    tag = "audiences",
+    operation_id = "audiences.create",
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -73,6 +78,17 @@ async fn create(
 }
 
 /// `GET /audiences`: `{"object": "list", "has_more", "data": [{id, name, created_at}]}`.
+#[utoipa::path(
+    get,
+    path = "/audiences",
+    tag = "audiences",
+    operation_id = "audiences.list",
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -94,6 +110,18 @@ async fn list(
 }
 
 /// `GET /audiences/{id}`.
+#[utoipa::path(
+    get,
+    path = "/audiences/{audience}",
+    tag = "audiences",
+    operation_id = "audiences.show",
+    params(("audience" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn show(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -114,6 +142,18 @@ async fn show(
 }
 
 /// `DELETE /audiences/{id}` → `{"object": "audience", "id", "deleted": true}`.
+#[utoipa::path(
+    delete,
+    path = "/audiences/{audience}",
+    tag = "audiences",
+    operation_id = "audiences.remove",
+    params(("audience" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn remove(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -128,6 +168,19 @@ async fn remove(
 }
 
 /// `POST /audiences/{id}/contacts` → 201 `{"object": "contact", "id"}`: the contact, in the audience.
+#[utoipa::path(
+    post,
+    path = "/audiences/{audience}/contacts",
+    tag = "audiences",
+    operation_id = "audiences.create_contact",
+    params(("audience" = String, Path)),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn create_contact(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -143,6 +196,18 @@ async fn create_contact(
 }
 
 /// `GET /audiences/{id}/contacts`.
+#[utoipa::path(
+    get,
+    path = "/audiences/{audience}/contacts",
+    tag = "audiences",
+    operation_id = "audiences.list_contacts",
+    params(("audience" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn list_contacts(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -170,6 +235,18 @@ async fn member(
 }
 
 /// `GET /audiences/{id}/contacts/{id or email}`.
+#[utoipa::path(
+    get,
+    path = "/audiences/{audience}/contacts/{contact}",
+    tag = "audiences",
+    operation_id = "audiences.show_contact",
+    params(("audience" = String, Path), ("contact" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn show_contact(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -192,6 +269,19 @@ async fn show_contact(
 }
 
 /// `PATCH /audiences/{id}/contacts/{id or email}` → `{"object": "contact", "id"}`.
+#[utoipa::path(
+    patch,
+    path = "/audiences/{audience}/contacts/{contact}",
+    tag = "audiences",
+    operation_id = "audiences.update_contact",
+    params(("audience" = String, Path), ("contact" = String, Path)),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn update_contact(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -205,6 +295,18 @@ async fn update_contact(
 }
 
 /// `DELETE /audiences/{id}/contacts/{id or email}` → `{"object": "contact", "contact", "deleted": true}`.
+#[utoipa::path(
+    delete,
+    path = "/audiences/{audience}/contacts/{contact}",
+    tag = "audiences",
+    operation_id = "audiences.remove_contact",
+    params(("audience" = String, Path), ("contact" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn remove_contact(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,

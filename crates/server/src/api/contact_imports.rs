@@ -7,16 +7,17 @@
 //! [`contact_import::MAX_FILE_BYTES`]. The options and the file's header are checked before the import is
 //! queued: a problem there is a 422 and nothing is kept.
 
+use axum::Json;
 use axum::extract::multipart::{Field, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use opensend_core::ErrorCode;
 use opensend_store::entities::contact_import as import_row;
 use opensend_store::repos::contact_imports::{COMPLETED, FAILED, IN_PROGRESS, QUEUED};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::api::audience::{Reference, TopicChoice, segment_ids, topic_choices};
@@ -33,15 +34,10 @@ const MAX_FIELD_BYTES: usize = 64 * 1024;
 /// The start of the file kept to check its header.
 const HEADER_BYTES: usize = 64 * 1024;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/contacts/imports",
-            get(list)
-                .post(create)
-                .layer(DefaultBodyLimit::max(MAX_FILE_BYTES + 1024 * 1024)),
-        )
-        .route("/contacts/imports/{import}", get(show))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create).layer(DefaultBodyLimit::max(MAX_FILE_BYTES + 1024 * 1024)))
+        .routes(routes!(show))
 }
 
 fn view(row: import_row::Model, errors: Option<Vec<(i64, String)>>) -> Value {
@@ -269,6 +265,18 @@ async fn options(
 }
 
 /// `POST /contacts/imports` → 201 `{"object": "contact_import", "id"}`; the import is `queued`.
+#[utoipa::path(
+    post,
+    path = "/contacts/imports",
+    tag = "contacts",
+    operation_id = "contact_imports.create",
+    request_body(content = Object, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -310,6 +318,17 @@ struct StatusFilter {
 
 /// `GET /contacts/imports`, newest first, `?status=` one of `queued`, `in_progress`, `completed`,
 /// `failed`. Items leave out `errors` (see `GET /contacts/imports/{id}`).
+#[utoipa::path(
+    get,
+    path = "/contacts/imports",
+    tag = "contacts",
+    operation_id = "contact_imports.list",
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -338,6 +357,18 @@ async fn list(
 
 /// `GET /contacts/imports/{id}`: status, counts and, as an extension, `errors`: every row that could not
 /// be imported, `{line, message}` by line (the header is line 1).
+#[utoipa::path(
+    get,
+    path = "/contacts/imports/{import}",
+    tag = "contacts",
+    operation_id = "contact_imports.show",
+    params(("import" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn show(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,

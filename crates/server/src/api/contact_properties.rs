@@ -2,16 +2,17 @@
 //! digits and underscores, unique per organization; the type (`string` or `number`) never changes; the
 //! fallback value, of the property's type, is what templates use for a contact without a value.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use opensend_core::ErrorCode;
 use opensend_store::StoreError;
 use opensend_store::records::{ContactPropertyRecord, PropertyType};
 use opensend_store::repos::contact_properties::MAX_PROPERTIES;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::api::audience::{MAX_TEXT, nullable};
@@ -25,13 +26,10 @@ use crate::state::AppState;
 /// Longest key, in characters (Resend's limit).
 pub const MAX_KEY: usize = 50;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/contact-properties", get(list).post(create))
-        .route(
-            "/contact-properties/{property}",
-            get(show).patch(update).delete(remove),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
 }
 
 #[derive(Debug, Serialize)]
@@ -103,6 +101,18 @@ struct CreateRequest {
 }
 
 /// `POST /contact-properties` → 201 `{"object": "contact_property", "id"}`.
+#[utoipa::path(
+    post,
+    path = "/contact-properties",
+    tag = "contact-properties",
+    operation_id = "contact_properties.create",
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -144,6 +154,17 @@ async fn create(
 }
 
 /// `GET /contact-properties`.
+#[utoipa::path(
+    get,
+    path = "/contact-properties",
+    tag = "contact-properties",
+    operation_id = "contact_properties.list",
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -159,6 +180,18 @@ async fn list(
 }
 
 /// `GET /contact-properties/{id}`.
+#[utoipa::path(
+    get,
+    path = "/contact-properties/{property}",
+    tag = "contact-properties",
+    operation_id = "contact_properties.show",
+    params(("property" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn show(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -184,6 +217,19 @@ struct UpdateRequest {
 
 /// `PATCH /contact-properties/{id}` with `fallback_value` → `{"object": "contact_property", "id"}`.
 /// The key and type cannot change: giving other values than the property's is a 422.
+#[utoipa::path(
+    patch,
+    path = "/contact-properties/{property}",
+    tag = "contact-properties",
+    operation_id = "contact_properties.update",
+    params(("property" = String, Path)),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn update(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -223,6 +269,18 @@ async fn update(
 
 /// `DELETE /contact-properties/{id}` → `{"object": "contact_property", "id", "deleted": true}`. Every
 /// contact's value of it goes too.
+#[utoipa::path(
+    delete,
+    path = "/contact-properties/{property}",
+    tag = "contact-properties",
+    operation_id = "contact_properties.remove",
+    params(("property" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn remove(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,

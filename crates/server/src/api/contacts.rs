@@ -6,11 +6,12 @@
 //! list. Custom `properties` must be defined first (`/contact-properties`) and match their type.
 
 use std::collections::HashMap;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use opensend_core::{EmailAddress, ErrorCode};
 use opensend_store::records::{ContactDetail, ContactPropertyRecord, ContactRecord, PropertyType};
 use opensend_store::repos::contacts::{ContactChanges, NewContact};
@@ -30,14 +31,11 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, PathId};
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/contacts", get(list).post(create))
-        .route(
-            "/contacts/{contact}",
-            get(show).patch(update).delete(remove),
-        )
-        .route("/segments/{segment}/contacts", get(list_segment))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(list_segment))
 }
 
 /// A contact as lists show it.
@@ -45,7 +43,10 @@ pub fn routes() -> Router<AppState> {
 pub struct ContactSummary {
     id: Uuid,
     email: String,
+    /// Names are left out when unset: Resend's schema has them as strings, never `null`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     first_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     last_name: Option<String>,
     created_at: String,
     unsubscribed: bool,
@@ -221,6 +222,18 @@ pub(crate) async fn create_contact(
 }
 
 /// `POST /contacts` → 201 `{"object": "contact", "id"}`.
+#[utoipa::path(
+    post,
+    path = "/contacts",
+    tag = "contacts",
+    operation_id = "contacts.create",
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -259,6 +272,17 @@ pub(crate) async fn list_page(
 
 /// `GET /contacts`: newest first, cursor pagination; `?segment_id=` (or the deprecated `?audience_id=`)
 /// keeps a segment's members.
+#[utoipa::path(
+    get,
+    path = "/contacts",
+    tag = "contacts",
+    operation_id = "contacts.list",
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -283,6 +307,18 @@ async fn list(
 }
 
 /// `GET /segments/{id}/contacts`.
+#[utoipa::path(
+    get,
+    path = "/segments/{segment}/contacts",
+    tag = "segments",
+    operation_id = "contacts.list_segment",
+    params(("segment" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn list_segment(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -312,6 +348,18 @@ pub(crate) async fn read_contact(
 }
 
 /// `GET /contacts/{id or email}`.
+#[utoipa::path(
+    get,
+    path = "/contacts/{contact}",
+    tag = "contacts",
+    operation_id = "contacts.show",
+    params(("contact" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn show(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -369,6 +417,19 @@ pub(crate) async fn update_contact(
 }
 
 /// `PATCH /contacts/{id or email}` → `{"object": "contact", "id"}`. `null` clears a name or a property.
+#[utoipa::path(
+    patch,
+    path = "/contacts/{contact}",
+    tag = "contacts",
+    operation_id = "contacts.update",
+    params(("contact" = String, Path)),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn update(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -380,6 +441,18 @@ async fn update(
 }
 
 /// `DELETE /contacts/{id or email}` → `{"object": "contact", "id", "deleted": true}`.
+#[utoipa::path(
+    delete,
+    path = "/contacts/{contact}",
+    tag = "contacts",
+    operation_id = "contacts.remove",
+    params(("contact" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn remove(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,

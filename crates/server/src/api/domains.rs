@@ -1,10 +1,9 @@
 //! `/domains`: add a sending domain (its DKIM keys are generated here), list, get, update, delete, verify its
 //! DNS records, and rotate its DKIM keys. Shapes follow Resend's OpenAPI; extensions are listed in `docs/api.md`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::Utc;
 use opensend_core::dns_record::DnsRecordView;
 use opensend_core::{DnsLabel, DomainName, DomainStatus, ErrorCode};
@@ -13,6 +12,8 @@ use opensend_store::records::{DkimKeyRecord, DomainRecord};
 use opensend_store::repos::{DomainChanges, NewDomain};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::api::list::{ListQuery, ListResponse};
@@ -30,12 +31,12 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 pub const TLS_MODES: [&str; 2] = ["opportunistic", "enforced"];
 pub const DEFAULT_RETURN_PATH: &str = "send";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/domains", get(list).post(create))
-        .route("/domains/{id}", get(show).patch(update).delete(remove))
-        .route("/domains/{id}/verify", post(verify))
-        .route("/domains/{id}/rotate-dkim", post(rotate_dkim))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(verify))
+        .routes(routes!(rotate_dkim))
 }
 
 /// Resend's `capabilities`: `{"sending": "enabled"|"disabled", "receiving": …}`.
@@ -118,6 +119,18 @@ fn check_tracking_vs_return_path(
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/domains",
+    tag = "domains",
+    operation_id = "domains.create",
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -287,6 +300,17 @@ struct DomainListItem {
     capabilities: Capabilities,
 }
 
+#[utoipa::path(
+    get,
+    path = "/domains",
+    tag = "domains",
+    operation_id = "domains.list",
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -337,6 +361,18 @@ async fn view(state: &AppState, domain: DomainRecord) -> Result<DomainView, ApiE
     DomainView::build(state, domain, &keys)
 }
 
+#[utoipa::path(
+    get,
+    path = "/domains/{id}",
+    tag = "domains",
+    operation_id = "domains.show",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn show(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -363,6 +399,19 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
     Option::<String>::deserialize(d).map(Some)
 }
 
+#[utoipa::path(
+    patch,
+    path = "/domains/{id}",
+    tag = "domains",
+    operation_id = "domains.update",
+    params(("id" = String, Path)),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn update(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -420,6 +469,18 @@ async fn update(
     Ok(Json(json!({"object": "domain", "id": id})))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/domains/{id}",
+    tag = "domains",
+    operation_id = "domains.remove",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn remove(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -454,6 +515,18 @@ pub(crate) async fn delete_domain(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/domains/{id}/verify",
+    tag = "domains",
+    operation_id = "domains.verify",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn verify(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -479,6 +552,18 @@ pub(crate) async fn verify_domain(
 /// `POST /domains/{id}/rotate-dkim`: a new RSA + Ed25519 pair under a new selector. Its records are listed (as
 /// not required) next to the current ones; once both verify, the new keys sign and the old ones retire (their
 /// records may then be removed).
+#[utoipa::path(
+    post,
+    path = "/domains/{id}/rotate-dkim",
+    tag = "domains",
+    operation_id = "domains.rotate_dkim",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn rotate_dkim(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,

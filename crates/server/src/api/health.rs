@@ -11,6 +11,16 @@ use crate::state::AppState;
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `GET /health`: 200 when the database answers, 503 otherwise. No authentication, no detail beyond that.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    operation_id = "health.health",
+    responses(
+        (status = 200, description = "The database answers.", body = Object),
+        (status = 503, description = "The database does not answer.", body = Object),
+    ),
+)]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let database = tokio::time::timeout(DATABASE_TIMEOUT, state.store.ping()).await;
     match database {

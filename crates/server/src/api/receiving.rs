@@ -8,10 +8,11 @@
 //! (`Received`) an array of its values in order.
 
 use std::collections::HashMap;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use opensend_core::Header;
@@ -30,15 +31,12 @@ use crate::state::AppState;
 
 /// Registered next to `/emails/{id}`: axum matches the static `receiving` segment first, so these paths
 /// never reach the sent-email routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/emails/receiving", get(list))
-        .route("/emails/receiving/{id}", get(show))
-        .route("/emails/receiving/{id}/attachments", get(attachments))
-        .route(
-            "/emails/receiving/{id}/attachments/{attachment_id}",
-            get(attachment),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(show))
+        .routes(routes!(attachments))
+        .routes(routes!(attachment))
 }
 
 #[derive(Debug, Serialize)]
@@ -116,6 +114,17 @@ struct EmailView {
 }
 
 /// `GET /emails/receiving`: newest first, without bodies.
+#[utoipa::path(
+    get,
+    path = "/emails/receiving",
+    tag = "emails",
+    operation_id = "receiving.list",
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -159,6 +168,18 @@ async fn find(
 }
 
 /// `GET /emails/receiving/{id}`
+#[utoipa::path(
+    get,
+    path = "/emails/receiving/{id}",
+    tag = "emails",
+    operation_id = "receiving.show",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn show(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -204,6 +225,18 @@ fn headers_object(headers: Vec<Header>) -> Map<String, Value> {
 }
 
 /// `GET /emails/receiving/{id}/attachments`: metadata, in the message's order.
+#[utoipa::path(
+    get,
+    path = "/emails/receiving/{id}/attachments",
+    tag = "emails",
+    operation_id = "receiving.attachments",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn attachments(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -233,6 +266,18 @@ struct RetrievedAttachment {
 }
 
 /// `GET /emails/receiving/{id}/attachments/{attachment_id}`: metadata and content.
+#[utoipa::path(
+    get,
+    path = "/emails/receiving/{id}/attachments/{attachment_id}",
+    tag = "emails",
+    operation_id = "receiving.attachment",
+    params(("id" = String, Path), ("attachment_id" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn attachment(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,

@@ -4,15 +4,16 @@
 //! Membership is explicit (added and removed per contact). A segment's `filter` is kept and shown as it
 //! was given; it does not select contacts.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use opensend_core::ErrorCode;
 use opensend_store::records::SegmentRecord;
 use opensend_store::repos::segments::Membership;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::api::audience::{MAX_TEXT, bounded, contact_key};
@@ -23,18 +24,12 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, PathId};
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/segments", get(list).post(create))
-        .route(
-            "/segments/{segment}",
-            get(show).patch(update).delete(remove),
-        )
-        .route("/contacts/{contact}/segments", get(of_contact))
-        .route(
-            "/contacts/{contact}/segments/{segment}",
-            post(add_contact).delete(remove_contact),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(of_contact))
+        .routes(routes!(add_contact, remove_contact))
 }
 
 #[derive(Debug, Serialize)]
@@ -80,6 +75,18 @@ pub(crate) async fn create_segment(
 }
 
 /// `POST /segments` → 201 `{"object": "segment", "id", "name"}`.
+#[utoipa::path(
+    post,
+    path = "/segments",
+    tag = "segments",
+    operation_id = "segments.create",
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -93,6 +100,17 @@ async fn create(
 }
 
 /// `GET /segments`.
+#[utoipa::path(
+    get,
+    path = "/segments",
+    tag = "segments",
+    operation_id = "segments.list",
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -116,6 +134,18 @@ async fn list(
 }
 
 /// `GET /segments/{id}`.
+#[utoipa::path(
+    get,
+    path = "/segments/{segment}",
+    tag = "segments",
+    operation_id = "segments.show",
+    params(("segment" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn show(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -127,13 +157,17 @@ async fn show(
         .get(caller.organization_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("Segment"))?;
-    Ok(Json(json!({
+    let mut view = json!({
         "object": "segment",
         "id": segment.id,
         "name": segment.name,
-        "filter": segment.filter,
         "created_at": timestamp(segment.created_at),
-    })))
+    });
+    // Left out when unset: Resend's schema has `filter` as an object, never `null`.
+    if let Some(filter) = segment.filter {
+        view["filter"] = filter;
+    }
+    Ok(Json(view))
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,6 +176,19 @@ struct UpdateRequest {
 }
 
 /// `PATCH /segments/{id}` with `name` → `{"object": "segment", "id"}`.
+#[utoipa::path(
+    patch,
+    path = "/segments/{segment}",
+    tag = "segments",
+    operation_id = "segments.update",
+    params(("segment" = String, Path)),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn update(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -173,6 +220,18 @@ pub(crate) async fn delete_segment(
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/segments/{segment}",
+    tag = "segments",
+    operation_id = "segments.remove",
+    params(("segment" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn remove(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -186,6 +245,18 @@ async fn remove(
 
 /// `GET /contacts/{id or email}/segments`: `{id, name, created_at}` with `created_at` the time the contact
 /// joined.
+#[utoipa::path(
+    get,
+    path = "/contacts/{contact}/segments",
+    tag = "contacts",
+    operation_id = "segments.of_contact",
+    params(("contact" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn of_contact(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -226,6 +297,18 @@ fn membership_path(
 
 /// `POST /contacts/{id or email}/segments/{segment_id}` → 201 `{"object": "contact_segment", "id",
 /// "contact_id", "segment_id"}` (`id` is the segment's). Adding a member again changes nothing.
+#[utoipa::path(
+    post,
+    path = "/contacts/{contact}/segments/{segment}",
+    tag = "contacts",
+    operation_id = "segments.add_contact",
+    params(("contact" = String, Path), ("segment" = String, Path)),
+    responses(
+        (status = 201, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn add_contact(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -254,6 +337,18 @@ async fn add_contact(
 
 /// `DELETE /contacts/{id or email}/segments/{segment_id}` → `{"object": "contact_segment", "id",
 /// "contact_id", "segment_id", "deleted": true}`; 404 when the contact is not a member.
+#[utoipa::path(
+    delete,
+    path = "/contacts/{contact}/segments/{segment}",
+    tag = "contacts",
+    operation_id = "segments.remove_contact",
+    params(("contact" = String, Path), ("segment" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn remove_contact(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,

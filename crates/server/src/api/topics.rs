@@ -2,16 +2,17 @@
 //! under `/contacts/{id or email}/topics`. A topic's default subscription, what a contact that never chose
 //! has, is set at creation and never changes.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use opensend_core::ErrorCode;
 use opensend_store::StoreError;
 use opensend_store::records::{TopicRecord, Visibility};
 use opensend_store::repos::topics::{NewTopic, TopicChanges};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::api::audience::{
@@ -29,14 +30,11 @@ pub const MAX_NAME: usize = 50;
 /// Longest topic description, in characters (Resend's limit).
 pub const MAX_DESCRIPTION: usize = 200;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/topics", get(list).post(create))
-        .route("/topics/{topic}", get(show).patch(update).delete(remove))
-        .route(
-            "/contacts/{contact}/topics",
-            get(of_contact).patch(subscribe),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(of_contact, subscribe))
 }
 
 #[derive(Debug, Serialize)]
@@ -44,6 +42,8 @@ struct TopicView {
     object: &'static str,
     id: Uuid,
     name: String,
+    /// Left out when unset: Resend's schema has it as a string, never `null`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<String>,
     default_subscription: &'static str,
     visibility: &'static str,
@@ -89,6 +89,18 @@ struct CreateRequest {
 }
 
 /// `POST /topics` → 201 `{"object": "topic", "id"}`. `visibility` defaults to `private`.
+#[utoipa::path(
+    post,
+    path = "/topics",
+    tag = "topics",
+    operation_id = "topics.create",
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -134,6 +146,17 @@ async fn create(
 }
 
 /// `GET /topics`.
+#[utoipa::path(
+    get,
+    path = "/topics",
+    tag = "topics",
+    operation_id = "topics.list",
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -149,6 +172,18 @@ async fn list(
 }
 
 /// `GET /topics/{id}`.
+#[utoipa::path(
+    get,
+    path = "/topics/{topic}",
+    tag = "topics",
+    operation_id = "topics.show",
+    params(("topic" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn show(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -174,6 +209,19 @@ struct UpdateRequest {
 
 /// `PATCH /topics/{id}` with `name`, `description` or `visibility` → `{"object": "topic", "id"}`.
 /// `default_subscription` cannot change: giving another value than the topic's is a 422.
+#[utoipa::path(
+    patch,
+    path = "/topics/{topic}",
+    tag = "topics",
+    operation_id = "topics.update",
+    params(("topic" = String, Path)),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn update(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -211,6 +259,18 @@ async fn update(
 }
 
 /// `DELETE /topics/{id}` → `{"object": "topic", "id", "deleted": true}`.
+#[utoipa::path(
+    delete,
+    path = "/topics/{topic}",
+    tag = "topics",
+    operation_id = "topics.remove",
+    params(("topic" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn remove(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -229,6 +289,18 @@ async fn remove(
 
 /// `GET /contacts/{id or email}/topics`: every topic with the contact's subscription
 /// (`{id, name, description, subscription}`), a page at a time.
+#[utoipa::path(
+    get,
+    path = "/contacts/{contact}/topics",
+    tag = "contacts",
+    operation_id = "topics.of_contact",
+    params(("contact" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn of_contact(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -269,6 +341,19 @@ enum SubscribeRequest {
 
 /// `PATCH /contacts/{id or email}/topics` → `{"object": "contact_topics", "id", "contact_id", "topics"}`.
 /// All or nothing: a topic that is not the organization's is a 422 and changes nothing.
+#[utoipa::path(
+    patch,
+    path = "/contacts/{contact}/topics",
+    tag = "contacts",
+    operation_id = "topics.subscribe",
+    params(("contact" = String, Path)),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn subscribe(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,

@@ -27,6 +27,7 @@ pub mod organization_event;
 pub mod provider_event;
 pub mod received_attachment;
 pub mod received_email;
+pub mod request_log;
 pub mod segment;
 pub mod session;
 pub mod suppression;

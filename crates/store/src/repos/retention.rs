@@ -1,6 +1,6 @@
 //! Deleting what is older than the retention period (`RETENTION_DAYS`): finished emails with everything
 //! hanging off them (recipients, attachments, events, raw message), webhook messages with their deliveries
-//! and attempts, received emails with their attachments, and the organizations' event logs.
+//! and attempts, received emails with their attachments, the organizations' event logs and the request log.
 //!
 //! Rows go in chunks of [`CHUNK`], each chunk its own short transaction, so a large backlog never holds the
 //! writer for long and an interrupted run simply continues next time. Emails still waiting to be sent are
@@ -26,6 +26,8 @@ pub struct PurgeReport {
     pub webhook_messages: u64,
     pub organization_events: u64,
     pub received_emails: u64,
+    /// Entries of the request log (`GET /logs`).
+    pub request_logs: u64,
 }
 
 pub struct Retention<'a> {
@@ -114,6 +116,9 @@ impl<'a> Retention<'a> {
                 .await?
                 .rows_affected;
         }
+        report.request_logs = crate::repos::RequestLogs::new(self.write, self.write)
+            .purge_before(cutoff)
+            .await?;
         report.organization_events = organization_event::Entity::delete_many()
             .filter(organization_event::Column::CreatedAt.lt(cutoff))
             .exec(self.write)

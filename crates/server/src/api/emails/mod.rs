@@ -8,13 +8,14 @@ mod view;
 mod wire;
 
 use std::collections::HashMap;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::Utc;
 use opensend_core::ErrorCode;
 use opensend_store::repos::emails::{ChangeOutcome, NewEmail};
@@ -35,12 +36,12 @@ use crate::state::AppState;
 use crate::{quota, rate_limit};
 
 /// The send routes read their bodies themselves (`body.rs`), with their own limits.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/emails", post(send).get(list))
-        .route("/emails/batch", post(send_batch))
-        .route("/emails/{id}", get(get_one).patch(reschedule))
-        .route("/emails/{id}/cancel", post(cancel))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(send, list))
+        .routes(routes!(send_batch))
+        .routes(routes!(get_one, reschedule))
+        .routes(routes!(cancel))
 }
 
 /// Assigns ids; the result, with the sender already checked, is ready for the store.
@@ -71,6 +72,18 @@ fn prepare(caller: &ApiKeyContext, parsed: ParsedEmail, identity: SendingIdentit
 }
 
 /// `POST /emails` → 200 `{"id"}`.
+#[utoipa::path(
+    post,
+    path = "/emails",
+    tag = "emails",
+    operation_id = "emails.send",
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn send(
     State(state): State<AppState>,
     SendAccess(caller): SendAccess,
@@ -129,6 +142,18 @@ enum BatchValidation {
 }
 
 /// `POST /emails/batch` → 200 `{"data": [{"id"}…]}` (+ `"errors"` in permissive mode).
+#[utoipa::path(
+    post,
+    path = "/emails/batch",
+    tag = "emails",
+    operation_id = "emails.send_batch",
+    request_body(content = [Object], content_type = "application/json"),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn send_batch(
     State(state): State<AppState>,
     SendAccess(caller): SendAccess,
@@ -235,6 +260,18 @@ async fn send_batch(
     Ok(response)
 }
 
+#[utoipa::path(
+    get,
+    path = "/emails/{id}",
+    tag = "emails",
+    operation_id = "emails.get_one",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn get_one(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -249,6 +286,17 @@ async fn get_one(
     Ok(Json(EmailView::full(email)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/emails",
+    tag = "emails",
+    operation_id = "emails.list",
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -271,6 +319,19 @@ struct RescheduleBody {
 }
 
 /// `PATCH /emails/{id}` with `{"scheduled_at"}`: moves a scheduled or queued email.
+#[utoipa::path(
+    patch,
+    path = "/emails/{id}",
+    tag = "emails",
+    operation_id = "emails.reschedule",
+    params(("id" = String, Path)),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn reschedule(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -300,6 +361,18 @@ async fn reschedule(
 }
 
 /// `POST /emails/{id}/cancel`: only while scheduled or queued.
+#[utoipa::path(
+    post,
+    path = "/emails/{id}/cancel",
+    tag = "emails",
+    operation_id = "emails.cancel",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn cancel(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,

@@ -7,13 +7,12 @@
 
 mod csv;
 
+use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use futures::StreamExt;
 use opensend_core::{EmailAddress, ErrorCode};
 use opensend_store::entities::suppression;
@@ -21,6 +20,8 @@ use opensend_store::repos::suppressions::{NewSuppression, Reason};
 use opensend_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::api::list::{ListQuery, ListResponse};
@@ -35,17 +36,14 @@ pub const MAX_BATCH: usize = 100;
 /// Rows read from the database per step of an export.
 const EXPORT_CHUNK: u64 = 1_000;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/suppressions", get(list).post(create))
-        .route("/suppressions/batch/add", post(batch_add))
-        .route("/suppressions/batch/remove", post(batch_remove))
-        .route("/suppressions/export", get(export))
-        .route(
-            "/suppressions/import",
-            post(import).layer(DefaultBodyLimit::max(csv::MAX_BYTES)),
-        )
-        .route("/suppressions/{suppression}", get(show).delete(remove))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(batch_add))
+        .routes(routes!(batch_remove))
+        .routes(routes!(export))
+        .routes(routes!(import).layer(DefaultBodyLimit::max(csv::MAX_BYTES)))
+        .routes(routes!(show, remove))
 }
 
 /// Resend's `origin` of a stored reason.
@@ -121,6 +119,18 @@ struct CreateRequest {
 
 /// `POST /suppressions` → 201 `{"object", "id", "created"}`. An address already listed keeps its row (and
 /// its reason); `created` (extension) tells which happened.
+#[utoipa::path(
+    post,
+    path = "/suppressions",
+    tag = "suppressions",
+    operation_id = "suppressions.create",
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -204,6 +214,17 @@ impl FilterQuery {
 }
 
 /// `GET /suppressions`: newest first, cursor pagination.
+#[utoipa::path(
+    get,
+    path = "/suppressions",
+    tag = "suppressions",
+    operation_id = "suppressions.list",
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -270,6 +291,18 @@ struct BatchAddRequest {
 
 /// `POST /suppressions/batch/add` → 201 `{"data": [{"object", "id", "email", "created"}…]}`, one item per
 /// address given, in order. All or nothing.
+#[utoipa::path(
+    post,
+    path = "/suppressions/batch/add",
+    tag = "suppressions",
+    operation_id = "suppressions.batch_add",
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn batch_add(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -309,6 +342,18 @@ struct BatchRemoveRequest {
 
 /// `POST /suppressions/batch/remove` with `emails` or `ids` (not both) → 200 `{"data": [{"object", "id",
 /// "email", "deleted": true}…]}` listing what was removed; entries that were not on the list are skipped.
+#[utoipa::path(
+    post,
+    path = "/suppressions/batch/remove",
+    tag = "suppressions",
+    operation_id = "suppressions.batch_remove",
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn batch_remove(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -403,6 +448,18 @@ async fn find(
 }
 
 /// `GET /suppressions/{id or email}`.
+#[utoipa::path(
+    get,
+    path = "/suppressions/{suppression}",
+    tag = "suppressions",
+    operation_id = "suppressions.show",
+    params(("suppression" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn show(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -416,6 +473,18 @@ async fn show(
 }
 
 /// `DELETE /suppressions/{id or email}` → `{"object", "id", "deleted": true}`.
+#[utoipa::path(
+    delete,
+    path = "/suppressions/{suppression}",
+    tag = "suppressions",
+    operation_id = "suppressions.remove",
+    params(("suppression" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn remove(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -441,6 +510,17 @@ async fn remove(
 /// `GET /suppressions/export` (extension) → `text/csv`, `email,reason,created_at`, oldest first. Streamed a
 /// chunk of rows at a time, so memory stays flat whatever the list's size; a database failure midway cuts
 /// the response off (it never ends cleanly with rows missing).
+#[utoipa::path(
+    get,
+    path = "/suppressions/export",
+    tag = "suppressions",
+    operation_id = "suppressions.export",
+    responses(
+        (status = 200, description = "The suppressions as CSV.", body = String, content_type = "text/csv"),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn export(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -494,6 +574,18 @@ async fn export(
 
 /// `POST /suppressions/import` (extension) with a `text/csv` body → 200 `{"object": "suppression_import",
 /// "rows", "added", "existing"}`. All or nothing: any bad row is a 422 listing every bad row by line.
+#[utoipa::path(
+    post,
+    path = "/suppressions/import",
+    tag = "suppressions",
+    operation_id = "suppressions.import",
+    request_body(content = String, content_type = "text/csv"),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn import(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,

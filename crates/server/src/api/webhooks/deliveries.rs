@@ -119,6 +119,18 @@ pub(crate) async fn delivery_views(
         .collect())
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}/deliveries",
+    tag = "webhooks",
+    operation_id = "webhooks.deliveries.deliveries",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 pub(super) async fn deliveries(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -136,6 +148,18 @@ pub(super) async fn deliveries(
     Ok(Json(ListResponse::new(views, page.has_more)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}/deliveries/{delivery_id}",
+    tag = "webhooks",
+    operation_id = "webhooks.deliveries.delivery",
+    params(("id" = String, Path), ("delivery_id" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 pub(super) async fn delivery(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -155,6 +179,18 @@ pub(super) async fn delivery(
 }
 
 /// Sends a delivery's message again, as a new delivery with the same `webhook-id`.
+#[utoipa::path(
+    post,
+    path = "/webhooks/{id}/deliveries/{delivery_id}/replay",
+    tag = "webhooks",
+    operation_id = "webhooks.deliveries.replay",
+    params(("id" = String, Path), ("delivery_id" = String, Path)),
+    responses(
+        (status = 202, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 pub(super) async fn replay(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -209,6 +245,18 @@ fn event_status(delivery: &DeliveryRecord) -> &'static str {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}/events",
+    tag = "webhooks",
+    operation_id = "webhooks.deliveries.events",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 pub(super) async fn events(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -260,6 +308,18 @@ async fn load_delivery(
         .ok_or_else(|| ApiError::not_found("Webhook event"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}/events/{event_id}",
+    tag = "webhooks",
+    operation_id = "webhooks.deliveries.event",
+    params(("id" = String, Path), ("event_id" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 pub(super) async fn event(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -283,6 +343,18 @@ pub(super) async fn event(
     })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/webhooks/{id}/events/{event_id}/replay",
+    tag = "webhooks",
+    operation_id = "webhooks.deliveries.replay_event",
+    params(("id" = String, Path), ("event_id" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 pub(super) async fn replay_event(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -300,6 +372,18 @@ pub(super) async fn replay_event(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}/events/{event_id}/attempts",
+    tag = "webhooks",
+    operation_id = "webhooks.deliveries.event_attempts",
+    params(("id" = String, Path), ("event_id" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 pub(super) async fn event_attempts(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,

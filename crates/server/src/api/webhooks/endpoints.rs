@@ -41,6 +41,18 @@ pub(super) struct CreateRequest {
     events: Option<Vec<String>>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/webhooks",
+    tag = "webhooks",
+    operation_id = "webhooks.endpoints.create",
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 pub(super) async fn create(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -195,6 +207,17 @@ impl From<&WebhookRecord> for WebhookItem {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhooks",
+    tag = "webhooks",
+    operation_id = "webhooks.endpoints.list",
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 pub(super) async fn list(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -211,6 +234,18 @@ pub(super) async fn list(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}",
+    tag = "webhooks",
+    operation_id = "webhooks.endpoints.show",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 pub(super) async fn show(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -253,6 +288,19 @@ pub(crate) struct UpdateRequest {
     pub status: Option<String>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/webhooks/{id}",
+    tag = "webhooks",
+    operation_id = "webhooks.endpoints.update",
+    params(("id" = String, Path)),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 pub(super) async fn update(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -306,6 +354,18 @@ pub(crate) async fn update_webhook(
         .ok_or_else(|| ApiError::not_found("Webhook"))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/webhooks/{id}",
+    tag = "webhooks",
+    operation_id = "webhooks.endpoints.remove",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 pub(super) async fn remove(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -339,6 +399,18 @@ pub(crate) async fn delete_webhook(
 }
 
 /// A new secret; the old one signs beside it for [`ROTATION_OVERLAP`], so receivers can switch at leisure.
+#[utoipa::path(
+    post,
+    path = "/webhooks/{id}/rotate-secret",
+    tag = "webhooks",
+    operation_id = "webhooks.endpoints.rotate_secret",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 pub(super) async fn rotate_secret(
     State(state): State<AppState>,
     FullAccess(caller): FullAccess,
@@ -352,4 +424,26 @@ pub(super) async fn rotate_secret(
         "signing_secret": secret.to_whsec().expose_secret(),
         "previous_secret_expires_at": timestamp(until),
     })))
+}
+
+/// `POST /webhooks/{id}/signing-secret/rotate`: [`rotate_secret`] at the path the Resend SDKs call.
+#[utoipa::path(
+    post,
+    path = "/webhooks/{id}/signing-secret/rotate",
+    tag = "webhooks",
+    operation_id = "webhooks.endpoints.rotate_signing_secret",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
+pub(super) async fn rotate_signing_secret(
+    state: State<AppState>,
+    caller: FullAccess,
+    audit: Audited,
+    id: PathId,
+) -> Result<Json<Value>, ApiError> {
+    rotate_secret(state, caller, audit, id).await
 }

@@ -12,52 +12,33 @@
 pub(crate) mod deliveries;
 pub(crate) mod endpoints;
 
-use axum::Router;
-use axum::routing::{get, post};
 use opensend_store::records::WebhookRecord;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/webhooks", get(endpoints::list).post(endpoints::create))
-        .route(
-            "/webhooks/{id}",
-            get(endpoints::show)
-                .patch(endpoints::update)
-                .delete(endpoints::remove),
-        )
-        .route(
-            "/webhooks/{id}/rotate-secret",
-            post(endpoints::rotate_secret),
-        )
-        .route("/webhooks/{id}/deliveries", get(deliveries::deliveries))
-        .route(
-            "/webhooks/{id}/deliveries/{delivery_id}",
-            get(deliveries::delivery),
-        )
-        .route(
-            "/webhooks/{id}/deliveries/{delivery_id}/replay",
-            post(deliveries::replay),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(endpoints::list, endpoints::create))
+        .routes(routes!(
+            endpoints::show,
+            endpoints::update,
+            endpoints::remove
+        ))
+        .routes(routes!(endpoints::rotate_secret))
+        .routes(routes!(deliveries::deliveries))
+        .routes(routes!(deliveries::delivery))
+        .routes(routes!(deliveries::replay))
         // The paths the Resend SDKs call for the same things: an "event" of an endpoint is one of its
         // deliveries.
-        .route(
-            "/webhooks/{id}/signing-secret/rotate",
-            post(endpoints::rotate_secret),
-        )
-        .route("/webhooks/{id}/events", get(deliveries::events))
-        .route("/webhooks/{id}/events/{event_id}", get(deliveries::event))
-        .route(
-            "/webhooks/{id}/events/{event_id}/replay",
-            post(deliveries::replay_event),
-        )
-        .route(
-            "/webhooks/{id}/events/{event_id}/attempts",
-            get(deliveries::event_attempts),
-        )
+        .routes(routes!(endpoints::rotate_signing_secret))
+        .routes(routes!(deliveries::events))
+        .routes(routes!(deliveries::event))
+        .routes(routes!(deliveries::replay_event))
+        .routes(routes!(deliveries::event_attempts))
 }
 
 /// The organization's endpoint `id`, or 404.
