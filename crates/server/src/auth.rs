@@ -106,6 +106,18 @@ pub(crate) async fn authenticate(
         return Ok(context.clone());
     }
     let token = bearer_token(parts)?;
+    let context = context_for_token(state, token).await?;
+    parts.extensions.insert(context.clone());
+    Ok(context)
+}
+
+/// The key behind `token` (an `os_…` API key), whatever carried it: the `Authorization` header of the API,
+/// or the password of an SMTP `AUTH` (`crate::smtp::auth`). Unknown, malformed or revoked → 403
+/// `invalid_api_key`.
+pub(crate) async fn context_for_token(
+    state: &AppState,
+    token: &str,
+) -> Result<ApiKeyContext, ApiError> {
     let invalid = || ApiError::new(ErrorCode::InvalidApiKey, "API key is invalid.");
     let token = ApiKeyToken::parse(token).map_err(|_| invalid())?;
     let (key, organization) = state
@@ -138,7 +150,6 @@ pub(crate) async fn authenticate(
             }
         });
     }
-    parts.extensions.insert(context.clone());
     Ok(context)
 }
 
