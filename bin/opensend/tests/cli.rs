@@ -18,6 +18,9 @@ fn opensend(dir: &Path, vars: &[(&str, &str)]) -> Command {
     if let Ok(path) = std::env::var("PATH") {
         command.env("PATH", path);
     }
+    // The SMTP relay's default ports are fixed (2587, 2465): servers started side by side would collide,
+    // and a production-like one would need a certificate. A test of the relay sets its own.
+    command.env("SMTP_PORT", "0").env("SMTPS_PORT", "0");
     for (k, v) in vars {
         command.env(k, v);
     }

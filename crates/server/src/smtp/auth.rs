@@ -5,8 +5,9 @@
 //!
 //! Failed attempts are throttled per client address with the shared rate limiter (memory or Redis): each
 //! failure draws [`FAILURE_COST`] from a bucket refilled at one a second, holding [`FAILURES_AT_ONCE`]
-//! failures. So an address gets 10 wrong passwords at once, then one a minute; while its bucket is empty,
-//! `AUTH` is answered `454 4.7.0` before any key is looked up.
+//! failures. So an address gets 10 wrong passwords at once (`535 5.7.8`), then one a minute; the attempt
+//! that finds the bucket empty, and every attempt while it stays empty (before any key is looked up), is
+//! answered `454 4.7.0`.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -94,11 +95,19 @@ pub async fn verify(state: &AppState, ip: IpAddr, credentials: Credentials) -> V
     };
     match outcome {
         Ok(context) => Verdict::Accepted(Box::new(context)),
+        // The failure that empties the bucket is answered as throttled already, so the client learns to
+        // wait from this reply rather than the next.
         Err(e) if e.code() == ErrorCode::InvalidApiKey => {
-            if let Err(e) = state.rate_limiter.check(&bucket, cost).await {
-                tracing::warn!(error = %e, "could not count a failed SMTP AUTH");
+            match state.rate_limiter.check(&bucket, cost).await {
+                Ok(decision) if !decision.allowed => {
+                    Verdict::Throttled(ceil_secs(decision.retry_after).max(1))
+                }
+                Ok(_) => Verdict::Refused,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not count a failed SMTP AUTH");
+                    Verdict::Refused
+                }
             }
-            Verdict::Refused
         }
         Err(e) => {
             tracing::warn!(error = %e.message(), "SMTP AUTH could not look the key up");

@@ -112,3 +112,23 @@ fn self_signed(
     let key = PrivatePkcs8KeyDer::from(generated.key_pair.serialize_der());
     Ok((vec![generated.cert.der().clone()], key.into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Vars;
+
+    #[test]
+    fn production_needs_files_and_local_gets_a_generated_certificate() {
+        let production =
+            Config::from_vars(&Vars::from_pairs([("APP_URL", "https://mail.example.com")]))
+                .unwrap();
+        let error = acceptor(&production, true).err().expect("refused");
+        assert!(error.to_string().contains("SMTP_TLS_CERT"), "{error}");
+        // The MX alone runs without TLS rather than refusing to start.
+        assert!(acceptor(&production, false).unwrap().is_none());
+        let local = Config::from_vars(&Vars::default()).unwrap();
+        let (_, source) = acceptor(&local, true).unwrap().expect("generated");
+        assert_eq!(source, Source::SelfSigned);
+    }
+}
