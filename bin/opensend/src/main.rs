@@ -34,8 +34,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run everything in one process: the public API (PORT), the ingester (INGESTER_PORT) and the
-    /// delivery worker. Applies pending migrations first.
+    /// Run everything in one process: the public API (PORT), the ingester (INGESTER_PORT), the SMTP
+    /// listeners (SMTP_PORT, SMTPS_PORT, MX_PORT when set) and the delivery worker. Applies pending
+    /// migrations first.
     Serve,
     /// Run only the public API (PORT), for deployments that split roles across machines.
     Api,
