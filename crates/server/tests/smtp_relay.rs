@@ -632,3 +632,30 @@ async fn swaks_sends_pipelines_and_is_refused_where_it_should_be() {
     assert_eq!(email["bcc"], serde_json::json!(["blind@example.org"]));
     assert_eq!(email_count(&relay.app, &token).await, 2);
 }
+
+#[tokio::test]
+async fn a_key_revoked_during_a_session_sends_no_more() {
+    let relay = relay(&[]).await;
+    let (org, admin) = relay.app.tenant().await;
+    let (key_id, token) = relay.app.key(org, Permission::SendingAccess).await;
+    let mut client = Client::connect_tls(relay.implicit, &relay.certs).await;
+    assert_eq!(client.login(&token).await.0, 235);
+    let message = "From: alice@example.com\nTo: bob@example.net\nSubject: x\n\nHi\n";
+    id_of(
+        &client
+            .send("alice@example.com", &["bob@example.net"], message)
+            .await,
+    );
+    let response = relay
+        .app
+        .authed(Method::DELETE, &format!("/api-keys/{key_id}"), &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let reply = client
+        .send("alice@example.com", &["bob@example.net"], message)
+        .await;
+    assert_eq!(reply.0, 535, "{reply:?}");
+    assert_eq!(email_count(&relay.app, &admin).await, 1);
+}

@@ -17,7 +17,6 @@ use base64::engine::general_purpose::STANDARD;
 use opensend_core::ErrorCode;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::ApiKeyContext;
 use crate::rate_limit::client_ip::bucket_address;
 use crate::rate_limit::{Bucket, Rate, Subject, ceil_secs};
 use crate::state::AppState;
@@ -42,7 +41,8 @@ pub struct Credentials {
 
 /// The outcome of an `AUTH`.
 pub enum Verdict {
-    Accepted(Box<ApiKeyContext>),
+    /// A valid key (looked up again for each message, see `session.rs`).
+    Accepted,
     /// Wrong user name or key (`535 5.7.8`).
     Refused,
     /// Too many failures from this address; seconds to wait (`454 4.7.0`).
@@ -75,7 +75,7 @@ pub fn plain(message: &[u8]) -> Option<Credentials> {
 }
 
 /// Checks the credentials of a client at `ip`.
-pub async fn verify(state: &AppState, ip: IpAddr, credentials: Credentials) -> Verdict {
+pub async fn verify(state: &AppState, ip: IpAddr, credentials: &Credentials) -> Verdict {
     let bucket = [Bucket {
         subject: Subject::SmtpAuthIp(bucket_address(ip)),
         rate: CLIENT_BUCKET,
@@ -94,7 +94,7 @@ pub async fn verify(state: &AppState, ip: IpAddr, credentials: Credentials) -> V
         )),
     };
     match outcome {
-        Ok(context) => Verdict::Accepted(Box::new(context)),
+        Ok(_) => Verdict::Accepted,
         // The failure that empties the bucket is answered as throttled already, so the client learns to
         // wait from this reply rather than the next.
         Err(e) if e.code() == ErrorCode::InvalidApiKey => {

@@ -10,7 +10,8 @@
 
 use std::net::SocketAddr;
 
-use opensend_core::EmailAddress;
+use opensend_core::{EmailAddress, ErrorCode};
+use secrecy::{ExposeSecret, SecretString};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -24,7 +25,6 @@ use super::{
     MAX_MESSAGE_BYTES, MAX_RECIPIENTS, SUBMIT_TIMEOUT, TLS_HANDSHAKE_TIMEOUT,
 };
 use super::{auth, inbound, submission};
-use crate::auth::ApiKeyContext;
 use crate::state::AppState;
 
 /// What a listener serves.
@@ -84,7 +84,9 @@ struct Session<'a> {
     stop: watch::Receiver<bool>,
     secure: bool,
     greeted: bool,
-    caller: Option<ApiKeyContext>,
+    /// The API key of a successful AUTH, looked up again (through the key cache) for every message so a
+    /// key revoked during a long session stops sending as it would over the API.
+    key: Option<SecretString>,
     /// Set by MAIL: a transaction is open.
     sender: Option<String>,
     recipients: Vec<EmailAddress>,
@@ -124,7 +126,7 @@ impl<'a> Session<'a> {
             stop,
             secure: false,
             greeted: false,
-            caller: None,
+            key: None,
             sender: None,
             recipients: Vec::new(),
             errors: 0,
@@ -136,7 +138,7 @@ impl<'a> Session<'a> {
     fn restart_secure(&mut self) {
         self.secure = true;
         self.greeted = false;
-        self.caller = None;
+        self.key = None;
         self.reset_transaction();
         self.out.clear();
     }
@@ -305,7 +307,7 @@ impl<'a> Session<'a> {
                 "5.7.11",
                 "Encryption required: use STARTTLS first.",
             )),
-            Command::Auth { .. } if self.caller.is_some() => {
+            Command::Auth { .. } if self.key.is_some() => {
                 self.refuse(Reply::new(503, "5.5.1", "Already authenticated."))
             }
             Command::Auth { .. } if self.sender.is_some() => self.refuse(Reply::new(
@@ -317,7 +319,7 @@ impl<'a> Session<'a> {
             Command::Mail { .. } if !self.greeted => {
                 self.refuse(Reply::new(503, "5.5.1", "Send EHLO first."))
             }
-            Command::Mail { .. } if submission && self.caller.is_none() => self.refuse(Reply::new(
+            Command::Mail { .. } if submission && self.key.is_none() => self.refuse(Reply::new(
                 530,
                 "5.7.0",
                 "Authentication required: AUTH with user `resend` and an API key as the password.",
@@ -467,9 +469,15 @@ impl<'a> Session<'a> {
         };
         let state = &self.listener.state;
         let work = async {
-            match (&self.listener.mode, &self.caller) {
-                (Mode::Submission, Some(caller)) => {
-                    submission::submit(state, caller, &recipients, &raw).await
+            match (&self.listener.mode, &self.key) {
+                (Mode::Submission, Some(key)) => {
+                    match crate::auth::context_for_token(state, key.expose_secret()).await {
+                        Ok(caller) => submission::submit(state, &caller, &recipients, &raw).await,
+                        Err(e) if e.code() == ErrorCode::InvalidApiKey => {
+                            Reply::new(535, "5.7.8", "The API key is no longer valid.")
+                        }
+                        Err(_) => Reply::new(451, "4.3.0", "Temporary failure; try again."),
+                    }
                 }
                 (Mode::Submission, None) => Reply::new(530, "5.7.0", "Authentication required."),
                 (Mode::Inbound, _) => inbound::deliver(state, &recipients, &raw).await,
@@ -555,9 +563,9 @@ impl<'a> Session<'a> {
         let Some(credentials) = credentials else {
             return self.refuse(Reply::new(501, "5.5.2", "Malformed credentials."));
         };
-        match auth::verify(&self.listener.state, self.peer.ip(), credentials).await {
-            auth::Verdict::Accepted(caller) => {
-                self.caller = Some(*caller);
+        match auth::verify(&self.listener.state, self.peer.ip(), &credentials).await {
+            auth::Verdict::Accepted => {
+                self.key = Some(credentials.password);
                 self.reply(Reply::new(235, "2.7.0", "Authentication successful."));
                 Next::Continue
             }
