@@ -42,6 +42,13 @@ impl BootError {
         match self {
             BootError::Checks(StartupError::Refused(_))
             | BootError::SealedSecrets(SealedSecretsError::CannotOpen { .. }) => EXIT_CONFIG,
+            // The SMTP listeners' certificate is missing or unreadable: the operator sets the files.
+            BootError::Listen(e)
+                if e.get_ref()
+                    .is_some_and(|inner| inner.is::<crate::smtp::tls::TlsError>()) =>
+            {
+                EXIT_CONFIG
+            }
             _ => 1,
         }
     }
