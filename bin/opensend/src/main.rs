@@ -34,13 +34,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run everything in one process: the public API (PORT), the ingester (INGESTER_PORT) and the
-    /// delivery worker. Applies pending migrations first.
+    /// Run everything in one process: the public API (PORT), the ingester (INGESTER_PORT), the SMTP
+    /// listeners (SMTP_PORT, SMTPS_PORT, MX_PORT when set) and the delivery worker. Applies pending
+    /// migrations first.
     Serve,
     /// Run only the public API (PORT), for deployments that split roles across machines.
     Api,
     /// Run only the ingester (INGESTER_PORT): provider events, inbound mail and job triggers.
     Ingester,
+    /// Run only the SMTP listeners: the submission relay (SMTP_PORT with STARTTLS, SMTPS_PORT with
+    /// implicit TLS; user `resend`, password an API key) and, when MX_PORT is set, inbound mail.
+    Smtp,
     /// Run only the delivery worker: takes queued emails from the database and delivers them. Run as many
     /// as you like, on as many machines as you like, against one PostgreSQL.
     Worker,
@@ -265,6 +269,7 @@ async fn run(command: Command, config: Config) -> ExitCode {
         Command::Serve => run_server(config, Roles::ALL).await,
         Command::Api => run_server(config, Roles::API).await,
         Command::Ingester => run_server(config, Roles::INGESTER).await,
+        Command::Smtp => run_server(config, Roles::SMTP).await,
         Command::Worker => run_server(config, Roles::WORKER).await,
         Command::Scheduler => run_scheduler(config).await,
         Command::Migrate => match connect(&config).await {

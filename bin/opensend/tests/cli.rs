@@ -18,6 +18,9 @@ fn opensend(dir: &Path, vars: &[(&str, &str)]) -> Command {
     if let Ok(path) = std::env::var("PATH") {
         command.env("PATH", path);
     }
+    // The SMTP relay's default ports are fixed (2587, 2465): servers started side by side would collide,
+    // and a production-like one would need a certificate. A test of the relay sets its own.
+    command.env("SMTP_PORT", "0").env("SMTPS_PORT", "0");
     for (k, v) in vars {
         command.env(k, v);
     }
@@ -1405,4 +1408,39 @@ async fn set_password_replaces_the_password_and_signs_the_user_out() {
         &["admin", "set-password", "--email", "not an address"],
     );
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+}
+
+/// A production start with the SMTP relay on and no certificate files is refused with exit code 2 and says
+/// what to set; with the relay off it would start.
+#[test]
+fn a_production_smtp_relay_without_a_certificate_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = run(dir.path(), &[], &["setup"]);
+    assert!(setup.status.success(), "{}", stderr(&setup));
+    let db = format!("sqlite://{}/db.sqlite", dir.path().display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+        .to_string();
+    let output = run(
+        dir.path(),
+        &[
+            ("DATABASE_URL", &db),
+            ("APP_URL", "https://mail.example.com"),
+            ("BIND_ADDRESS", "127.0.0.1"),
+            ("PORT", "0"),
+            ("INGESTER_PORT", "0"),
+            ("DELIVERY", "smtp"),
+            ("SMTP_URL", "smtp://127.0.0.1:9?tls=none"),
+            ("SMTP_PORT", &port),
+        ],
+        &["smtp"],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("SMTP_TLS_CERT"),
+        "{}",
+        stderr(&output)
+    );
 }

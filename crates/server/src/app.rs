@@ -42,6 +42,13 @@ impl BootError {
         match self {
             BootError::Checks(StartupError::Refused(_))
             | BootError::SealedSecrets(SealedSecretsError::CannotOpen { .. }) => EXIT_CONFIG,
+            // The SMTP listeners' certificate is missing or unreadable: the operator sets the files.
+            BootError::Listen(e)
+                if e.get_ref()
+                    .is_some_and(|inner| inner.is::<crate::smtp::tls::TlsError>()) =>
+            {
+                EXIT_CONFIG
+            }
             _ => 1,
         }
     }
@@ -92,6 +99,9 @@ impl Application {
         if let Some(addr) = running.ingester_addr {
             tracing::info!("ingester listening on http://{addr}");
         }
+        for (what, addr) in running.smtp.named() {
+            tracing::info!("{what} listening on {addr}");
+        }
         tracing::info!(database = %state.config.database.url.redacted(), "ready");
         Ok(Self { state, running })
     }
@@ -108,6 +118,11 @@ impl Application {
     /// Where the ingester listens, when this process serves it.
     pub fn ingester_addr(&self) -> Option<SocketAddr> {
         self.running.ingester_addr
+    }
+
+    /// Where the SMTP listeners listen (those that are on).
+    pub fn smtp_addrs(&self) -> &crate::smtp::listener::SmtpAddrs {
+        &self.running.smtp
     }
 
     /// Tells the application to stop accepting and finish what it has; [`Application::wait`] returns then.

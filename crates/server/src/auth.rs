@@ -114,6 +114,18 @@ pub(crate) async fn authenticate(
 
 async fn authenticate_key(parts: &mut Parts, state: &AppState) -> Result<ApiKeyContext, ApiError> {
     let token = bearer_token(parts)?;
+    let context = context_for_token(state, token).await?;
+    parts.extensions.insert(context.clone());
+    Ok(context)
+}
+
+/// The key behind `token` (an `os_…` API key), whatever carried it: the `Authorization` header of the API,
+/// or the password of an SMTP `AUTH` (`crate::smtp::auth`). Unknown, malformed or revoked → 403
+/// `invalid_api_key`.
+pub(crate) async fn context_for_token(
+    state: &AppState,
+    token: &str,
+) -> Result<ApiKeyContext, ApiError> {
     let invalid = || ApiError::new(ErrorCode::InvalidApiKey, "API key is invalid.");
     let token = ApiKeyToken::parse(token).map_err(|_| invalid())?;
     let (key, organization) = state
@@ -146,7 +158,6 @@ async fn authenticate_key(parts: &mut Parts, state: &AppState) -> Result<ApiKeyC
             }
         });
     }
-    parts.extensions.insert(context.clone());
     Ok(context)
 }
 

@@ -27,6 +27,7 @@ pub mod serve;
 pub mod ses_event_writer;
 pub mod setup;
 pub mod signer_cache;
+pub mod smtp;
 pub mod startup_checks;
 pub mod state;
 pub mod telemetry;

@@ -11,7 +11,7 @@ use crate::jobs::domain_checks::DomainChecks;
 use crate::jobs::retention::Cleanup;
 use crate::jobs::webhook_dispatch::Dispatcher;
 use crate::state::AppState;
-use crate::{api, dashboard, ingester};
+use crate::{api, dashboard, ingester, smtp};
 
 /// What a process runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +20,8 @@ pub struct Roles {
     pub ingester: bool,
     /// The delivery worker and the webhook dispatcher.
     pub worker: bool,
+    /// The SMTP listeners: the submission relay (`SMTP_PORT`, `SMTPS_PORT`) and inbound mail (`MX_PORT`).
+    pub smtp: bool,
 }
 
 impl Roles {
@@ -27,21 +29,31 @@ impl Roles {
         api: true,
         ingester: true,
         worker: true,
+        smtp: true,
     };
     pub const API: Roles = Roles {
         api: true,
         ingester: false,
         worker: false,
+        smtp: false,
     };
     pub const INGESTER: Roles = Roles {
         api: false,
         ingester: true,
         worker: false,
+        smtp: false,
     };
     pub const WORKER: Roles = Roles {
         api: false,
         ingester: false,
         worker: true,
+        smtp: false,
+    };
+    pub const SMTP: Roles = Roles {
+        api: false,
+        ingester: false,
+        worker: false,
+        smtp: true,
     };
 }
 
@@ -49,6 +61,8 @@ impl Roles {
 pub struct Running {
     pub api_addr: Option<SocketAddr>,
     pub ingester_addr: Option<SocketAddr>,
+    /// The SMTP listeners that are on.
+    pub smtp: smtp::listener::SmtpAddrs,
     stop: watch::Sender<bool>,
     tasks: JoinSet<std::io::Result<()>>,
 }
@@ -106,6 +120,10 @@ pub async fn start(state: AppState, roles: Roles) -> std::io::Result<Running> {
         ),
         false => None,
     };
+    let smtp = match roles.smtp {
+        true => smtp::listener::start(&state, &stopped, &mut tasks).await?,
+        false => smtp::listener::SmtpAddrs::default(),
+    };
     if roles.worker {
         let worker = DeliveryWork::from_config(state.clone())
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
@@ -132,6 +150,7 @@ pub async fn start(state: AppState, roles: Roles) -> std::io::Result<Running> {
     Ok(Running {
         api_addr,
         ingester_addr,
+        smtp,
         stop,
         tasks,
     })

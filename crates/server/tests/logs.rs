@@ -322,6 +322,7 @@ async fn cleanup_deletes_logs_older_than_the_retention_period() {
         api: true,
         ingester: true,
         worker: false,
+        smtp: false,
     };
     let app = TestApp::spawn_roles(roles, &[("RETENTION_DAYS", "7")]).await;
     let (org, token) = app.tenant().await;

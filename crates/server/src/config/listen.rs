@@ -1,12 +1,17 @@
 //! Where the listeners bind, and the limits every listener applies to each connection and request.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{Reader, names, whole_number};
 
 pub const DEFAULT_PORT: u16 = 3015;
 pub const DEFAULT_INGESTER_PORT: u16 = 3016;
+/// The SMTP submission relay with STARTTLS (587 is the standard port; 2587 needs no privileges).
+pub const DEFAULT_SMTP_PORT: u16 = 2587;
+/// The SMTP submission relay with implicit TLS (465 is the standard port).
+pub const DEFAULT_SMTPS_PORT: u16 = 2465;
 /// A request (body read, handler and answer) that takes longer is answered 408 and dropped.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// A client that sends nothing of its body for this long is cut off (slow-body protection).
@@ -28,6 +33,17 @@ pub struct ListenSettings {
     pub body_read_timeout: Duration,
     /// `MAX_CONCURRENT_REQUESTS`: per listener.
     pub max_concurrent_requests: usize,
+    /// `SMTP_PORT`: the SMTP submission relay (STARTTLS); `None` when set to 0.
+    pub smtp_port: Option<u16>,
+    /// `SMTPS_PORT`: the SMTP submission relay with implicit TLS; `None` when set to 0.
+    pub smtps_port: Option<u16>,
+    /// `MX_PORT`: inbound mail over SMTP; off unless set (and off when set to 0).
+    pub mx_port: Option<u16>,
+    /// `SMTP_TLS_CERT`, `SMTP_TLS_KEY`: PEM files of the certificate chain and key of the SMTP listeners.
+    pub smtp_tls: Option<(PathBuf, PathBuf)>,
+    /// Whether `SMTP_PORT` or `SMTPS_PORT` was set, rather than left at its default: a production deployment
+    /// that asked for the relay and has no certificate is refused; one that never asked starts without it.
+    pub smtp_relay_requested: bool,
 }
 
 impl ListenSettings {
@@ -54,6 +70,20 @@ impl ListenSettings {
                 DEFAULT_MAX_CONCURRENT_REQUESTS,
                 |v| whole_number(v, 1, 1_000_000).map(|n| n as usize),
             ),
+            smtp_port: r.setting(
+                names::SMTP_PORT,
+                Some(DEFAULT_SMTP_PORT),
+                parse_optional_port,
+            ),
+            smtps_port: r.setting(
+                names::SMTPS_PORT,
+                Some(DEFAULT_SMTPS_PORT),
+                parse_optional_port,
+            ),
+            mx_port: r.setting(names::MX_PORT, None, parse_optional_port),
+            smtp_tls: read_tls_files(r),
+            smtp_relay_requested: r.raw(names::SMTP_PORT).is_some()
+                || r.raw(names::SMTPS_PORT).is_some(),
         }
     }
 
@@ -61,6 +91,23 @@ impl ListenSettings {
     pub fn is_loopback(&self) -> bool {
         self.bind_address.is_loopback()
     }
+}
+
+/// A certificate and its key are given together or not at all.
+fn read_tls_files(r: &mut Reader) -> Option<(PathBuf, PathBuf)> {
+    match (r.raw(names::SMTP_TLS_CERT), r.raw(names::SMTP_TLS_KEY)) {
+        (Some(cert), Some(key)) => Some((PathBuf::from(cert), PathBuf::from(key))),
+        (None, None) => None,
+        _ => {
+            r.problem("SMTP_TLS_CERT and SMTP_TLS_KEY must be set together (PEM files)");
+            None
+        }
+    }
+}
+
+/// A port where 0 means "this listener is off" (unlike `PORT`, where 0 picks a free port).
+fn parse_optional_port(v: &str) -> Result<Option<u16>, String> {
+    parse_port(v).map(|port| (port != 0).then_some(port))
 }
 
 fn parse_port(v: &str) -> Result<u16, String> {

@@ -78,12 +78,23 @@ async fn receive(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let (raw, recipients) = read_request(&headers, body)?;
-    let recipients = parse_recipients(&recipients)?;
+    store_received(&state, raw, &recipients).await.map(Json)
+}
+
+/// Stores `raw` for every organization that receives for one of `recipients` and wakes the webhook
+/// dispatcher for `email.received`; the answer of `POST /events/inbound`. The SMTP MX
+/// (`crate::smtp::inbound`) hands its messages over here too.
+pub(crate) async fn store_received(
+    state: &AppState,
+    raw: Bytes,
+    recipients: &[String],
+) -> Result<Value, ApiError> {
+    let recipients = parse_recipients(recipients)?;
     let message = inbound::parse_received(&raw).map_err(refused_message)?;
     let raw_size = i64::try_from(raw.len()).unwrap_or(i64::MAX);
     drop(raw);
 
-    let (routes, ignored) = route(&state, &recipients, &message).await?;
+    let (routes, ignored) = route(state, &recipients, &message).await?;
     if routes.is_empty() {
         return Err(ApiError::validation(
             "No envelope recipient is at a verified domain with receiving enabled; nothing was stored.",
@@ -110,12 +121,31 @@ async fn receive(
         .zip(&routes)
         .map(|(id, route)| json!({"id": id, "recipients": route.envelope_recipients}))
         .collect();
-    Ok(Json(json!({
+    Ok(json!({
         "object": "inbound",
         "accepted": emails.len(),
         "emails": emails,
         "ignored": ignored,
-    })))
+    }))
+}
+
+/// Whether some organization receives mail for `address` (a verified, receiving-enabled domain named its
+/// domain, or an ancestor with `allow_subdomains`): what the SMTP MX asks at `RCPT` so that it never
+/// relays.
+pub(crate) async fn receives_for(state: &AppState, address: &str) -> Result<bool, ApiError> {
+    let Some(recipient) = parse_recipient(address) else {
+        return Ok(false);
+    };
+    let names: Vec<&str> = recipient.domain.ancestors().collect();
+    let domains = state
+        .store
+        .received_emails()
+        .receiving_domains(&names)
+        .await?;
+    Ok(domains.iter().any(|d| {
+        d.name == recipient.domain.as_str()
+            || (d.allow_subdomains && recipient.domain.ancestors().any(|name| name == d.name))
+    }))
 }
 
 /// The raw message and the envelope recipients as given, from either body format.

@@ -46,6 +46,8 @@ pub enum Subject {
     SignInAddress(String),
     /// Failed dashboard sign-ins from one client address.
     SignInIp(IpAddr),
+    /// Failed SMTP `AUTH` attempts from one client address.
+    SmtpAuthIp(IpAddr),
 }
 
 impl Subject {
@@ -58,6 +60,7 @@ impl Subject {
             Subject::IngesterIp(ip) => format!("ingester:{ip}"),
             Subject::SignInAddress(hash) => format!("signin:{hash}"),
             Subject::SignInIp(ip) => format!("signin-ip:{ip}"),
+            Subject::SmtpAuthIp(ip) => format!("smtp-auth-ip:{ip}"),
         }
     }
 }

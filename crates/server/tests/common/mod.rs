@@ -8,6 +8,7 @@ use opensend_server::admin;
 use opensend_server::app::Application;
 use opensend_server::config::{Config, Vars};
 use opensend_server::serve::{Roles, StopHandle};
+use opensend_server::smtp::listener::SmtpAddrs;
 use opensend_store::Store;
 use opensend_test_support::TestDatabase;
 use reqwest::{Method, RequestBuilder};
@@ -19,6 +20,8 @@ pub struct TestApp {
     pub api: String,
     /// `http://127.0.0.1:PORT` of the ingester.
     pub ingester: String,
+    /// The SMTP listeners that are on (off unless the test set `SMTP_PORT`, `SMTPS_PORT` or `MX_PORT`).
+    pub smtp: SmtpAddrs,
     pub client: reqwest::Client,
     pub store: Store,
     /// The state the server runs with, for driving jobs and helpers directly.
@@ -31,6 +34,8 @@ pub struct TestApp {
 pub struct Node {
     pub api: String,
     pub ingester: String,
+    /// The SMTP listeners that are on.
+    pub smtp: SmtpAddrs,
     stop: StopHandle,
 }
 
@@ -55,6 +60,9 @@ async fn start_node(
         ("BIND_ADDRESS".to_owned(), "127.0.0.1".to_owned()),
         ("PORT".to_owned(), "0".to_owned()),
         ("INGESTER_PORT".to_owned(), "0".to_owned()),
+        // The SMTP listeners are off unless a test turns them on (their port 0 means off).
+        ("SMTP_PORT".to_owned(), "0".to_owned()),
+        ("SMTPS_PORT".to_owned(), "0".to_owned()),
         ("DATA_DIR".to_owned(), data_dir.display().to_string()),
         ("WORKER_POLL_INTERVAL_MS".to_owned(), "50".to_owned()),
     ];
@@ -92,6 +100,7 @@ async fn start_node(
     };
     let api = url(app.api_addr());
     let ingester = url(app.ingester_addr());
+    let smtp = *app.smtp_addrs();
     let stop = app.stop_handle();
     let state = app.state().clone();
     let store = state.store.clone();
@@ -102,6 +111,7 @@ async fn start_node(
         Node {
             api,
             ingester,
+            smtp,
             stop,
         },
     )
@@ -128,6 +138,7 @@ impl TestApp {
         Self {
             api: node.api.clone(),
             ingester: node.ingester.clone(),
+            smtp: node.smtp,
             client: reqwest::Client::new(),
             store,
             state,
@@ -213,6 +224,14 @@ impl TestApp {
         }
         panic!("email {id} never reached `{status}`; last seen: {last}");
     }
+}
+
+/// A port that was free a moment ago, for listeners whose port 0 means "off" (the SMTP ones).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 /// Rate and burst that no test reaches by accident.

@@ -3,9 +3,9 @@
 mod body;
 pub mod limits;
 mod remote;
-mod request;
+pub(crate) mod request;
 mod view;
-mod wire;
+pub(crate) mod wire;
 
 use std::collections::HashMap;
 use utoipa_axum::router::OpenApiRouter;
@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use opensend_core::ErrorCode;
+use opensend_core::{EmailAddress, ErrorCode, RecipientKind};
 use opensend_store::repos::emails::{ChangeOutcome, NewEmail};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -99,8 +99,24 @@ async fn send(
     } = body::read::<SendEmailBody>(&state.large_send_bodies, &body::SINGLE, &headers, body)
         .await?;
     let parsed = request::parse(request, Context::Single, Utc::now())?;
-    let identity = sending::identity_for(&state, &caller, request::from_address(&parsed)).await?;
-    let (state_ref, caller_ref) = (&state, &caller);
+    send_parsed(&state, &caller, parsed, key, fingerprint, None).await
+}
+
+/// Sends one parsed email as `POST /emails` does, once the caller's rate limit has been charged: the From
+/// check, then (once per idempotency key) attachments given by `path` fetched, the quotas reserved and the
+/// email accepted. The answer is the API's response, returned only once the accept transaction committed.
+/// The SMTP relay (`crate::smtp::submission`) sends through here too; `envelope`, when given, replaces
+/// the recipients worked out from to/cc/bcc (an SMTP message goes to its envelope recipients only).
+pub(crate) async fn send_parsed(
+    state: &AppState,
+    caller: &ApiKeyContext,
+    parsed: ParsedEmail<request::Attachment>,
+    key: Option<String>,
+    fingerprint: [u8; 32],
+    envelope: Option<Vec<(EmailAddress, RecipientKind)>>,
+) -> Result<Response, ApiError> {
+    let identity = sending::identity_for(state, caller, request::from_address(&parsed)).await?;
+    let (state_ref, caller_ref) = (state, caller);
     let response = idempotency::run(
         &state.store,
         caller.organization_id,
@@ -112,7 +128,10 @@ async fn send(
             let parsed = remote::fetch_attachments(&state_ref.outbound, parsed)
                 .await
                 .map_err(IntoResponse::into_response)?;
-            let email = prepare(caller_ref, parsed, identity);
+            let mut email = prepare(caller_ref, parsed, identity);
+            if let Some(envelope) = envelope {
+                email.recipients = envelope;
+            }
             // Counted toward the quotas only when it is really sent, not on a replay.
             quota::reserve_emails(state_ref, caller_ref, 1).await?;
             let body = json!({ "id": email.id }).to_string();

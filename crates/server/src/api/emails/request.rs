@@ -38,7 +38,7 @@ const RESERVED_HEADERS: &[&str] = &[
 const RESERVED_HEADER_PREFIXES: &[&str] = &["content-", "x-ses-", "resent-", "arc-"];
 
 /// Whether `name` (any case) is a header a custom header may not set.
-fn is_reserved_header(name: &str) -> bool {
+pub fn is_reserved_header(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     RESERVED_HEADERS.contains(&lower.as_str())
         || RESERVED_HEADER_PREFIXES
