@@ -3,7 +3,7 @@
 # organization with a full-access key, and stops it (and removes its files) when the calling script exits.
 #
 # After `opensend_start`: OPENSEND_URL (http://127.0.0.1:PORT), OPENSEND_TOKEN, OPENSEND_WORK (its
-# directory, with serve.log). `opensend_log_tail` prints the end of the server's log.
+# directory, with serve.log and opensend.db), SMTP_PORT and SMTPS_PORT (the SMTP relay, on 127.0.0.1). `opensend_log_tail` prints the end of the server's log.
 
 opensend_start() {
   local root
@@ -15,6 +15,9 @@ opensend_start() {
   OPENSEND_WORK="$(mktemp -d)"
   free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
   export PORT="$(free_port)" INGESTER_PORT="$(free_port)" BIND_ADDRESS=127.0.0.1
+  # The SMTP relay too (STARTTLS and implicit TLS, a self-signed certificate on a local deployment): its default
+  # ports would collide between two servers on one machine.
+  export SMTP_PORT="$(free_port)" SMTPS_PORT="$(free_port)"
   export DATABASE_URL="sqlite://$OPENSEND_WORK/opensend.db" DATA_DIR="$OPENSEND_WORK/data"
   export WORKER_POLL_INTERVAL_MS=50 RUST_LOG="${RUST_LOG:-warn}"
   # The checks call quickly; the default limits (10/s) are for real tenants, not for these scripts.
