@@ -206,6 +206,22 @@ async fn requests_without_a_valid_key_are_not_logged() {
 }
 
 #[tokio::test]
+async fn with_the_request_log_off_nothing_is_recorded() {
+    let app = TestApp::spawn_with(&[("REQUEST_LOG", "false")]).await;
+    let (_, token) = app.tenant().await;
+    let (status, _) = call(&app, &token, Method::GET, "/webhooks", None).await;
+    assert_eq!(status, 200);
+    let (status, _) = call(&app, &token, Method::GET, "/domains", None).await;
+    assert_eq!(status, 200);
+    // Whatever had been queued is written by now.
+    app.state.request_log.flush().await;
+    assert_eq!(count_logs(&app).await, 0);
+    let (status, body) = call(&app, &token, Method::GET, "/logs", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"], json!([]));
+}
+
+#[tokio::test]
 async fn another_organizations_logs_are_invisible() {
     let app = TestApp::spawn().await;
     let (_, token_a) = app.tenant().await;

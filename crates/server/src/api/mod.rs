@@ -65,10 +65,15 @@ pub fn routes(state: AppState) -> Router {
         .nest("/api", mirror)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_DEFAULT));
     let routes = http::with_request_timeout(routes, state.config.listen.request_timeout);
+    let routes = http::limited(routes, state.clone(), Limiting::PublicApi);
+    if !state.config.jobs.request_log {
+        return routes;
+    }
     // Around the rate limit (which authenticates), so a refused request of a known key is logged too.
-    http::limited(routes, state.clone(), Limiting::PublicApi).layer(
-        axum::middleware::from_fn_with_state(state.request_log.clone(), crate::request_log::record),
-    )
+    routes.layer(axum::middleware::from_fn_with_state(
+        state.request_log.clone(),
+        crate::request_log::record,
+    ))
 }
 
 /// Timestamps on the wire: RFC 3339 in UTC with milliseconds (`2026-11-27T08:45:27.123Z`).

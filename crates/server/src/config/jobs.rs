@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::{Reader, names, parse_http_url, whole_number};
+use super::{Reader, names, parse_bool, parse_http_url, whole_number};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobSettings {
@@ -17,6 +17,10 @@ pub struct JobSettings {
     /// `INGESTER_URL`: where `opensend scheduler` reaches the ingester; by default this host's
     /// `INGESTER_PORT`.
     pub ingester_url: Option<Url>,
+    /// `REQUEST_LOG`: whether API requests made with a key are recorded for `GET /logs` (on by default). Off
+    /// saves what recording costs each request (see docs/benchmarks.md); `GET /logs` then lists only what
+    /// was recorded before.
+    pub request_log: bool,
 }
 
 impl JobSettings {
@@ -33,6 +37,7 @@ impl JobSettings {
             ingester_url: r.setting(names::INGESTER_URL, None, |v| {
                 parse_http_url(v, "http://10.0.0.5:3016").map(Some)
             }),
+            request_log: r.setting(names::REQUEST_LOG, true, parse_bool),
         }
     }
 }
