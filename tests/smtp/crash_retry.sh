@@ -12,6 +12,9 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 source "$here/../serve.sh"
+# A killed attempt's idempotency key is waited for this long before a retry may take it over; the retry is
+# deferred (451) until then, as it would be for a minute by default.
+export IDEMPOTENCY_IN_FLIGHT_SECONDS=2
 opensend_start
 bin="$CARGO_TARGET_DIR/debug/opensend"
 echo "opensend on $OPENSEND_URL, SMTP relay (STARTTLS) on 127.0.0.1:$SMTP_PORT"

@@ -6,14 +6,15 @@ use std::future::Future;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use chrono::TimeDelta;
 use opensend_core::ErrorCode;
-use opensend_store::Store;
 use opensend_store::repos::emails::IdempotentResponse;
 use opensend_store::repos::idempotency::Claim;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::state::AppState;
 
 pub const HEADER: &str = "idempotency-key";
 /// Longest key accepted, as Resend.
@@ -73,7 +74,7 @@ impl Fingerprint {
 /// response is stored atomically with what it describes) and returns the status and JSON body, or the
 /// response that refuses the request (which does not use the key up).
 pub async fn run<F, Fut>(
-    store: &Store,
+    state: &AppState,
     organization_id: Uuid,
     key: Option<String>,
     fingerprint: [u8; 32],
@@ -89,9 +90,12 @@ where
             Err(refusal) => refusal,
         };
     };
+    let store = &state.store;
+    let abandoned_after =
+        TimeDelta::from_std(state.config.listen.idempotency_in_flight).unwrap_or(TimeDelta::MAX);
     let claim = match store
         .idempotency()
-        .claim(organization_id, &key, fingerprint)
+        .claim(organization_id, &key, fingerprint, abandoned_after)
         .await
     {
         Ok(claim) => claim,

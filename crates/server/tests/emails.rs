@@ -257,6 +257,7 @@ async fn idempotency_keys_replay_refuse_and_guard() {
             org,
             "order-2",
             opensend_server::idempotency::fingerprint("POST /emails", raw.as_bytes()),
+            chrono::TimeDelta::hours(1),
         )
         .await
         .unwrap();
@@ -311,6 +312,46 @@ async fn idempotency_keys_replay_refuse_and_guard() {
     let (_, b1) = json(batch("batch-1").await.unwrap()).await;
     let (_, b2) = json(batch("batch-1").await.unwrap()).await;
     assert_eq!(b1, b2);
+}
+
+/// A request whose process died between claiming its key and committing (here: a claim made and never
+/// completed) holds the key only for `IDEMPOTENCY_IN_FLIGHT_SECONDS`; the retry after that is accepted, once.
+#[tokio::test]
+async fn an_abandoned_idempotency_key_is_taken_over() {
+    let app = TestApp::spawn_with(&[("IDEMPOTENCY_IN_FLIGHT_SECONDS", "1")]).await;
+    let (org, token) = app.tenant().await;
+    let raw = simple("a@example.com").to_string();
+    app.store
+        .idempotency()
+        .claim(
+            org,
+            "died",
+            opensend_server::idempotency::fingerprint("POST /emails", raw.as_bytes()),
+            chrono::TimeDelta::hours(1),
+        )
+        .await
+        .unwrap();
+    let retry = || {
+        app.authed(Method::POST, "/emails", &token)
+            .header("Idempotency-Key", "died")
+            .header("content-type", "application/json")
+            .body(raw.clone())
+            .send()
+    };
+    expect_error(
+        retry().await.unwrap(),
+        409,
+        "concurrent_idempotent_requests",
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let (status, taken) = json(retry().await.unwrap()).await;
+    assert_eq!(status, 200, "{taken}");
+    let again = retry().await.unwrap();
+    assert_eq!(again.headers().get("idempotent-replayed").unwrap(), "true");
+    let (_, again) = json(again).await;
+    assert_eq!(again["id"], taken["id"]);
+    assert_eq!(email_count(&app, &token).await, 1);
 }
 
 #[tokio::test]

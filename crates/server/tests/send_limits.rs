@@ -358,6 +358,7 @@ async fn large_bodies_stream_in_with_their_attachments_and_idempotency_intact() 
             org,
             "large-2",
             opensend_server::idempotency::fingerprint("POST /emails", body.as_bytes()),
+            chrono::TimeDelta::hours(1),
         )
         .await
         .unwrap();

@@ -551,7 +551,11 @@ async fn concurrent_accepts_are_each_written_whole() {
         .await
         .unwrap();
     // A key already answered: a request still holding it (a takeover) must write nothing.
-    let Claim::Proceed(record_id) = store.idempotency().claim(acme, "k", [1; 32]).await.unwrap()
+    let Claim::Proceed(record_id) = store
+        .idempotency()
+        .claim(acme, "k", [1; 32], TimeDelta::hours(1))
+        .await
+        .unwrap()
     else {
         panic!("first claim proceeds");
     };

@@ -14,6 +14,8 @@ pub const DEFAULT_SMTP_PORT: u16 = 2587;
 pub const DEFAULT_SMTPS_PORT: u16 = 2465;
 /// A request (body read, handler and answer) that takes longer is answered 408 and dropped.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// As long as the longest a request (or an SMTP message's accept) is allowed to run by default.
+pub const DEFAULT_IDEMPOTENCY_IN_FLIGHT: Duration = Duration::from_secs(60);
 /// A client that sends nothing of its body for this long is cut off (slow-body protection).
 pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(20);
 /// Requests handled at once per listener; more are answered 503 at once rather than queued.
@@ -31,6 +33,11 @@ pub struct ListenSettings {
     pub request_timeout: Duration,
     /// `BODY_READ_TIMEOUT_SECONDS`: the longest pause between two pieces of a request body.
     pub body_read_timeout: Duration,
+    /// `IDEMPOTENCY_IN_FLIGHT_SECONDS`: how long a request holding an idempotency key, with no answer yet, is
+    /// waited for before another request with the key may take over (the first one's process presumably
+    /// died). Exactly one of them is ever answered and written, whichever commits first (see
+    /// `opensend_store::repos::idempotency`), so a short value costs duplicated work, never a duplicate email.
+    pub idempotency_in_flight: Duration,
     /// `MAX_CONCURRENT_REQUESTS`: per listener.
     pub max_concurrent_requests: usize,
     /// `SMTP_PORT`: the SMTP submission relay (STARTTLS); `None` when set to 0.
@@ -58,6 +65,11 @@ impl ListenSettings {
             request_timeout: r.setting(
                 names::REQUEST_TIMEOUT_SECONDS,
                 DEFAULT_REQUEST_TIMEOUT,
+                |v| whole_number(v, 1, 3_600).map(Duration::from_secs),
+            ),
+            idempotency_in_flight: r.setting(
+                names::IDEMPOTENCY_IN_FLIGHT_SECONDS,
+                DEFAULT_IDEMPOTENCY_IN_FLIGHT,
                 |v| whole_number(v, 1, 3_600).map(Duration::from_secs),
             ),
             body_read_timeout: r.setting(
@@ -125,10 +137,15 @@ mod tests {
         let config = Config::from_vars(&Vars::default()).unwrap();
         assert_eq!(config.listen.request_timeout, DEFAULT_REQUEST_TIMEOUT);
         assert_eq!(config.listen.body_read_timeout, DEFAULT_BODY_READ_TIMEOUT);
+        assert_eq!(
+            config.listen.idempotency_in_flight,
+            DEFAULT_IDEMPOTENCY_IN_FLIGHT
+        );
         assert!(!config.listen.is_loopback());
         let config = Config::from_vars(&Vars::from_pairs([
             ("BIND_ADDRESS", "127.0.0.1"),
             ("REQUEST_TIMEOUT_SECONDS", "5"),
+            ("IDEMPOTENCY_IN_FLIGHT_SECONDS", "3"),
             ("BODY_READ_TIMEOUT_SECONDS", "2"),
             ("MAX_CONCURRENT_REQUESTS", "10"),
         ]))
@@ -136,6 +153,7 @@ mod tests {
         assert!(config.listen.is_loopback());
         assert_eq!(config.listen.request_timeout, Duration::from_secs(5));
         assert_eq!(config.listen.body_read_timeout, Duration::from_secs(2));
+        assert_eq!(config.listen.idempotency_in_flight, Duration::from_secs(3));
         assert_eq!(config.listen.max_concurrent_requests, 10);
         let ConfigError(problems) = Config::from_vars(&Vars::from_pairs([
             ("REQUEST_TIMEOUT_SECONDS", "0"),

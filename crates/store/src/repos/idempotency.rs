@@ -1,6 +1,13 @@
 //! `Idempotency-Key` records: the first request with a key does the work and its response is stored with
 //! it (in the same transaction as the work, see `Emails::accept`); later requests with the same key and the
 //! same body get that response again for 24 hours.
+//!
+//! A claim without a response yet is *in flight*. A process killed while holding one (between the claim and
+//! the commit of its work) never answers it, so an in-flight claim older than the caller's
+//! `abandoned_after` may be taken over by the next request with the key. Taking over is safe even if the
+//! first request was only slow: the response is recorded only while none is (`accept_writer::complete_key`),
+//! in the transaction of the work, so whichever of the two commits first is the one answer and the other
+//! writes nothing.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::sea_query::Expr;
@@ -15,9 +22,6 @@ use crate::repos::now;
 
 /// How long a key is remembered.
 pub const KEY_LIFETIME: TimeDelta = TimeDelta::hours(24);
-/// A first request still unfinished after this long is taken to have died with its process; the next
-/// request with the key takes over instead of waiting a day.
-pub const ABANDONED_AFTER: TimeDelta = TimeDelta::seconds(60);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Claim {
@@ -41,12 +45,14 @@ impl<'a> Idempotency<'a> {
     }
 
     /// Claims `key` for a request whose fingerprint is `request_hash`. Safe under races: the unique index on
-    /// (organization, key) decides which of two simultaneous requests proceeds.
+    /// (organization, key) decides which of two simultaneous requests proceeds. An unanswered claim older
+    /// than `abandoned_after` is taken over (see the module's documentation).
     pub async fn claim(
         &self,
         organization_id: Uuid,
         key: &str,
         request_hash: [u8; 32],
+        abandoned_after: TimeDelta,
     ) -> Result<Claim, StoreError> {
         // Two rounds at most: the second follows the removal of an expired record.
         for _ in 0..2 {
@@ -89,7 +95,7 @@ impl<'a> Idempotency<'a> {
                     body,
                 });
             }
-            if existing.created_at <= at - ABANDONED_AFTER
+            if existing.created_at <= at - abandoned_after
                 && self.take_over(existing.id, existing.created_at, at).await?
             {
                 return Ok(Claim::Proceed(existing.id));

@@ -118,7 +118,7 @@ pub(crate) async fn send_parsed(
     let identity = sending::identity_for(state, caller, request::from_address(&parsed)).await?;
     let (state_ref, caller_ref) = (state, caller);
     let response = idempotency::run(
-        &state.store,
+        state,
         caller.organization_id,
         key,
         fingerprint,
@@ -247,7 +247,7 @@ async fn send_batch(
     }
     let (state_ref, caller_ref) = (&state, &caller);
     let response = idempotency::run(
-        &state.store,
+        &state,
         caller.organization_id,
         key,
         fingerprint,
