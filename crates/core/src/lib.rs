@@ -16,6 +16,7 @@ pub mod random;
 pub mod rate;
 pub mod role;
 pub mod secret_box;
+pub mod signed_link;
 pub mod status;
 pub mod variables;
 pub mod webhook;

@@ -11,6 +11,7 @@ pub mod mime;
 pub mod records;
 pub mod ses_events;
 pub mod sns;
+pub mod tracking;
 pub mod transport;
 
 pub use dkim::{DkimAlgorithm, GeneratedKey};
