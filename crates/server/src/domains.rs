@@ -463,6 +463,8 @@ fn open_key(secrets: &SecretBox, key: &DkimKeyRecord) -> Result<Option<SigningKe
 /// Who a message is signed as by the delivery worker: the domain (`d=`) and its active keys, opened.
 pub struct Signers {
     pub domain: String,
+    /// What the domain tracks (opens, clicks) and under which host.
+    pub tracking: crate::tracking::DomainTracking,
     /// RSA first, then Ed25519.
     pub signers: Vec<Arc<dkim::PreparedSigner>>,
 }
@@ -493,6 +495,7 @@ pub async fn signers_for(
     }
     signers.sort_by_key(|s| s.algorithm() != DkimAlgorithm::RsaSha256);
     Ok(Some(Signers {
+        tracking: crate::tracking::DomainTracking::of(&domain),
         domain: domain.name,
         signers,
     }))

@@ -31,6 +31,7 @@ pub mod smtp;
 pub mod startup_checks;
 pub mod state;
 pub mod telemetry;
+pub mod tracking;
 pub mod webhooks;
 
 pub use state::{AppState, StateError};

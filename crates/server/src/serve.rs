@@ -165,6 +165,7 @@ pub fn public_router(state: AppState) -> axum::Router {
             axum::routing::get(|| async { axum::response::Redirect::to("/dashboard") }),
         )
         .nest_service("/dashboard", dashboard::router(state.clone()))
+        .merge(crate::tracking::routes::router(state.clone()))
         .fallback_service(api::routes(state.clone()));
     crate::http::listener(routes, &state)
 }

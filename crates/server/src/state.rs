@@ -46,6 +46,8 @@ pub struct AppState {
     pub large_send_bodies: Arc<Semaphore>,
     /// The queue of `GET /logs` entries and its writer (see [`crate::request_log`]).
     pub request_log: Arc<crate::request_log::RequestLog>,
+    /// Signs and reads open and click tracking tokens; `None` without `AUTH_SECRET` (nothing is tracked).
+    pub tracker: Option<Arc<crate::tracking::Tracker>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +84,7 @@ impl AppState {
             .sns_settings()
             .map(SnsVerifier::new)
             .transpose()?;
+        let tracker = crate::tracking::Tracker::from_config(&config).map(Arc::new);
         Ok(Self {
             ses_events: Arc::new(crate::ses_event_writer::SesEventWriter::new(store.clone())),
             store,
@@ -96,6 +99,7 @@ impl AppState {
             large_send_bodies: Arc::new(Semaphore::new(LARGE_SEND_BODIES_AT_ONCE)),
             signers: Arc::default(),
             request_log: Arc::default(),
+            tracker,
         })
     }
 }

@@ -319,6 +319,10 @@ impl Store {
         crate::repos::AuditLog::new(&self.read, &self.write)
     }
 
+    pub fn engagements(&self) -> crate::repos::Engagements<'_> {
+        crate::repos::Engagements::new(&self.read, &self.write)
+    }
+
     pub fn provider_events(&self) -> crate::repos::ProviderEvents<'_> {
         crate::repos::ProviderEvents::new(&self.write)
     }

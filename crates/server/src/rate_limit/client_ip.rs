@@ -25,12 +25,17 @@ pub const FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// The address to limit `peer`'s request by.
 pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted_hops: usize) -> IpAddr {
-    let ip = if trusted_hops == 0 {
+    bucket_address(request_ip(peer, headers, trusted_hops))
+}
+
+/// The address `peer`'s request came from: the peer itself, or behind `trusted_hops` proxies the address
+/// they say they forwarded for.
+pub fn request_ip(peer: SocketAddr, headers: &HeaderMap, trusted_hops: usize) -> IpAddr {
+    if trusted_hops == 0 {
         peer.ip()
     } else {
         forwarded_client(headers, trusted_hops).unwrap_or(peer.ip())
-    };
-    bucket_address(ip)
+    }
 }
 
 /// The `hops`th entry from the right of every `X-Forwarded-For` field (in order, as one list); the leftmost

@@ -21,6 +21,7 @@ pub mod email_recipient;
 pub mod idempotency_key;
 pub mod invitation;
 pub mod job_run;
+pub mod link_click;
 pub mod membership;
 pub mod organization;
 pub mod organization_event;

@@ -91,6 +91,23 @@ fn email_statuses_before(target: EmailStatus) -> Vec<&'static str> {
         .collect()
 }
 
+/// Moves email `email_id` to `status` if that is later in the order ([`email_status_rank`]); whether it moved.
+pub(crate) async fn advance_status<C: ConnectionTrait>(
+    db: &C,
+    email_id: Uuid,
+    status: EmailStatus,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, StoreError> {
+    let moved = email::Entity::update_many()
+        .col_expr(email::Column::Status, Expr::value(status.as_str()))
+        .col_expr(email::Column::UpdatedAt, Expr::value(at))
+        .filter(email::Column::Id.eq(email_id))
+        .filter(email::Column::Status.is_in(email_statuses_before(status)))
+        .exec(db)
+        .await?;
+    Ok(moved.rows_affected == 1)
+}
+
 /// The stored names of the recipient statuses that stand before `target`.
 fn recipient_statuses_before(target: RecipientStatus) -> Vec<&'static str> {
     let Some(target) = recipient_status_rank(target) else {
@@ -256,14 +273,7 @@ async fn apply_in<C: ConnectionTrait>(
         return Ok(ApplyOutcome::Duplicate);
     }
 
-    let moved = email::Entity::update_many()
-        .col_expr(email::Column::Status, Expr::value(event.status.as_str()))
-        .col_expr(email::Column::UpdatedAt, Expr::value(at))
-        .filter(email::Column::Id.eq(found.id))
-        .filter(email::Column::Status.is_in(email_statuses_before(event.status)))
-        .exec(txn)
-        .await?;
-    let status_changed = moved.rows_affected == 1;
+    let status_changed = advance_status(txn, found.id, event.status, at).await?;
 
     let recipients = email_recipient::Entity::find()
         .filter(email_recipient::Column::EmailId.eq(found.id))

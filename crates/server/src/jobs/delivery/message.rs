@@ -12,10 +12,12 @@ pub struct Prepared {
     pub recipients: Vec<EmailAddress>,
 }
 
-/// Builds the message from the values stored at accept, which were validated then and are not parsed again.
-/// A message that cannot be built is reported as a reason: the email fails rather than being retried forever.
+/// Builds the message from the values stored at accept, which were validated then and are not parsed again,
+/// with `html` as its HTML body (the stored one, or that with its links tracked). A message that cannot be
+/// built is reported as a reason: the email fails rather than being retried forever.
 pub fn prepare(
     email: &EmailRecord,
+    html: Option<String>,
     attachments: &[email_attachment::Model],
     recipients: &[RecipientRecord],
 ) -> Result<Prepared, String> {
@@ -26,7 +28,7 @@ pub fn prepare(
         cc: summary.cc.clone(),
         reply_to: summary.reply_to.clone(),
         subject: summary.subject.clone(),
-        html: email.html.clone(),
+        html,
         text: email.text.clone(),
         headers: email
             .headers

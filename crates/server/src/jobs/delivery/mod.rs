@@ -155,19 +155,8 @@ impl DeliveryWork {
             queue.discard(job, owner).await?;
             return Ok(());
         }
-        let attachments = emails.attachments(job.email_id).await?;
-        let prepared = damaged(emails.recipients(job.email_id).await)?
-            .and_then(|recipients| message::prepare(&email, &attachments, &recipients));
-        let prepared = match prepared {
-            Ok(prepared) => prepared,
-            Err(reason) => {
-                tracing::error!(email_id = %job.email_id, %reason, "message cannot be built");
-                queue.record_failure(job, owner, &reason, &[]).await?;
-                return Ok(());
-            }
-        };
-        let prepared = match self.sign(&email, prepared).await {
-            Ok(signed) => signed,
+        let identity = match self.identity(&email).await {
+            Ok(identity) => identity,
             Err(Signing::Refused(reason)) => {
                 queue.record_failure(job, owner, &reason, &[]).await?;
                 return Ok(());
@@ -186,6 +175,29 @@ impl DeliveryWork {
                 return Ok(());
             }
         };
+        let html = self.tracked_html(&email, identity.as_ref());
+        let attachments = emails.attachments(job.email_id).await?;
+        let prepared = damaged(emails.recipients(job.email_id).await)?
+            .and_then(|recipients| message::prepare(&email, html, &attachments, &recipients));
+        let mut prepared = match prepared {
+            Ok(prepared) => prepared,
+            Err(reason) => {
+                tracing::error!(email_id = %job.email_id, %reason, "message cannot be built");
+                queue.record_failure(job, owner, &reason, &[]).await?;
+                return Ok(());
+            }
+        };
+        if let Some(signers) = identity.filter(|i| !i.signers.is_empty()) {
+            match opensend_mail::dkim::sign_with(&prepared.bytes, &signers.signers) {
+                Ok(signed) => prepared.bytes = signed,
+                Err(e) => {
+                    queue
+                        .record_failure(job, owner, &e.to_string(), &[])
+                        .await?;
+                    return Ok(());
+                }
+            }
+        }
         if prepared.bytes.len() > limits::MESSAGE_BYTES {
             let reason = format!(
                 "the message is {} bytes, over the {} byte limit",
@@ -282,20 +294,16 @@ enum Signing {
 }
 
 impl DeliveryWork {
-    /// DKIM-signs the message with the sending domain's active keys, checking again that the organization
-    /// may still send as its From address, under the rule of the transport that will carry it: only a
-    /// transport that keeps mail on this machine (capture) takes mail from an unverified domain, unsigned.
-    /// Any other refuses it with the reason, whatever the deployment accepted it under (an email accepted
-    /// while `DELIVERY=capture`, or by an `api` process configured for capture in front of a real worker),
-    /// and never sends anything unsigned.
-    async fn sign(
-        &self,
-        email: &EmailRecord,
-        mut prepared: message::Prepared,
-    ) -> Result<message::Prepared, Signing> {
+    /// The sending domain and its DKIM keys, checking again that the organization may still send as its From
+    /// address, under the rule of the transport that will carry it: only a transport that keeps mail on this
+    /// machine (capture) takes mail from an unverified domain, unsigned (`None`: sent as it is). Any other
+    /// refuses it with the reason, whatever the deployment accepted it under (an email accepted while
+    /// `DELIVERY=capture`, or by an `api` process configured for capture in front of a real worker), and never
+    /// sends anything unsigned.
+    async fn identity(&self, email: &EmailRecord) -> Result<Option<domains::Signers>, Signing> {
         let local = self.transport.keeps_mail_local();
         if local && email.sending_domain_id.is_none() {
-            return Ok(prepared);
+            return Ok(None);
         }
         let unverified = match local {
             true => Unverified::Kept,
@@ -304,7 +312,7 @@ impl DeliveryWork {
         let signers = match domains::signers_for(
             &self.state,
             email.summary.organization_id,
-            prepared.mail_from.as_str(),
+            email.summary.from.address.as_str(),
             unverified,
         )
         .await
@@ -319,18 +327,32 @@ impl DeliveryWork {
             }
             Err(SendAsError::Domain(e)) => return Err(Signing::Unavailable(e.to_string())),
         };
-        let signers = match signers {
-            Some(signers) if !signers.signers.is_empty() => signers,
-            Some(signers) if !local => {
-                return Err(Signing::Refused(
-                    domains::Refusal::NoSigningKey(signers.domain).to_string(),
-                ));
-            }
-            _ => return Ok(prepared),
-        };
-        prepared.bytes = opensend_mail::dkim::sign_with(&prepared.bytes, &signers.signers)
-            .map_err(|e| Signing::Refused(e.to_string()))?;
-        Ok(prepared)
+        match signers {
+            Some(signers) if signers.signers.is_empty() && !local => Err(Signing::Refused(
+                domains::Refusal::NoSigningKey(signers.domain).to_string(),
+            )),
+            signers => Ok(signers),
+        }
+    }
+
+    /// The HTML body to send: with its links and open pixel tracked when the sending domain tracks them.
+    fn tracked_html(
+        &self,
+        email: &EmailRecord,
+        identity: Option<&domains::Signers>,
+    ) -> Option<String> {
+        let html = email.html.as_deref()?;
+        match (&self.state.tracker, identity) {
+            (Some(tracker), Some(identity)) => Some(tracker.track_html(
+                html,
+                crate::tracking::TrackedEmail {
+                    organization_id: email.summary.organization_id,
+                    email_id: email.summary.id,
+                },
+                &identity.tracking,
+            )),
+            _ => Some(html.to_owned()),
+        }
     }
 }
 
