@@ -170,21 +170,12 @@ impl<'a> Users<'a> {
         audit: &AuditContext,
     ) -> Result<u64, StoreError> {
         let txn = self.write.begin().await?;
-        let closed = session::Entity::delete_many()
-            .filter(session::Column::UserId.eq(user_id))
-            .exec(&txn)
-            .await?
-            .rows_affected;
-        audit_log::record_in(
+        let closed = close_sessions_in(
             &txn,
+            user_id,
             audit,
-            AuditEvent {
-                organization_id: None,
-                action: "session.signed_out_everywhere",
-                target_type: Some("user"),
-                target_id: Some(user_id),
-                detail: serde_json::json!({ "sessions": closed }),
-            },
+            "session.signed_out_everywhere",
+            "sessions",
         )
         .await?;
         txn.commit().await?;
@@ -211,23 +202,7 @@ impl<'a> Users<'a> {
         if !changed {
             return Ok(false);
         }
-        let closed = session::Entity::delete_many()
-            .filter(session::Column::UserId.eq(user_id))
-            .exec(&txn)
-            .await?
-            .rows_affected;
-        audit_log::record_in(
-            &txn,
-            audit,
-            AuditEvent {
-                organization_id: None,
-                action: "user.password_set",
-                target_type: Some("user"),
-                target_id: Some(user_id),
-                detail: serde_json::json!({ "sessions_closed": closed }),
-            },
-        )
-        .await?;
+        close_sessions_in(&txn, user_id, audit, "user.password_set", "sessions_closed").await?;
         txn.commit().await?;
         Ok(true)
     }
@@ -274,4 +249,35 @@ fn duplicate(e: sea_orm::DbErr) -> StoreError {
         Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Duplicate("user"),
         _ => StoreError::Database(e),
     }
+}
+
+/// Deletes every session of `user_id` inside `txn` and records `action` in the audit log, with the number of
+/// sessions closed under `count_field`; how many were closed.
+async fn close_sessions_in<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    user_id: Uuid,
+    audit: &AuditContext,
+    action: &'static str,
+    count_field: &str,
+) -> Result<u64, StoreError> {
+    let closed = session::Entity::delete_many()
+        .filter(session::Column::UserId.eq(user_id))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    let mut detail = serde_json::Map::new();
+    detail.insert(count_field.to_owned(), closed.into());
+    audit_log::record_in(
+        txn,
+        audit,
+        AuditEvent {
+            organization_id: None,
+            action,
+            target_type: Some("user"),
+            target_id: Some(user_id),
+            detail: detail.into(),
+        },
+    )
+    .await?;
+    Ok(closed)
 }
