@@ -6,8 +6,8 @@
 //! a batch…): the request is refused after the bytes that prove it, and the rest is never read. Values of the
 //! wrong type do not stop the parse: they are skipped and remembered as the email's first problem, so one
 //! malformed email of a permissive batch is reported by its index while the others are sent. Values that are
-//! not used (unknown fields, `template`, a value of the wrong type) are skipped with [`IgnoredAny`], without
-//! allocating; how deep they may nest is bounded before parsing (`body.rs`).
+//! not used (unknown fields, a value of the wrong type) are skipped with [`IgnoredAny`], without allocating;
+//! how deep they may nest is bounded before parsing (`body.rs`).
 
 use std::cell::Cell;
 use std::fmt;
@@ -1258,6 +1258,17 @@ mod tests {
         headers.push_str(" <<this is never parsed>>");
         let error = read::<SendEmailBody>(headers.as_bytes()).unwrap_err();
         assert_eq!(error.message(), "`headers` has more than 50 entries.");
+
+        let variables = overflowing(
+            "{\"template\": {\"id\": \"t\", \"variables\": {",
+            "\"K\": 1",
+            limits::TEMPLATE_VARIABLES + 1,
+        );
+        let error = read::<SendEmailBody>(&variables).unwrap_err();
+        assert_eq!(
+            error.message(),
+            "`template.variables` has more than 100 entries."
+        );
 
         let batch = overflowing("[", "{\"to\": \"a@b.c\"}", limits::BATCH + 1);
         let error = read::<BatchBody>(&batch).unwrap_err();
