@@ -99,7 +99,9 @@ async fn a_sent_emails_attachments_are_listed_read_and_downloaded() {
 
     // The download URL needs no API key, serves the bytes as a download, and cannot be altered.
     let url = one["download_url"].as_str().unwrap();
-    assert!(url.contains(&format!("/emails/{id}/attachments/{attachment_id}/download?")));
+    assert!(url.contains(&format!(
+        "/emails/{id}/attachments/{attachment_id}/download?"
+    )));
     let download = app
         .request(Method::GET, &path_of(url))
         .send()

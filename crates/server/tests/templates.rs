@@ -236,12 +236,12 @@ async fn publishing_keeps_versions_and_sends_use_the_published_one() {
     let id = Uuid::parse_str(&id).unwrap();
     let versions = app.store.templates().versions(org, id).await.unwrap();
     assert_eq!(versions.len(), 2);
-    assert_eq!(versions[0].content.html, "<p>{{{PRODUCT}}} costs {{{PRICE}}} {{{CURRENCY|EUR}}}</p>");
-    assert_eq!(versions[1].content.html, "<h1>{{{PRODUCT}}}</h1>");
     assert_eq!(
-        versions[0].id.to_string(),
-        first_version.as_str().unwrap()
+        versions[0].content.html,
+        "<p>{{{PRODUCT}}} costs {{{PRICE}}} {{{CURRENCY|EUR}}}</p>"
     );
+    assert_eq!(versions[1].content.html, "<h1>{{{PRODUCT}}}</h1>");
+    assert_eq!(versions[0].id.to_string(), first_version.as_str().unwrap());
 }
 
 #[tokio::test]
@@ -263,7 +263,14 @@ async fn a_duplicate_is_a_new_draft_with_the_same_content() {
     let copy_id = copy["id"].as_str().unwrap();
     assert_ne!(copy_id, id);
     let (_, original) = call(&app, &token, Method::GET, &format!("/templates/{id}"), None).await;
-    let (_, got) = call(&app, &token, Method::GET, &format!("/templates/{copy_id}"), None).await;
+    let (_, got) = call(
+        &app,
+        &token,
+        Method::GET,
+        &format!("/templates/{copy_id}"),
+        None,
+    )
+    .await;
     assert_eq!(got["name"], "Order confirmation (Copy)");
     assert!(got.get("alias").is_none(), "aliases are unique: {got}");
     assert_eq!(got["status"], "draft");
@@ -281,9 +288,17 @@ async fn what_a_template_may_hold_is_checked() {
         .map(|i| json!({"key": format!("V{i}"), "type": "string"}))
         .collect();
     let cases = [
-        (json!({"html": "<p>x</p>"}), "missing_required_field", "name"),
+        (
+            json!({"html": "<p>x</p>"}),
+            "missing_required_field",
+            "name",
+        ),
         (json!({"name": "T"}), "missing_required_field", "html"),
-        (json!({"name": "T", "html": "<p>{{{A}}}</p>"}), "validation_error", "`A` is used in `html`"),
+        (
+            json!({"name": "T", "html": "<p>{{{A}}}</p>"}),
+            "validation_error",
+            "`A` is used in `html`",
+        ),
         (
             json!({"name": "T", "html": "<p>x</p>", "subject": "{{{S}}}"}),
             "validation_error",
@@ -294,22 +309,64 @@ async fn what_a_template_may_hold_is_checked() {
             "validation_error",
             "`S` is used in `text`",
         ),
-        (html(json!([{"key": "A", "type": "number", "fallback_value": "x"}])), "validation_error", "must be a number"),
-        (html(json!([{"key": "A", "type": "string", "fallback_value": 3}])), "validation_error", "must be a string"),
-        (html(json!([{"key": "A", "type": "boolean"}])), "validation_error", "`string` or `number`"),
-        (html(json!([{"key": "A"}])), "validation_error", "needs a `type`"),
-        (html(json!([{"key": "A", "type": "string"}, {"key": "A", "type": "string"}])), "validation_error", "more than once"),
-        (html(json!([{"key": "A", "type": "string"}, {"key": "EMAIL", "type": "string"}])), "validation_error", "reserved"),
-        (html(json!([{"key": "A", "type": "string"}, {"key": "contact.name", "type": "string"}])), "validation_error", "reserved"),
-        (html(json!([{"key": "A", "type": "string"}, {"key": "bad key", "type": "string"}])), "validation_error", "must be 1 to"),
+        (
+            html(json!([{"key": "A", "type": "number", "fallback_value": "x"}])),
+            "validation_error",
+            "must be a number",
+        ),
+        (
+            html(json!([{"key": "A", "type": "string", "fallback_value": 3}])),
+            "validation_error",
+            "must be a string",
+        ),
+        (
+            html(json!([{"key": "A", "type": "boolean"}])),
+            "validation_error",
+            "`string` or `number`",
+        ),
+        (
+            html(json!([{"key": "A"}])),
+            "validation_error",
+            "needs a `type`",
+        ),
+        (
+            html(json!([{"key": "A", "type": "string"}, {"key": "A", "type": "string"}])),
+            "validation_error",
+            "more than once",
+        ),
+        (
+            html(json!([{"key": "A", "type": "string"}, {"key": "EMAIL", "type": "string"}])),
+            "validation_error",
+            "reserved",
+        ),
+        (
+            html(
+                json!([{"key": "A", "type": "string"}, {"key": "contact.name", "type": "string"}]),
+            ),
+            "validation_error",
+            "reserved",
+        ),
+        (
+            html(json!([{"key": "A", "type": "string"}, {"key": "bad key", "type": "string"}])),
+            "validation_error",
+            "must be 1 to",
+        ),
         (html(Value::Array(many)), "validation_error", "at most 50"),
         (
             json!({"name": "T", "html": "<p>x</p>", "alias": Uuid::now_v7().to_string()}),
             "validation_error",
             "cannot be a UUID",
         ),
-        (json!({"name": "T", "html": "<p>x</p>", "alias": "a b"}), "validation_error", "`alias`"),
-        (json!({"name": "T", "html": "<p>x</p>", "from": "not an address"}), "validation_error", "`from`"),
+        (
+            json!({"name": "T", "html": "<p>x</p>", "alias": "a b"}),
+            "validation_error",
+            "`alias`",
+        ),
+        (
+            json!({"name": "T", "html": "<p>x</p>", "from": "not an address"}),
+            "validation_error",
+            "`from`",
+        ),
         (
             json!({"name": "T", "html": "<p>x</p>", "subject": "a\nb"}),
             "validation_error",
@@ -344,7 +401,12 @@ async fn what_a_template_may_hold_is_checked() {
     .await;
 
     // The alias is unique per organization, on create and on update.
-    create(&app, &token, json!({"name": "A", "html": "<p>x</p>", "alias": "taken"})).await;
+    create(
+        &app,
+        &token,
+        json!({"name": "A", "html": "<p>x</p>", "alias": "taken"}),
+    )
+    .await;
     let other = create(&app, &token, json!({"name": "B", "html": "<p>x</p>"})).await;
     for request in [
         app.authed(Method::POST, "/templates", &token)
@@ -397,11 +459,18 @@ async fn templates_are_invisible_to_other_organizations() {
     let (_, list) = call(&app, &token_b, Method::GET, "/templates", None).await;
     assert_eq!(list["data"], json!([]));
     // B may use the same alias; and cannot send A's template.
-    create(&app, &token_b, json!({"name": "B's", "html": "<p>b</p>", "alias": "order-confirmation"})).await;
+    create(
+        &app,
+        &token_b,
+        json!({"name": "B's", "html": "<p>b</p>", "alias": "order-confirmation"}),
+    )
+    .await;
     let error = expect_error(
         app.authed(Method::POST, "/emails", &token_b)
-            .json(&json!({"to": "x@example.com", "from": "b@acme.test", "subject": "s",
-                          "template": {"id": id, "variables": {"PRODUCT": "x"}}}))
+            .json(
+                &json!({"to": "x@example.com", "from": "b@acme.test", "subject": "s",
+                          "template": {"id": id, "variables": {"PRODUCT": "x"}}}),
+            )
             .send()
             .await
             .unwrap(),
@@ -427,12 +496,15 @@ async fn sending_with_a_template_checks_variables_and_escapes_html_only() {
     let (_, token) = app.tenant().await;
     let id = create(&app, &token, order_template()).await;
     publish(&app, &token, &id).await;
-    let with = |variables: Value| {
-        json!({"to": "jane@example.com", "template": {"id": id, "variables": variables}})
-    };
+    let with = |variables: Value| json!({"to": "jane@example.com", "template": {"id": id, "variables": variables}});
 
     // Escaping: a value is HTML-escaped in html, literal in text and subject.
-    let (status, sent) = send(&app, &token, with(json!({"PRODUCT": "<b>&\"", "PRICE": 4.5}))).await;
+    let (status, sent) = send(
+        &app,
+        &token,
+        with(json!({"PRODUCT": "<b>&\"", "PRICE": 4.5})),
+    )
+    .await;
     assert_eq!(status, 200, "{sent}");
     let got = email(&app, &token, sent["id"].as_str().unwrap()).await;
     assert_eq!(got["html"], "<p>&lt;b&gt;&amp;&quot; costs 4.5 EUR</p>");
@@ -455,7 +527,11 @@ async fn sending_with_a_template_checks_variables_and_escapes_html_only() {
     let refusals = [
         (with(json!({})), "validation_error", "`PRODUCT`"),
         (with(json!({"PRICE": 3})), "validation_error", "`PRODUCT`"),
-        (with(json!({"PRODUCT": 3})), "validation_error", "`PRODUCT` must be a string"),
+        (
+            with(json!({"PRODUCT": 3})),
+            "validation_error",
+            "`PRODUCT` must be a string",
+        ),
         (
             with(json!({"PRODUCT": "x", "PRICE": "3"})),
             "validation_error",
@@ -548,7 +624,10 @@ async fn a_batch_sends_templates_and_reports_each_refusal() {
         .map(|d| d["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids.len(), 3);
-    assert_eq!(email(&app, &token, ids[0]).await["html"], "<p>A costs 25 EUR</p>");
+    assert_eq!(
+        email(&app, &token, ids[0]).await["html"],
+        "<p>A costs 25 EUR</p>"
+    );
     assert_eq!(email(&app, &token, ids[1]).await["subject"], "Your B");
     assert_eq!(email(&app, &token, ids[2]).await["html"], "<p>plain</p>");
 
@@ -565,7 +644,10 @@ async fn a_batch_sends_templates_and_reports_each_refusal() {
     )
     .await;
     let message = error["message"].as_str().unwrap();
-    assert!(message.starts_with("emails[1]: ") && message.contains("`PRODUCT`"), "{message}");
+    assert!(
+        message.starts_with("emails[1]: ") && message.contains("`PRODUCT`"),
+        "{message}"
+    );
 
     // Permissive: the others are sent.
     let (status, partly) = common::json(

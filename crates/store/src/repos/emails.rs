@@ -208,10 +208,7 @@ impl<'a> Emails<'a> {
                 C::ContentId,
             ])
             // `length` of a blob (SQLite) or of a bytea (PostgreSQL) is its size in bytes.
-            .expr_as(
-                Expr::cust("CAST(length(content) AS BIGINT)"),
-                "size",
-            )
+            .expr_as(Expr::cust("CAST(length(content) AS BIGINT)"), "size")
             .filter(C::OrganizationId.eq(organization_id))
             .filter(C::EmailId.eq(email_id));
         // Attachment ids are created in message order, so id order is position order.

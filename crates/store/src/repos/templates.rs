@@ -33,7 +33,7 @@ pub struct TemplateDraft {
 /// What looking up the published version of a template found.
 #[derive(Clone, Debug)]
 pub enum Published {
-    Version(TemplateVersionRecord),
+    Version(Box<TemplateVersionRecord>),
     /// The template exists but no version of it was ever published.
     NotPublished,
     NotFound,
@@ -301,7 +301,7 @@ impl<'a> Templates<'a> {
             .one(self.read)
             .await?;
         if let Some(row) = found {
-            return row.try_into().map(Published::Version);
+            return TemplateVersionRecord::try_from(row).map(|v| Published::Version(Box::new(v)));
         }
         let exists = template::Entity::find()
             .filter(template::Column::OrganizationId.eq(organization_id))

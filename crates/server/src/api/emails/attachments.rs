@@ -50,8 +50,10 @@ fn signed(
 ) -> Result<Hmac<Sha256>, ApiError> {
     let mut mac = mac(state)?;
     mac.update(
-        format!("opensend-attachment-download:v1:{organization_id}:{email_id}:{attachment_id}:{expires}")
-            .as_bytes(),
+        format!(
+            "opensend-attachment-download:v1:{organization_id}:{email_id}:{attachment_id}:{expires}"
+        )
+        .as_bytes(),
     );
     Ok(mac)
 }
@@ -261,7 +263,10 @@ pub(super) async fn attachment_download(
                 header::CONTENT_SECURITY_POLICY,
                 HeaderValue::from_static("sandbox"),
             ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("private, no-store")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-store"),
+            ),
         ],
         found.content,
     )

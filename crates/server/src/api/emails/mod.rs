@@ -221,7 +221,13 @@ async fn send_batch(
     let mut accepted = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
-        let item = templates::send::fill(&state, caller.organization_id, item, &mut templates).await;
+        let item = match templates::send::fill(&state, caller.organization_id, item, &mut templates)
+            .await
+        {
+            // The database failing is the request's problem, not this email's.
+            Err(e) if e.code().status() >= 500 => return Err(e),
+            item => item,
+        };
         let outcome = match item
             .and_then(|item| request::parse(item, Context::BatchItem, now))
             .and_then(ParsedEmail::into_ready)

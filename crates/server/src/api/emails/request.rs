@@ -175,7 +175,9 @@ pub fn parse(
     }
     if body.template.is_some() {
         // `api::templates::send::fill` takes it out before any request is parsed.
-        return Err(ApiError::internal("a send request reached parse with its template unapplied"));
+        return Err(ApiError::internal(
+            "a send request reached parse with its template unapplied",
+        ));
     }
     let from_raw = body.from.ok_or_else(|| missing("from"))?;
     let from = Mailbox::parse(&from_raw)

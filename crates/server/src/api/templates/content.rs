@@ -70,9 +70,9 @@ pub fn variables(raw: Vec<VariableInput>) -> Result<Vec<TemplateVariable>, ApiEr
     }
     let mut out: Vec<TemplateVariable> = Vec::with_capacity(raw.len());
     for (index, input) in raw.into_iter().enumerate() {
-        let key = input.key.ok_or_else(|| {
-            ApiError::validation(format!("`variables[{index}]` needs a `key`."))
-        })?;
+        let key = input
+            .key
+            .ok_or_else(|| ApiError::validation(format!("`variables[{index}]` needs a `key`.")))?;
         if !is_valid_key(&key) {
             return Err(ApiError::validation(format!(
                 "`variables[{index}].key` must be 1 to {MAX_KEY_LEN} ASCII letters, digits, `_`, `-` or `.`, starting with a letter or `_`; got `{}`.",

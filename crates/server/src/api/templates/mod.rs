@@ -222,9 +222,7 @@ async fn create(
     let html = content::body("html", body.html.ok_or_else(|| missing("html"))?)?;
     let draft = TemplateDraft {
         name,
-        alias: given(body.alias)
-            .map(|a| content::alias(&a))
-            .transpose()?,
+        alias: given(body.alias).map(|a| content::alias(&a)).transpose()?,
         content: TemplateContent {
             from: given(body.from).map(|f| content::from(&f)).transpose()?,
             subject: given(body.subject).map(content::subject).transpose()?,
@@ -293,7 +291,9 @@ async fn show(
     FullAccess(caller): FullAccess,
     Path(raw): Path<String>,
 ) -> Result<Json<TemplateView>, ApiError> {
-    Ok(Json(find(&state, caller.organization_id, &raw).await?.into()))
+    Ok(Json(
+        find(&state, caller.organization_id, &raw).await?.into(),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -362,9 +362,7 @@ async fn update(
         c.html = content::body("html", html)?;
     }
     if let Some(text) = body.text {
-        c.text = given(text)
-            .map(|t| content::body("text", t))
-            .transpose()?;
+        c.text = given(text).map(|t| content::body("text", t)).transpose()?;
     }
     if let Some(variables) = body.variables {
         c.variables = content::variables(variables.unwrap_or_default())?;

@@ -74,7 +74,7 @@ impl TemplateCache {
             .published(organization_id, &key_of(raw))
             .await?
         {
-            Published::Version(version) => Ok(Arc::new(Prepared::new(version))),
+            Published::Version(version) => Ok(Arc::new(Prepared::new(*version))),
             Published::NotPublished => Err((
                 ErrorCode::ValidationError,
                 format!(
