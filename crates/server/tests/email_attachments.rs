@@ -218,3 +218,68 @@ async fn attachments_are_the_senders_only() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_download_url_stops_working_when_it_expires() {
+    use hmac::{Hmac, Mac};
+    use secrecy::ExposeSecret;
+
+    let app = TestApp::spawn().await;
+    let (org, token) = app.tenant().await;
+    let (_, sent) = app
+        .send(
+            &token,
+            &json!({"from": "a@acme.test", "to": "x@example.com", "subject": "s", "html": "<p>x</p>",
+                    "attachments": [{"filename": "a.txt", "content": "aGk="}]}),
+        )
+        .await;
+    let id = sent["id"].as_str().unwrap();
+    let (_, list) = call(
+        &app,
+        &token,
+        Method::GET,
+        &format!("/emails/{id}/attachments"),
+        None,
+    )
+    .await;
+    let attachment = list["data"][0]["id"].as_str().unwrap();
+    // A URL signed as the server signs, for a chosen expiry.
+    let secret = app.state.config.secrets.auth_secret.clone().unwrap();
+    let url_expiring = |expires: i64| {
+        let mut mac =
+            Hmac::<sha2::Sha256>::new_from_slice(secret.expose_secret().as_bytes()).unwrap();
+        mac.update(
+            format!("opensend-attachment-download:v1:{org}:{id}:{attachment}:{expires}").as_bytes(),
+        );
+        let signature = hex::encode(mac.finalize().into_bytes());
+        format!(
+            "/emails/{id}/attachments/{attachment}/download?org={org}&expires={expires}&signature={signature}"
+        )
+    };
+    let now = chrono::Utc::now().timestamp();
+    let fresh = app
+        .request(Method::GET, &url_expiring(now + 60))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 200);
+    assert_eq!(fresh.bytes().await.unwrap().as_ref(), b"hi");
+    expect_error(
+        app.request(Method::GET, &url_expiring(now - 1))
+            .send()
+            .await
+            .unwrap(),
+        401,
+        "unauthorized",
+    )
+    .await;
+    // Another organization in the URL does not match the signature.
+    let (other, _) = app.tenant().await;
+    let forged = url_expiring(now + 60).replace(&format!("org={org}"), &format!("org={other}"));
+    expect_error(
+        app.request(Method::GET, &forged).send().await.unwrap(),
+        401,
+        "unauthorized",
+    )
+    .await;
+}
