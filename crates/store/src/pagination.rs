@@ -5,8 +5,8 @@
 //! simply an id.
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PartialModelTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, PartialModelTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select,
 };
 use uuid::Uuid;
 
@@ -106,6 +106,38 @@ where
     let has_more = items.len() as u64 > page.limit;
     items.truncate(page.limit as usize);
     if !newest_first {
+        items.reverse();
+    }
+    Ok(Page { items, has_more })
+}
+
+/// Runs `select` as one page in creation order (oldest first), read into `M`: the order of the parts of
+/// one message (an email's attachments). `after=X` continues with the items that follow `X`, `before=X`
+/// goes back to those that precede it.
+pub(crate) async fn paginate_in_order<E, M, C>(
+    db: &C,
+    select: Select<E>,
+    id: E::Column,
+    page: PageRequest,
+) -> Result<Page<M>, StoreError>
+where
+    E: EntityTrait,
+    M: FromQueryResult + Send + Sync,
+    C: ConnectionTrait,
+{
+    let (select, forward) = match page.cursor {
+        None => (select.order_by_asc(id), true),
+        Some(Cursor::After(cursor)) => (select.filter(id.gt(cursor)).order_by_asc(id), true),
+        Some(Cursor::Before(cursor)) => (select.filter(id.lt(cursor)).order_by_desc(id), false),
+    };
+    let mut items = select
+        .limit(page.limit + 1)
+        .into_model::<M>()
+        .all(db)
+        .await?;
+    let has_more = items.len() as u64 > page.limit;
+    items.truncate(page.limit as usize);
+    if !forward {
         items.reverse();
     }
     Ok(Page { items, has_more })

@@ -299,6 +299,10 @@ impl Store {
         crate::repos::Segments::new(&self.read, &self.write)
     }
 
+    pub fn templates(&self) -> crate::repos::Templates<'_> {
+        crate::repos::Templates::new(&self.read, &self.write)
+    }
+
     pub fn topics(&self) -> crate::repos::Topics<'_> {
         crate::repos::Topics::new(&self.read, &self.write)
     }

@@ -2,6 +2,7 @@
 //! and under `/api` (`/api/api-keys`, as OpenSend's own clients do).
 
 pub(crate) mod api_keys;
+mod attachments;
 pub(crate) mod audience;
 mod audiences;
 mod contact_imports;
@@ -17,6 +18,7 @@ pub mod openapi;
 mod receiving;
 mod segments;
 pub(crate) mod suppressions;
+pub(crate) mod templates;
 mod topics;
 pub(crate) mod webhooks;
 
@@ -48,6 +50,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(segments::routes())
         .merge(audiences::routes())
         .merge(topics::routes())
+        .merge(templates::routes())
 }
 
 /// The public API router with every cross-cutting layer applied.

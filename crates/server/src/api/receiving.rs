@@ -13,8 +13,6 @@ use utoipa_axum::routes;
 
 use axum::Json;
 use axum::extract::State;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use opensend_core::Header;
 use opensend_core::webhook::payload::bracketed_message_id;
 use opensend_store::records::{AttachmentSummary, ReceivedEmailRecord, ReceivedEmailSummary};
@@ -22,6 +20,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::api::attachments::{AttachmentView, RetrievedAttachment};
 use crate::api::list::{ListQuery, ListResponse};
 use crate::api::timestamp;
 use crate::auth::FullAccess;
@@ -37,30 +36,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(show))
         .routes(routes!(attachments))
         .routes(routes!(attachment))
-}
-
-#[derive(Debug, Serialize)]
-struct AttachmentView {
-    id: Uuid,
-    filename: Option<String>,
-    content_type: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    content_id: Option<String>,
-    content_disposition: &'static str,
-    size: i64,
-}
-
-impl From<&AttachmentSummary> for AttachmentView {
-    fn from(a: &AttachmentSummary) -> Self {
-        Self {
-            id: a.id,
-            filename: a.filename.clone(),
-            content_type: a.content_type.clone(),
-            content_id: a.content_id.clone(),
-            content_disposition: a.disposition(),
-            size: a.size,
-        }
-    }
 }
 
 /// A received email in a list: everything but bodies and headers.
@@ -256,15 +231,6 @@ async fn attachments(
     )))
 }
 
-#[derive(Debug, Serialize)]
-struct RetrievedAttachment {
-    object: &'static str,
-    #[serde(flatten)]
-    attachment: AttachmentView,
-    /// Extension: the decoded content, base64-encoded.
-    content: String,
-}
-
 /// `GET /emails/receiving/{id}/attachments/{attachment_id}`: metadata and content.
 #[utoipa::path(
     get,
@@ -299,11 +265,10 @@ async fn attachment(
         inline: found.inline,
         size: found.size,
     };
-    Ok(Json(RetrievedAttachment {
-        object: "attachment",
-        attachment: AttachmentView::from(&summary),
-        content: STANDARD.encode(&found.content),
-    }))
+    Ok(Json(RetrievedAttachment::new(
+        AttachmentView::from(&summary),
+        &found.content,
+    )))
 }
 
 #[cfg(test)]

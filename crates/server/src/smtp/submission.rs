@@ -173,7 +173,7 @@ fn read_message(
         tags: None,
         attachments: Some(attachments),
         scheduled_at: None,
-        template: false,
+        template: None,
         malformed: None,
     };
     Ok((body, key))

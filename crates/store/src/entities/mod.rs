@@ -32,6 +32,8 @@ pub mod request_log;
 pub mod segment;
 pub mod session;
 pub mod suppression;
+pub mod template;
+pub mod template_version;
 pub mod topic;
 pub mod user;
 pub mod webhook;

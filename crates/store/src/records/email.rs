@@ -193,3 +193,16 @@ impl TryFrom<email_event::Model> for EmailEventRecord {
         })
     }
 }
+
+/// What the API shows of an accepted email's attachment without loading its content. `size` is the
+/// content's length in bytes, measured by the database.
+#[derive(Clone, Debug, PartialEq, Eq, sea_orm::FromQueryResult)]
+pub struct SentAttachmentSummary {
+    pub id: Uuid,
+    pub email_id: Uuid,
+    pub position: i32,
+    pub filename: String,
+    pub content_type: String,
+    pub content_id: Option<String>,
+    pub size: i64,
+}

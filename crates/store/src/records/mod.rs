@@ -11,6 +11,7 @@ pub(crate) mod columns;
 mod domain;
 mod email;
 mod received_email;
+pub(crate) mod template;
 mod webhook;
 
 pub use audience::{
@@ -19,9 +20,14 @@ pub use audience::{
 };
 pub use domain::{DkimKeyRecord, DomainRecord, SendingDomains};
 pub(crate) use email::EmailSummaryRow;
-pub use email::{EmailEventRecord, EmailRecord, EmailSummary, RecipientRecord};
+pub use email::{
+    EmailEventRecord, EmailRecord, EmailSummary, RecipientRecord, SentAttachmentSummary,
+};
 pub(crate) use received_email::ReceivedEmailSummaryRow;
 pub use received_email::{AttachmentSummary, ReceivedEmailRecord, ReceivedEmailSummary};
+pub use template::{
+    TemplateContent, TemplateRecord, TemplateVariable, TemplateVersionRecord, VariableType,
+};
 pub use webhook::{DeliveryRecord, OrganizationEventRecord, WebhookMessageRecord, WebhookRecord};
 
 /// Reads every row into its record, stopping at the first damaged one.

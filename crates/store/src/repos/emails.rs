@@ -11,10 +11,11 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::entities::{delivery_job, email, email_attachment, email_event, email_recipient};
-use crate::pagination::paginate;
+use crate::pagination::{paginate, paginate_in_order};
 use crate::records::columns::Row;
 use crate::records::{
-    EmailEventRecord, EmailRecord, EmailSummary, EmailSummaryRow, RecipientRecord, read_all,
+    EmailEventRecord, EmailRecord, EmailSummary, EmailSummaryRow, RecipientRecord,
+    SentAttachmentSummary, read_all,
 };
 use crate::repos::accept_writer::{AcceptRequest, AcceptWriter};
 pub use crate::repos::new_email::{Accepted, IdempotentResponse, NewAttachment, NewEmail};
@@ -184,6 +185,47 @@ impl<'a> Emails<'a> {
             .filter(email_attachment::Column::EmailId.eq(email_id))
             .order_by_asc(email_attachment::Column::Position)
             .all(self.read)
+            .await?)
+    }
+
+    /// One page of the organization's email `email_id`'s attachment metadata, in message order (see
+    /// [`crate::pagination::paginate_in_order`]).
+    pub async fn attachments_page(
+        &self,
+        organization_id: Uuid,
+        email_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<SentAttachmentSummary>, StoreError> {
+        use email_attachment::Column as C;
+        let select = email_attachment::Entity::find()
+            .select_only()
+            .columns([
+                C::Id,
+                C::EmailId,
+                C::Position,
+                C::Filename,
+                C::ContentType,
+                C::ContentId,
+            ])
+            // `length` of a blob (SQLite) or of a bytea (PostgreSQL) is its size in bytes.
+            .expr_as(Expr::cust("CAST(length(content) AS BIGINT)"), "size")
+            .filter(C::OrganizationId.eq(organization_id))
+            .filter(C::EmailId.eq(email_id));
+        // Attachment ids are created in message order, so id order is position order.
+        paginate_in_order(self.read, select, C::Id, page).await
+    }
+
+    /// One attachment of the organization's email `email_id`, with its content.
+    pub async fn attachment(
+        &self,
+        organization_id: Uuid,
+        email_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<email_attachment::Model>, StoreError> {
+        Ok(email_attachment::Entity::find_by_id(id)
+            .filter(email_attachment::Column::OrganizationId.eq(organization_id))
+            .filter(email_attachment::Column::EmailId.eq(email_id))
+            .one(self.read)
             .await?)
     }
 

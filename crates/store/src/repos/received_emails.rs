@@ -14,7 +14,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::entities::{domain, received_attachment, received_email};
-use crate::pagination::paginate;
+use crate::pagination::{paginate, paginate_in_order};
 use crate::records::columns::{headers_text, strings_text};
 use crate::records::{
     AttachmentSummary, DomainRecord, ReceivedEmailRecord, ReceivedEmailSummary,
@@ -22,7 +22,7 @@ use crate::records::{
 };
 use crate::repos::now;
 use crate::repos::webhook_outbox;
-use crate::{Cursor, Page, PageRequest, StoreError};
+use crate::{Page, PageRequest, StoreError};
 
 /// A parsed message, ready to be stored for each organization it was routed to.
 #[derive(Clone, Debug, Default)]
@@ -162,28 +162,11 @@ impl<'a> ReceivedEmails<'a> {
         email_id: Uuid,
         page: PageRequest,
     ) -> Result<Page<AttachmentSummary>, StoreError> {
-        let limit = page.limit();
         let select = summaries()
             .filter(received_attachment::Column::OrganizationId.eq(organization_id))
             .filter(received_attachment::Column::ReceivedEmailId.eq(email_id));
         // Attachment ids are created in message order, so id order is position order.
-        let id = received_attachment::Column::Id;
-        let (select, forward) = match page.cursor() {
-            None => (select.order_by_asc(id), true),
-            Some(Cursor::After(cursor)) => (select.filter(id.gt(cursor)).order_by_asc(id), true),
-            Some(Cursor::Before(cursor)) => (select.filter(id.lt(cursor)).order_by_desc(id), false),
-        };
-        let mut items = select
-            .limit(limit + 1)
-            .into_model::<AttachmentSummary>()
-            .all(self.read)
-            .await?;
-        let has_more = items.len() as u64 > limit;
-        items.truncate(limit as usize);
-        if !forward {
-            items.reverse();
-        }
-        Ok(Page { items, has_more })
+        paginate_in_order(self.read, select, received_attachment::Column::Id, page).await
     }
 
     /// One attachment with its content.

@@ -33,6 +33,8 @@ pub const CONTENT_ID_CHARS: usize = 128;
 /// How far ahead `scheduled_at` may be.
 pub const SCHEDULE_AHEAD_DAYS: i64 = 30;
 pub const BATCH: usize = 100;
+/// Entries of `template.variables` in a send request.
+pub const TEMPLATE_VARIABLES: usize = 100;
 
 /// The 422 for a message whose bodies and attachments (`raw_bytes`, before encoding) would be over
 /// `MESSAGE_BYTES` once encoded.

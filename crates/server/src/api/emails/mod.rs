@@ -1,5 +1,6 @@
 //! `/emails`: send one, send a batch, read, list, reschedule, cancel.
 
+mod attachments;
 mod body;
 pub mod limits;
 mod remote;
@@ -27,6 +28,7 @@ use view::EmailView;
 use wire::{BatchBody, SendEmailBody};
 
 use crate::api::list::{ListQuery, ListResponse};
+use crate::api::templates::{self, send::TemplateCache};
 use crate::auth::{ApiKeyContext, FullAccess, SendAccess};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, PathId};
@@ -42,6 +44,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(send_batch))
         .routes(routes!(get_one, reschedule))
         .routes(routes!(cancel))
+        .routes(routes!(attachments::attachments))
+        .routes(routes!(attachments::attachment))
+        .routes(routes!(attachments::attachment_download))
 }
 
 /// Assigns ids; the result, with the sender already checked, is ready for the store.
@@ -98,6 +103,13 @@ async fn send(
         large_body: _large_body,
     } = body::read::<SendEmailBody>(&state.large_send_bodies, &body::SINGLE, &headers, body)
         .await?;
+    let request = templates::send::fill(
+        &state,
+        caller.organization_id,
+        request,
+        &mut TemplateCache::default(),
+    )
+    .await?;
     let parsed = request::parse(request, Context::Single, Utc::now())?;
     send_parsed(&state, &caller, parsed, key, fingerprint, None).await
 }
@@ -205,10 +217,19 @@ async fn send_batch(
 
     let now = Utc::now();
     let mut senders: HashMap<String, SendingIdentity> = HashMap::new();
+    let mut templates = TemplateCache::default();
     let mut accepted = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
-        let outcome = match request::parse(item, Context::BatchItem, now)
+        let item = match templates::send::fill(&state, caller.organization_id, item, &mut templates)
+            .await
+        {
+            // The database failing is the request's problem, not this email's.
+            Err(e) if e.code().status() >= 500 => return Err(e),
+            item => item,
+        };
+        let outcome = match item
+            .and_then(|item| request::parse(item, Context::BatchItem, now))
             .and_then(ParsedEmail::into_ready)
         {
             Ok(parsed) => {

@@ -173,9 +173,10 @@ pub fn parse(
     if let Some(problem) = body.malformed {
         return Err(problem);
     }
-    if body.template {
-        return Err(invalid(
-            "`template` is not supported: send `html` or `text`.",
+    if body.template.is_some() {
+        // `api::templates::send::fill` takes it out before any request is parsed.
+        return Err(ApiError::internal(
+            "a send request reached parse with its template unapplied",
         ));
     }
     let from_raw = body.from.ok_or_else(|| missing("from"))?;

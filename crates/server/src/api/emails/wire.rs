@@ -6,8 +6,8 @@
 //! a batch…): the request is refused after the bytes that prove it, and the rest is never read. Values of the
 //! wrong type do not stop the parse: they are skipped and remembered as the email's first problem, so one
 //! malformed email of a permissive batch is reported by its index while the others are sent. Values that are
-//! not used (unknown fields, `template`, a value of the wrong type) are skipped with [`IgnoredAny`], without
-//! allocating; how deep they may nest is bounded before parsing (`body.rs`).
+//! not used (unknown fields, a value of the wrong type) are skipped with [`IgnoredAny`], without allocating;
+//! how deep they may nest is bounded before parsing (`body.rs`).
 
 use std::cell::Cell;
 use std::fmt;
@@ -37,8 +37,8 @@ pub struct SendEmailBody {
     pub tags: Option<Vec<TagBody>>,
     pub attachments: Option<Vec<AttachmentBody>>,
     pub scheduled_at: Option<String>,
-    /// Whether a `template` object was given. Templates are not supported yet; its content is skipped unread.
-    pub template: bool,
+    /// `template`: the published template to send, and its variables (`api::templates::send`).
+    pub template: Option<TemplateBody>,
     /// The first value of the wrong type, in the order of the document: the email is refused with it.
     pub malformed: Option<ApiError>,
 }
@@ -59,6 +59,20 @@ pub struct AttachmentBody {
     pub path: Option<String>,
     pub content_type: Option<String>,
     pub content_id: Option<String>,
+}
+
+/// `template`: which template (its id or alias) and the values of its variables, in the order given.
+#[derive(Debug, Default)]
+pub struct TemplateBody {
+    pub id: Option<String>,
+    pub variables: Vec<(String, VariableValue)>,
+}
+
+/// A template variable's value: a string or a number (kept as written, e.g. `499` or `4.5`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum VariableValue {
+    Text(String),
+    Number(serde_json::Number),
 }
 
 /// `POST /emails/batch`: the emails in order, each with its own problem if it has one.
@@ -425,9 +439,8 @@ impl<'de> Shape<'de> for EmailShape<'_> {
                         email.keep(map.next_value_seed(Lenient(text("scheduled_at")))?);
                 }
                 EmailField::Template => {
-                    email.template = email
-                        .keep(map.next_value_seed(Lenient(Template))?)
-                        .is_some();
+                    email.template =
+                        email.keep(map.next_value_seed(Lenient(Template { refusal }))?);
                 }
                 EmailField::Other => {
                     map.next_value::<IgnoredAny>()?;
@@ -918,20 +931,190 @@ impl Keys for BufferField {
     }
 }
 
-/// `template`: an object, whose content is skipped (templates are refused in `request.rs`).
+/// `template`: an object with the template's `id` (or alias) and `variables`.
 #[derive(Clone, Copy)]
-struct Template;
+struct Template<'r> {
+    refusal: &'r Refusal,
+}
 
-impl<'de> Shape<'de> for Template {
-    type Out = ();
+#[derive(Clone, Copy)]
+enum TemplateField {
+    Id,
+    Variables,
+    Other,
+}
+
+impl Keys for TemplateField {
+    fn of(name: &str) -> Self {
+        match name {
+            "id" => TemplateField::Id,
+            "variables" => TemplateField::Variables,
+            _ => TemplateField::Other,
+        }
+    }
+}
+
+impl<'de> Shape<'de> for Template<'_> {
+    type Out = TemplateBody;
 
     fn wrong(self) -> ApiError {
         ApiError::validation("`template` must be an object with the template's `id`.")
     }
 
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Result<(), ApiError>, A::Error> {
+    fn object<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> Result<Result<TemplateBody, ApiError>, A::Error> {
+        let mut template = TemplateBody::default();
+        let mut problem = None;
+        while let Some(Key(field)) = map.next_key::<Key<TemplateField>>()? {
+            match field {
+                TemplateField::Id => {
+                    let id = Str(|| ApiError::validation("`template.id` must be a string."));
+                    match map.next_value_seed(Lenient(id))? {
+                        Ok(id) => template.id = id,
+                        Err(wrong) => {
+                            problem.get_or_insert(wrong);
+                        }
+                    }
+                }
+                TemplateField::Variables => {
+                    let variables = Variables {
+                        refusal: self.refusal,
+                    };
+                    match map.next_value_seed(Lenient(variables))? {
+                        Ok(read) => template.variables = read.unwrap_or_default(),
+                        Err(wrong) => {
+                            problem.get_or_insert(wrong);
+                        }
+                    }
+                }
+                TemplateField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(match problem {
+            Some(problem) => Err(problem),
+            None => Ok(template),
+        })
+    }
+}
+
+/// `template.variables`: an object of at most `limits::TEMPLATE_VARIABLES` keys, each a string or a number.
+#[derive(Clone, Copy)]
+struct Variables<'r> {
+    refusal: &'r Refusal,
+}
+
+impl<'de> Shape<'de> for Variables<'_> {
+    type Out = Vec<(String, VariableValue)>;
+
+    fn wrong(self) -> ApiError {
+        ApiError::validation(
+            "`template.variables` must be an object of variable names and string or number values.",
+        )
+    }
+
+    fn object<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> Result<Result<Self::Out, ApiError>, A::Error> {
+        let mut variables: Vec<(String, VariableValue)> = Vec::new();
+        let mut problem = None;
+        let mut entries = 0;
+        loop {
+            if entries == limits::TEMPLATE_VARIABLES {
+                if map.next_key::<IgnoredAny>()?.is_some() {
+                    return Err(self.refusal.refuse(too_many(
+                        "template.variables",
+                        limits::TEMPLATE_VARIABLES,
+                        "entries",
+                    )));
+                }
+                break;
+            }
+            let Some(key) = map.next_key::<String>()? else {
+                break;
+            };
+            entries += 1;
+            let value = map.next_value_seed(VariableValueSeed)?;
+            if variables.iter().any(|(known, _)| *known == key) {
+                problem.get_or_insert(ApiError::validation(format!(
+                    "Template variable `{key}` is given twice."
+                )));
+                continue;
+            }
+            match value {
+                Some(value) => variables.push((key, value)),
+                None => {
+                    problem.get_or_insert(ApiError::validation(format!(
+                        "Template variable `{key}` must be a string or a number."
+                    )));
+                }
+            }
+        }
+        Ok(match problem {
+            Some(problem) => Err(problem),
+            None => Ok(variables),
+        })
+    }
+}
+
+/// One variable's value: `None` for anything but a string or a number (skipped without allocating).
+struct VariableValueSeed;
+
+impl<'de> DeserializeSeed<'de> for VariableValueSeed {
+    type Value = Option<VariableValue>;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for VariableValueSeed {
+    type Value = Option<VariableValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string or a number")
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+        Ok(Some(VariableValue::Text(value.to_owned())))
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
+        Ok(Some(VariableValue::Number(value.into())))
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
+        Ok(Some(VariableValue::Number(value.into())))
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(value).map(VariableValue::Number))
+    }
+
+    fn visit_bool<E: de::Error>(self, _value: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        IgnoredAny.visit_seq(seq)?;
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         IgnoredAny.visit_map(map)?;
-        Ok(Ok(()))
+        Ok(None)
     }
 }
 
@@ -1076,6 +1259,17 @@ mod tests {
         let error = read::<SendEmailBody>(headers.as_bytes()).unwrap_err();
         assert_eq!(error.message(), "`headers` has more than 50 entries.");
 
+        let variables = overflowing(
+            "{\"template\": {\"id\": \"t\", \"variables\": {",
+            "\"K\": 1",
+            limits::TEMPLATE_VARIABLES + 1,
+        );
+        let error = read::<SendEmailBody>(&variables).unwrap_err();
+        assert_eq!(
+            error.message(),
+            "`template.variables` has more than 100 entries."
+        );
+
         let batch = overflowing("[", "{\"to\": \"a@b.c\"}", limits::BATCH + 1);
         let error = read::<BatchBody>(&batch).unwrap_err();
         assert_eq!(error.message(), "A batch holds at most 100 emails.");
@@ -1122,8 +1316,24 @@ mod tests {
             Some("https://example.com/f.pdf")
         );
         assert_eq!(attachments[3].content_id.as_deref(), Some("c"));
-        assert!(!body.template);
-        assert!(email(r#"{"template": {"id": "t", "variables": {"a": 1}}}"#).template);
+        assert!(body.template.is_none());
+        let template = email(
+            r#"{"template": {"id": "t", "variables": {"a": 1, "b": "x", "c": -2.5}, "other": [1]}}"#,
+        )
+        .template
+        .expect("a template");
+        assert_eq!(template.id.as_deref(), Some("t"));
+        assert_eq!(
+            template.variables,
+            [
+                ("a".to_owned(), VariableValue::Number(1.into())),
+                ("b".to_owned(), VariableValue::Text("x".into())),
+                (
+                    "c".to_owned(),
+                    VariableValue::Number(serde_json::Number::from_f64(-2.5).unwrap())
+                ),
+            ]
+        );
     }
 
     #[test]
@@ -1168,6 +1378,14 @@ mod tests {
                 "`template` must be an object with the template's `id`.",
             ),
             (r#"{"to": "a@b.c", "to": "c@d.e"}"#, "`to` is given twice."),
+            (
+                r#"{"template": {"id": "t", "variables": {"a": true}}}"#,
+                "Template variable `a` must be a string or a number.",
+            ),
+            (
+                r#"{"template": {"id": 5}}"#,
+                "`template.id` must be a string.",
+            ),
         ];
         for (json, message) in cases {
             let body = email(json);
