@@ -49,7 +49,7 @@ impl LinkSigner {
 
     /// The token for `payload`.
     pub fn sign(&self, payload: &[u8]) -> String {
-        let tag = self.tag(payload);
+        let tag = self.signature(payload);
         format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(payload),
@@ -65,11 +65,17 @@ impl LinkSigner {
         let (payload, tag) = token.split_once('.')?;
         let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        let expected = self.tag(&payload);
-        bool::from(expected.as_slice().ct_eq(tag.as_slice())).then_some(payload)
+        self.verify_signature(&payload, &tag).then_some(payload)
     }
 
-    fn tag(&self, payload: &[u8]) -> Vec<u8> {
+    /// Whether `signature` is this signer's for `payload` (compared in constant time), for URLs that carry
+    /// their payload in parts of their own (`?org=…&expires=…&signature=…`).
+    pub fn verify_signature(&self, payload: &[u8], signature: &[u8]) -> bool {
+        bool::from(self.signature(payload).as_slice().ct_eq(signature))
+    }
+
+    /// The signature of `payload` alone (what a token carries after its `.`).
+    pub fn signature(&self, payload: &[u8]) -> Vec<u8> {
         let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose_secret())
             .unwrap_or_else(|_| unreachable_hmac());
         mac.update(self.purpose.as_bytes());

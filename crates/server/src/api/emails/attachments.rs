@@ -5,7 +5,8 @@
 //! `download_url` is `APP_URL/emails/{id}/attachments/{attachment_id}/download?org=…&expires=…&signature=…`:
 //! anyone holding it may fetch the content, without an API key, until `expires_at`
 //! ([`DOWNLOAD_URL_SECONDS`] after it was issued). The signature is HMAC-SHA256 under `AUTH_SECRET` of the
-//! organization, email, attachment and expiry, so a URL cannot be altered to reach another file or to live
+//! organization, email, attachment and expiry (a key derived from `AUTH_SECRET` for download URLs alone, see
+//! [`LinkSigner`]), so a URL cannot be altered to reach another file or to live
 //! longer; rotating `AUTH_SECRET` invalidates every URL issued before.
 
 use axum::Json;
@@ -13,12 +14,10 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, TimeDelta, Utc};
-use hmac::{Hmac, Mac};
 use opensend_core::ErrorCode;
+use opensend_core::signed_link::LinkSigner;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use secrecy::ExposeSecret;
 use serde::Deserialize;
-use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::api::attachments::{AttachmentView, Download, RetrievedAttachment};
@@ -31,31 +30,25 @@ use crate::state::AppState;
 /// How long a `download_url` works after it was issued.
 pub const DOWNLOAD_URL_SECONDS: i64 = 3600;
 
-fn mac(state: &AppState) -> Result<Hmac<Sha256>, ApiError> {
+/// The signer of download URLs, its key derived from `AUTH_SECRET` for this purpose alone.
+fn signer(state: &AppState) -> Result<LinkSigner, ApiError> {
     let secret = state
         .config
         .secrets
         .auth_secret
         .as_ref()
         .ok_or_else(|| ApiError::internal("AUTH_SECRET is not set"))?;
-    Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()).map_err(ApiError::internal)
+    Ok(LinkSigner::new(secret, "attachment-download"))
 }
 
-fn signed(
-    state: &AppState,
+/// What a download URL's signature covers.
+fn signed_part(
     organization_id: Uuid,
     email_id: Uuid,
     attachment_id: Uuid,
     expires: i64,
-) -> Result<Hmac<Sha256>, ApiError> {
-    let mut mac = mac(state)?;
-    mac.update(
-        format!(
-            "opensend-attachment-download:v1:{organization_id}:{email_id}:{attachment_id}:{expires}"
-        )
-        .as_bytes(),
-    );
-    Ok(mac)
+) -> Vec<u8> {
+    format!("v1:{organization_id}:{email_id}:{attachment_id}:{expires}").into_bytes()
 }
 
 /// A `download_url` for the attachment, valid until `now + DOWNLOAD_URL_SECONDS`.
@@ -68,11 +61,12 @@ fn download(
 ) -> Result<Download, ApiError> {
     let expires_at = now + TimeDelta::seconds(DOWNLOAD_URL_SECONDS);
     let expires = expires_at.timestamp();
-    let signature = hex::encode(
-        signed(state, organization_id, email_id, attachment_id, expires)?
-            .finalize()
-            .into_bytes(),
-    );
+    let signature = hex::encode(signer(state)?.signature(&signed_part(
+        organization_id,
+        email_id,
+        attachment_id,
+        expires,
+    )));
     let base = state.config.app_url.as_str().trim_end_matches('/');
     Ok(Download {
         download_url: format!(
@@ -234,10 +228,12 @@ pub(super) async fn attachment_download(
     if expires < Utc::now().timestamp() {
         return Err(refused());
     }
-    // Constant-time comparison.
-    signed(&state, organization_id, email_id, id, expires)?
-        .verify_slice(&signature)
-        .map_err(|_| refused())?;
+    if !signer(&state)?.verify_signature(
+        &signed_part(organization_id, email_id, id, expires),
+        &signature,
+    ) {
+        return Err(refused());
+    }
     let found = state
         .store
         .emails()
