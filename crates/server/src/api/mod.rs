@@ -4,6 +4,7 @@
 pub(crate) mod api_keys;
 pub(crate) mod audience;
 mod audiences;
+mod broadcasts;
 mod contact_imports;
 mod contact_properties;
 mod contacts;
@@ -48,6 +49,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(segments::routes())
         .merge(audiences::routes())
         .merge(topics::routes())
+        .merge(broadcasts::routes())
 }
 
 /// The public API router with every cross-cutting layer applied.
