@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -161,7 +161,7 @@ pub struct RecipientFilter {
     pub email_statuses: Option<Vec<String>>,
     /// Only those skipped for one of these reasons.
     pub skipped_reasons: Option<Vec<String>>,
-    /// Only this address (any case).
+    /// Only addresses containing this text (any case).
     pub email: Option<String>,
 }
 
@@ -762,10 +762,18 @@ impl<'a> Broadcasts<'a> {
         let mut select = broadcast_recipient::Entity::find()
             .filter(broadcast_recipient::Column::OrganizationId.eq(organization_id))
             .filter(broadcast_recipient::Column::BroadcastId.eq(broadcast_id));
-        if let Some(address) = &filter.email {
+        if let Some(part) = &filter.email {
+            let escaped: String = part
+                .to_lowercase()
+                .chars()
+                .flat_map(|c| match c {
+                    '%' | '_' | '\\' => vec!['\\', c],
+                    c => vec![c],
+                })
+                .collect();
             select = select.filter(
                 Expr::expr(Func::lower(Expr::col(broadcast_recipient::Column::Email)))
-                    .eq(address.to_lowercase()),
+                    .like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
             );
         }
         let by_status = filter.email_statuses.as_ref().map(|statuses| {
