@@ -34,7 +34,10 @@ fn opensend(dir: &Path, vars: &[(&str, &str)]) -> Command {
 }
 
 fn last_line(dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> String {
-    let output = opensend(dir, vars).args(args).output().expect("run opensend");
+    let output = opensend(dir, vars)
+        .args(args)
+        .output()
+        .expect("run opensend");
     assert!(
         output.status.success(),
         "{args:?}: {}",
@@ -107,7 +110,10 @@ async fn queued(store: &opensend_store::Store, org: Uuid, id: Uuid) -> (i64, Str
 async fn wait_past(store: &opensend_store::Store, org: Uuid, id: Uuid, at_least: i64) -> i64 {
     for _ in 0..1200 {
         let (done, status) = queued(store, org, id).await;
-        assert_ne!(status, "sent", "the fan-out finished before the worker could be killed");
+        assert_ne!(
+            status, "sent",
+            "the fan-out finished before the worker could be killed"
+        );
         if done > at_least {
             return done;
         }

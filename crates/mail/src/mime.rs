@@ -69,7 +69,10 @@ pub fn build_message(message: &OutgoingMessage) -> Result<Vec<u8>, MimeError> {
         // Printable ASCII is written as given (folded at spaces): an encoded word would break structured
         // values such as `List-Unsubscribe: <https://…>` once they pass 76 characters. Anything else is
         // encoded (RFC 2047).
-        builder = if value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) {
+        builder = if value
+            .bytes()
+            .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+        {
             builder.header(name.as_str(), Raw::new(value.as_str()))
         } else {
             builder.header(name.as_str(), Text::new(value.as_str()))
@@ -178,7 +181,10 @@ mod tests {
         let url = format!("<https://mail.example.com/unsubscribe/{}>", "A".repeat(120));
         let mut m = message();
         m.headers = vec![
-            ("List-Unsubscribe".to_owned(), format!("{url}, <mailto:u@example.com>")),
+            (
+                "List-Unsubscribe".to_owned(),
+                format!("{url}, <mailto:u@example.com>"),
+            ),
             ("X-Name".to_owned(), "Köln".to_owned()),
         ];
         let raw = build_message(&m).unwrap();

@@ -99,7 +99,8 @@ impl Template {
 
     /// The content for one contact; each part at most `max_len` bytes.
     pub fn render(&self, values: &Values<'_>, max_len: usize) -> Result<Rendered, RenderError> {
-        let render = |content: &Content, escape: Escape| render_one(content, escape, values, max_len);
+        let render =
+            |content: &Content, escape: Escape| render_one(content, escape, values, max_len);
         Ok(Rendered {
             subject: render(&self.subject, Escape::None)?,
             html: self
@@ -170,7 +171,9 @@ mod tests {
     fn values_fallbacks_and_escaping() {
         let template = Template::parse(
             "Hi {{{contact.first_name|there}}}",
-            Some("<p>{{{FIRST_NAME}}} {{{contact.last_name}}} {{{contact.company}}} {{{contact.plan|free}}} <a href=\"{{{RESEND_UNSUBSCRIBE_URL}}}\">x</a></p>"),
+            Some(
+                "<p>{{{FIRST_NAME}}} {{{contact.last_name}}} {{{contact.company}}} {{{contact.plan|free}}} <a href=\"{{{RESEND_UNSUBSCRIBE_URL}}}\">x</a></p>",
+            ),
             Some("{{{contact.email}}} {{{contact.score}}}"),
         );
         let properties = BTreeMap::from([("score".to_owned(), json!(7))]);
@@ -194,12 +197,19 @@ mod tests {
             first_name: None,
             ..values
         };
-        assert_eq!(template.render(&nobody, 1 << 20).unwrap().subject, "Hi there");
+        assert_eq!(
+            template.render(&nobody, 1 << 20).unwrap().subject,
+            "Hi there"
+        );
     }
 
     #[test]
     fn unknown_keys_are_named() {
-        let template = Template::parse("{{{contact.nope}}} {{{OTHER}}}", None, Some("{{{contact.plan}}}"));
+        let template = Template::parse(
+            "{{{contact.nope}}} {{{OTHER}}}",
+            None,
+            Some("{{{contact.plan}}}"),
+        );
         let keys = BTreeSet::from(["plan".to_owned()]);
         assert_eq!(template.unknown_keys(&keys), ["OTHER", "contact.nope"]);
     }

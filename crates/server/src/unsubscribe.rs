@@ -71,7 +71,12 @@ impl LinkSigner {
     /// The signer of this deployment; `None` when `AUTH_SECRET` is not set (startup fills it in on a local
     /// deployment and refuses production without it, so only a hand-built configuration lacks it).
     pub fn from_state(state: &AppState) -> Option<Self> {
-        state.config.secrets.auth_secret.as_ref().and_then(Self::new)
+        state
+            .config
+            .secrets
+            .auth_secret
+            .as_ref()
+            .and_then(Self::new)
     }
 
     fn mac(&self) -> Option<Hmac<Sha256>> {
@@ -167,7 +172,10 @@ fn html(status: StatusCode, title: &str, body: &str) -> Response {
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // The token is in the URL: never send it on to another site.
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
@@ -197,15 +205,29 @@ fn claims_of(state: &AppState, token: &str) -> Option<LinkClaims> {
 }
 
 /// The topics the contact may see on its page, with whether it is subscribed.
-fn visible(topics: &[(opensend_store::records::TopicRecord, Subscription)]) -> Vec<(Uuid, String, Option<String>, bool)> {
+fn visible(
+    topics: &[(opensend_store::records::TopicRecord, Subscription)],
+) -> Vec<(Uuid, String, Option<String>, bool)> {
     topics
         .iter()
         .filter(|(t, s)| t.visibility == Visibility::Public || *s == Subscription::OptIn)
-        .map(|(t, s)| (t.id, t.name.clone(), t.description.clone(), *s == Subscription::OptIn))
+        .map(|(t, s)| {
+            (
+                t.id,
+                t.name.clone(),
+                t.description.clone(),
+                *s == Subscription::OptIn,
+            )
+        })
         .collect()
 }
 
-async fn render_page(state: &AppState, token: &str, claims: &LinkClaims, note: Option<&str>) -> Response {
+async fn render_page(
+    state: &AppState,
+    token: &str,
+    claims: &LinkClaims,
+    note: Option<&str>,
+) -> Response {
     let preferences = match state
         .store
         .contacts()
@@ -221,7 +243,10 @@ async fn render_page(state: &AppState, token: &str, claims: &LinkClaims, note: O
     };
     let mut body = String::new();
     if let Some(note) = note {
-        body.push_str(&format!("<p role=\"status\"><strong>{}</strong></p>", escape(note)));
+        body.push_str(&format!(
+            "<p role=\"status\"><strong>{}</strong></p>",
+            escape(note)
+        ));
     }
     body.push_str(&format!(
         "<p>Email preferences for <strong>{}</strong>.</p>\
@@ -282,7 +307,12 @@ async fn one_click(State(state): State<AppState>, Path(token): Path<String>) -> 
             state
                 .store
                 .contacts()
-                .set_preferences(org, claims.contact_id, None, &[(topic, Subscription::OptOut)])
+                .set_preferences(
+                    org,
+                    claims.contact_id,
+                    None,
+                    &[(topic, Subscription::OptOut)],
+                )
                 .await
         }
         None => {
@@ -327,7 +357,12 @@ async fn save(State(state): State<AppState>, Path(token): Path<String>, body: By
         }
     }
     let org = claims.organization_id;
-    let shown = match state.store.contacts().preferences(org, claims.contact_id).await {
+    let shown = match state
+        .store
+        .contacts()
+        .preferences(org, claims.contact_id)
+        .await
+    {
         Ok(Some(p)) => visible(&p.topics),
         Ok(None) => return invalid_link(),
         Err(e) => {
@@ -386,7 +421,10 @@ mod tests {
         };
         assert_eq!(s.verify(&s.sign(&no_topic).unwrap()), Some(no_topic));
         // Another secret, a changed character, a truncated token, garbage.
-        assert_eq!(signer("another-secret-long-enough-000000001").verify(&token), None);
+        assert_eq!(
+            signer("another-secret-long-enough-000000001").verify(&token),
+            None
+        );
         let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
         bytes[5] ^= 1;
         assert_eq!(s.verify(&URL_SAFE_NO_PAD.encode(&bytes)), None);

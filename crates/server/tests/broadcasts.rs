@@ -186,7 +186,8 @@ async fn bad_input_is_refused_clearly() {
     let app = TestApp::spawn().await;
     let (_, token) = app.tenant().await;
     let seg = segment(&app, &token).await;
-    let good = json!({"segment_id": seg, "from": "a@example.com", "subject": "S", "html": "<p>x</p>"});
+    let good =
+        json!({"segment_id": seg, "from": "a@example.com", "subject": "S", "html": "<p>x</p>"});
     let with = |k: &str, v: Value| {
         let mut b = good.clone();
         b[k] = v;
@@ -201,7 +202,11 @@ async fn bad_input_is_refused_clearly() {
         (without("segment_id"), 422, "missing_required_field"),
         (without("from"), 422, "missing_required_field"),
         (without("subject"), 422, "missing_required_field"),
-        (with("from", json!("not an address")), 422, "validation_error"),
+        (
+            with("from", json!("not an address")),
+            422,
+            "validation_error",
+        ),
         (with("segment_id", json!("nope")), 422, "validation_error"),
         (
             with("segment_id", json!(uuid::Uuid::now_v7())),
@@ -213,7 +218,11 @@ async fn bad_input_is_refused_clearly() {
             422,
             "validation_error",
         ),
-        (with("scheduled_at", json!("in 5 minutes")), 422, "validation_error"),
+        (
+            with("scheduled_at", json!("in 5 minutes")),
+            422,
+            "validation_error",
+        ),
         (
             {
                 let mut b = with("send", json!(true));
@@ -365,9 +374,17 @@ async fn a_sent_broadcast_reaches_each_contact_once_personalised_and_skips_the_r
 
     // A sent broadcast is no longer a draft.
     for (method, path, body) in [
-        (Method::PATCH, format!("/broadcasts/{id}"), Some(json!({"subject": "x"}))),
+        (
+            Method::PATCH,
+            format!("/broadcasts/{id}"),
+            Some(json!({"subject": "x"})),
+        ),
         (Method::DELETE, format!("/broadcasts/{id}"), None),
-        (Method::POST, format!("/broadcasts/{id}/send"), Some(json!({}))),
+        (
+            Method::POST,
+            format!("/broadcasts/{id}/send"),
+            Some(json!({})),
+        ),
         (Method::POST, format!("/broadcasts/{id}/cancel"), None),
     ] {
         let mut request = app.authed(method, &path, &token);
@@ -416,7 +433,10 @@ async fn a_sent_broadcast_reaches_each_contact_once_personalised_and_skips_the_r
     assert_eq!(email["from"], "News <news@example.com>");
     let html = email["html"].as_str().unwrap();
     assert!(html.contains("<p>Hi Ann &lt;3</p>"), "{html}");
-    assert!(html.contains("Inside"), "the preview text is in the HTML: {html}");
+    assert!(
+        html.contains("Inside"),
+        "the preview text is in the HTML: {html}"
+    );
     assert_eq!(email["text"], "Hi Ann <3 from Acme");
     let raw = email["raw"].as_str().expect("capture keeps the message");
     let unfolded = raw.replace("\r\n ", " ").replace("\r\n\t", " ");
@@ -427,7 +447,10 @@ async fn a_sent_broadcast_reaches_each_contact_once_personalised_and_skips_the_r
     let url_start = header.find("<http").expect("an https? URL") + 1;
     let url = &header[url_start..header[url_start..].find('>').unwrap() + url_start];
     assert!(url.contains("/unsubscribe/"), "{header}");
-    assert!(html.contains(url), "the HTML links the same page: {html}\n{header}\n{raw}");
+    assert!(
+        html.contains(url),
+        "the HTML links the same page: {html}\n{header}\n{raw}"
+    );
     assert!(
         unfolded
             .lines()
@@ -443,7 +466,12 @@ async fn a_sent_broadcast_reaches_each_contact_once_personalised_and_skips_the_r
 
     // Each contact got exactly one email.
     let emails = get(&app, &token, "/emails?limit=100").await;
-    let to: Vec<&Value> = emails["data"].as_array().unwrap().iter().map(|e| &e["to"]).collect();
+    let to: Vec<&Value> = emails["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["to"])
+        .collect();
     assert_eq!(to.len(), 2, "{emails}");
 }
 
@@ -466,7 +494,12 @@ async fn a_topic_broadcast_skips_contacts_opted_out_of_it() {
         json!({"name": "Offers", "default_subscription": "opt_out"}),
     )
     .await;
-    let default_in = contact(&app, &token, json!({"email": "a@example.com", "segments": [seg]})).await;
+    let default_in = contact(
+        &app,
+        &token,
+        json!({"email": "a@example.com", "segments": [seg]}),
+    )
+    .await;
     let chose_out = contact(
         &app,
         &token,
@@ -480,7 +513,13 @@ async fn a_topic_broadcast_skips_contacts_opted_out_of_it() {
     )
     .await;
 
-    let product = draft(&app, &token, &seg, json!({"topic_id": opt_in, "send": true})).await;
+    let product = draft(
+        &app,
+        &token,
+        &seg,
+        json!({"topic_id": opt_in, "send": true}),
+    )
+    .await;
     wait_for(&app, &token, &product, "sent").await;
     let reached = all_recipients(&app, &token, &product, "").await;
     let reason = |rows: &[Value], id: &str| {
@@ -494,7 +533,13 @@ async fn a_topic_broadcast_skips_contacts_opted_out_of_it() {
     assert_eq!(reason(&reached, &chose_out), "opted_out");
     assert!(reason(&reached, &chose_in).is_null());
 
-    let offers = draft(&app, &token, &seg, json!({"topic_id": opt_out, "send": true})).await;
+    let offers = draft(
+        &app,
+        &token,
+        &seg,
+        json!({"topic_id": opt_out, "send": true}),
+    )
+    .await;
     wait_for(&app, &token, &offers, "sent").await;
     let reached = all_recipients(&app, &token, &offers, "").await;
     assert_eq!(reason(&reached, &default_in), "opted_out");
@@ -537,7 +582,10 @@ async fn scheduled_broadcasts_cancel_back_to_draft_and_sending_ones_stop() {
     assert_eq!(status, 200, "{canceled}");
     assert_eq!(canceled, json!({"object": "broadcast", "id": later}));
     let got = get(&app, &token, &format!("/broadcasts/{later}")).await;
-    assert_eq!(got["status"], "draft", "a canceled schedule is a draft again");
+    assert_eq!(
+        got["status"], "draft",
+        "a canceled schedule is a draft again"
+    );
     assert!(got["scheduled_at"].is_null());
     // Scheduled again with an ISO 8601 time, then deleted (which cancels it).
     let at = (chrono::Utc::now() + chrono::TimeDelta::days(1)).to_rfc3339();
@@ -591,7 +639,12 @@ async fn another_organization_sees_nothing() {
     let (_, token) = app.tenant().await;
     let (_, other) = app.tenant().await;
     let seg = segment(&app, &token).await;
-    contact(&app, &token, json!({"email": "mine@example.com", "segments": [seg]})).await;
+    contact(
+        &app,
+        &token,
+        json!({"email": "mine@example.com", "segments": [seg]}),
+    )
+    .await;
     let id = draft(&app, &token, &seg, json!({"send": true})).await;
     wait_for(&app, &token, &id, "sent").await;
 

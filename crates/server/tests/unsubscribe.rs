@@ -169,7 +169,13 @@ async fn a_topic_link_opts_out_of_that_topic_only() {
         json!({"name": "Product", "default_subscription": "opt_in", "visibility": "public"}),
     )
     .await;
-    let bob = post(&app, &token, "/contacts", json!({"email": "bob@example.com"})).await;
+    let bob = post(
+        &app,
+        &token,
+        "/contacts",
+        json!({"email": "bob@example.com"}),
+    )
+    .await;
     let link = token_for(&app, org, &bob, Some(&topic));
     let response = stranger()
         .post(format!("{}/unsubscribe/{link}", app.api))
@@ -208,7 +214,13 @@ async fn the_preference_page_shows_and_saves_choices_without_javascript() {
         json!({"name": "Offers", "default_subscription": "opt_out", "visibility": "public"}),
     )
     .await;
-    let cat = post(&app, &token, "/contacts", json!({"email": "cat@example.com"})).await;
+    let cat = post(
+        &app,
+        &token,
+        "/contacts",
+        json!({"email": "cat@example.com"}),
+    )
+    .await;
     let link = token_for(&app, org, &cat, None);
 
     let response = stranger()
@@ -226,12 +238,24 @@ async fn the_preference_page_shows_and_saves_choices_without_javascript() {
     assert_eq!(response.headers()["referrer-policy"], "no-referrer");
     let page = response.text().await.unwrap();
     assert!(page.contains("cat@example.com"), "{page}");
-    assert!(page.contains(&format!("action=\"/unsubscribe/{link}/preferences\"")), "{page}");
+    assert!(
+        page.contains(&format!("action=\"/unsubscribe/{link}/preferences\"")),
+        "{page}"
+    );
     assert!(page.contains("name=\"unsubscribe_all\""), "{page}");
     assert!(page.contains("Product &lt;news&gt;"), "escaped: {page}");
-    assert!(page.contains(&format!("value=\"{public}\" checked")), "{page}");
-    assert!(page.contains(&format!("value=\"{offers}\">")), "unchecked: {page}");
-    assert!(!page.contains(&hidden), "a private topic it is not in stays hidden: {page}");
+    assert!(
+        page.contains(&format!("value=\"{public}\" checked")),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("value=\"{offers}\">")),
+        "unchecked: {page}"
+    );
+    assert!(
+        !page.contains(&hidden),
+        "a private topic it is not in stays hidden: {page}"
+    );
     assert!(!page.contains("<script"), "{page}");
 
     // Save: out of Product, into Offers, not unsubscribed from everything.
@@ -286,7 +310,13 @@ async fn tampered_or_foreign_tokens_change_nothing() {
         json!({"endpoint": receiver.url(), "events": ["contact.updated"]}),
     )
     .await;
-    let dan = post(&app, &token, "/contacts", json!({"email": "dan@example.com"})).await;
+    let dan = post(
+        &app,
+        &token,
+        "/contacts",
+        json!({"email": "dan@example.com"}),
+    )
+    .await;
     let good = token_for(&app, org, &dan, None);
 
     // One character changed, a token signed with another secret, a token of another organization, garbage.

@@ -171,13 +171,15 @@ async fn segment_of(
     Ok(Some(id))
 }
 
-async fn topic_of(
-    state: &AppState,
-    organization_id: Uuid,
-    raw: &str,
-) -> Result<Uuid, ApiError> {
+async fn topic_of(state: &AppState, organization_id: Uuid, raw: &str) -> Result<Uuid, ApiError> {
     let id = id_of("topic_id", raw)?;
-    if state.store.topics().get(organization_id, id).await?.is_none() {
+    if state
+        .store
+        .topics()
+        .get(organization_id, id)
+        .await?
+        .is_none()
+    {
         return Err(ApiError::validation(
             "`topic_id` does not name a topic of this organization.",
         ));
@@ -299,9 +301,7 @@ fn view(b: &broadcast::Model) -> Result<Value, ApiError> {
 }
 
 fn refused(action: &str, status: &str) -> ApiError {
-    ApiError::validation(format!(
-        "This broadcast is `{status}`; only {action}."
-    ))
+    ApiError::validation(format!("This broadcast is `{status}`; only {action}."))
 }
 
 #[derive(Debug, Deserialize)]
@@ -780,7 +780,12 @@ async fn recipients(
     PathId(id): PathId,
     ApiQuery(query): ApiQuery<RecipientsQuery>,
 ) -> Result<Json<ListResponse<Value>>, ApiError> {
-    let mut filter = match query.kind.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+    let mut filter = match query
+        .kind
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+    {
         Some(kind) => recipient_filter(kind)?,
         None => RecipientFilter::default(),
     };

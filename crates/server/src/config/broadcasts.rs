@@ -24,9 +24,9 @@ impl BroadcastSettings {
                 whole_number(v, 1, MAX_RATE_PER_SECOND).map(|n| n as u32)
             }),
             unsubscribe_mailto: r.setting(names::UNSUBSCRIBE_MAILTO, None, |v| {
-                EmailAddress::parse(v)
-                    .map(Some)
-                    .map_err(|e| format!("must be an address such as unsubscribe@mail.example.com: {e}"))
+                EmailAddress::parse(v).map(Some).map_err(|e| {
+                    format!("must be an address such as unsubscribe@mail.example.com: {e}")
+                })
             }),
         }
     }

@@ -109,7 +109,13 @@ impl LeasedWork for BroadcastWork {
     }
 
     async fn next_due(&self) -> Option<DateTime<Utc>> {
-        self.state.store.broadcasts().next_due().await.ok().flatten()
+        self.state
+            .store
+            .broadcasts()
+            .next_due()
+            .await
+            .ok()
+            .flatten()
     }
 }
 
@@ -254,7 +260,10 @@ async fn fan_out_chunk(
                                         "List-Unsubscribe",
                                         format!("<{url}>{}", mailto.as_deref().unwrap_or("")),
                                     ),
-                                    Header::new("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+                                    Header::new(
+                                        "List-Unsubscribe-Post",
+                                        "List-Unsubscribe=One-Click",
+                                    ),
                                 ],
                                 tags: Vec::new(),
                                 attachments: Vec::new(),

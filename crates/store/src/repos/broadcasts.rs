@@ -248,8 +248,8 @@ impl<'a> Broadcasts<'a> {
         organization_id: Uuid,
         page: PageRequest,
     ) -> Result<Page<broadcast::Model>, StoreError> {
-        let select = broadcast::Entity::find()
-            .filter(broadcast::Column::OrganizationId.eq(organization_id));
+        let select =
+            broadcast::Entity::find().filter(broadcast::Column::OrganizationId.eq(organization_id));
         paginate(self.read, select, broadcast::Column::Id, page).await
     }
 
@@ -461,10 +461,7 @@ impl<'a> Broadcasts<'a> {
         for mut row in candidates {
             let taken = broadcast::Entity::update_many()
                 .col_expr(broadcast::Column::Status, Expr::value(SENDING))
-                .col_expr(
-                    broadcast::Column::LeaseOwner,
-                    Expr::value(owner.to_owned()),
-                )
+                .col_expr(broadcast::Column::LeaseOwner, Expr::value(owner.to_owned()))
                 .col_expr(broadcast::Column::LeaseExpiresAt, Expr::value(at + lease))
                 .filter(broadcast::Column::Id.eq(row.id))
                 .filter(due())
@@ -474,7 +471,10 @@ impl<'a> Broadcasts<'a> {
                 == 1;
             if taken {
                 // Read again: the cursor may have moved since the candidates were read.
-                if let Some(fresh) = broadcast::Entity::find_by_id(row.id).one(self.write).await? {
+                if let Some(fresh) = broadcast::Entity::find_by_id(row.id)
+                    .one(self.write)
+                    .await?
+                {
                     row = fresh;
                 }
                 claimed.push(row);
@@ -498,7 +498,12 @@ impl<'a> Broadcasts<'a> {
     }
 
     /// Gives a claimed broadcast back, due again at `at` (the organization's rate, or a failure).
-    pub async fn release(&self, id: Uuid, owner: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn release(
+        &self,
+        id: Uuid,
+        owner: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         broadcast::Entity::update_many()
             .col_expr(broadcast::Column::NextAttemptAt, Expr::value(at))
             .col_expr(
@@ -652,8 +657,7 @@ impl<'a> Broadcasts<'a> {
             OnConflict::column(broadcast_pacing::Column::OrganizationId)
                 .update_column(broadcast_pacing::Column::NextAt)
                 .action_and_where(
-                    Expr::col((broadcast_pacing::Entity, broadcast_pacing::Column::NextAt))
-                        .lte(at),
+                    Expr::col((broadcast_pacing::Entity, broadcast_pacing::Column::NextAt)).lte(at),
                 )
                 .to_owned(),
         )
@@ -786,10 +790,9 @@ impl<'a> Broadcasts<'a> {
                     .to_owned(),
             )
         });
-        let by_reason = filter
-            .skipped_reasons
-            .as_ref()
-            .map(|reasons| broadcast_recipient::Column::SkippedReason.is_in(reasons.iter().cloned()));
+        let by_reason = filter.skipped_reasons.as_ref().map(|reasons| {
+            broadcast_recipient::Column::SkippedReason.is_in(reasons.iter().cloned())
+        });
         select = match (by_status, by_reason) {
             (None, None) => select,
             (Some(s), None) => select.filter(s),
@@ -820,7 +823,10 @@ impl<'a> Broadcasts<'a> {
             .map(|r| RecipientRecord {
                 status: match r.email_id {
                     // An email removed by retention keeps the recipient row.
-                    Some(id) => statuses.get(&id).cloned().unwrap_or_else(|| "unknown".to_owned()),
+                    Some(id) => statuses
+                        .get(&id)
+                        .cloned()
+                        .unwrap_or_else(|| "unknown".to_owned()),
                     None => "skipped".to_owned(),
                 },
                 id: r.id,
