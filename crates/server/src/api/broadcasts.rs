@@ -279,25 +279,41 @@ fn content_of(b: &broadcast::Model) -> Result<BroadcastContent, ApiError> {
     })
 }
 
+/// Drops the fields Resend's schemas type as plain strings when they are unset: they are left out rather than
+/// `null` (as topics leave out an unset `description`).
+fn without_unset(mut value: Value, fields: &[&str]) -> Value {
+    if let Some(object) = value.as_object_mut() {
+        for field in fields {
+            if object.get(*field).is_some_and(Value::is_null) {
+                object.remove(*field);
+            }
+        }
+    }
+    value
+}
+
 fn view(b: &broadcast::Model) -> Result<Value, ApiError> {
-    Ok(json!({
-        "object": "broadcast",
-        "id": b.id,
-        "name": b.name,
-        "audience_id": b.segment_id,
-        "segment_id": b.segment_id,
-        "topic_id": b.topic_id,
-        "from": b.from_address,
-        "subject": b.subject,
-        "reply_to": store::reply_to_of(b)?,
-        "preview_text": b.preview_text,
-        "html": b.html,
-        "text": b.text_body,
-        "status": b.status,
-        "created_at": timestamp(b.created_at),
-        "scheduled_at": b.scheduled_at.map(timestamp),
-        "sent_at": b.sent_at.map(timestamp),
-    }))
+    Ok(without_unset(
+        json!({
+            "object": "broadcast",
+            "id": b.id,
+            "name": b.name,
+            "audience_id": b.segment_id,
+            "segment_id": b.segment_id,
+            "topic_id": b.topic_id,
+            "from": b.from_address,
+            "subject": b.subject,
+            "reply_to": store::reply_to_of(b)?,
+            "preview_text": b.preview_text,
+            "html": b.html,
+            "text": b.text_body,
+            "status": b.status,
+            "created_at": timestamp(b.created_at),
+            "scheduled_at": b.scheduled_at.map(timestamp),
+            "sent_at": b.sent_at.map(timestamp),
+        }),
+        &["name", "preview_text", "scheduled_at", "sent_at"],
+    ))
 }
 
 fn refused(action: &str, status: &str) -> ApiError {
@@ -411,17 +427,27 @@ async fn list(
         .items
         .iter()
         .map(|b| {
-            json!({
-                "id": b.id,
-                "name": b.name,
-                "audience_id": b.segment_id,
-                "segment_id": b.segment_id,
-                "status": b.status,
-                "created_at": timestamp(b.created_at),
-                "scheduled_at": b.scheduled_at.map(timestamp),
-                "sent_at": b.sent_at.map(timestamp),
-                "topic_id": b.topic_id,
-            })
+            without_unset(
+                json!({
+                    "id": b.id,
+                    "name": b.name,
+                    "audience_id": b.segment_id,
+                    "segment_id": b.segment_id,
+                    "status": b.status,
+                    "created_at": timestamp(b.created_at),
+                    "scheduled_at": b.scheduled_at.map(timestamp),
+                    "sent_at": b.sent_at.map(timestamp),
+                    "topic_id": b.topic_id,
+                }),
+                &[
+                    "name",
+                    "audience_id",
+                    "segment_id",
+                    "scheduled_at",
+                    "sent_at",
+                    "topic_id",
+                ],
+            )
         })
         .collect();
     Ok(Json(ListResponse::new(data, found.has_more)))
