@@ -54,7 +54,11 @@ broadcast=$(curl -sf "${auth[@]}" -d "{\"segment_id\":\"$segment\",\"from\":\"ne
 
 started=$(date +%s%N)
 /usr/bin/time -v -o "$bench_work/worker.time" "$OPENSEND_BIN" worker 2>>"$bench_work/worker.log" &
-worker=$!
+timer=$!
+# The worker is time's child: signals go to it (time would exit and leave it running), and time writes its
+# report when it ends.
+worker=
+until [ -n "$worker" ]; do worker=$(pgrep -P "$timer" || true); sleep 0.01; done
 bench_pids+=("$worker")
 status=
 until [ "$status" = sent ]; do
@@ -70,6 +74,7 @@ until [ "$(bench_sql "SELECT count(*) FROM emails WHERE status = 'sent'")" = "$e
 done
 delivered_ms=$(( ($(date +%s%N) - started) / 1000000 ))
 bench_stop "$worker"
+wait "$timer" 2>/dev/null || true
 echo "fan-out: $emails emails in ${fan_out_ms} ms; all captured after ${delivered_ms} ms"
 bench_figure fan_out_seconds "$(python3 -c "print(round($fan_out_ms / 1000, 1))")" s
 bench_figure fan_out_per_second "$(python3 -c "print(round($emails * 1000 / max($fan_out_ms, 1)))")" emails/s
