@@ -21,6 +21,8 @@ RESEND_API_URL="$OPENSEND_URL" python3 "$here/webhooks.py" || status=1
 RESEND_BASE_URL="$OPENSEND_URL" node "$here/node/webhooks.mjs" || status=1
 RESEND_API_URL="$OPENSEND_URL" python3 "$here/templates.py" || status=1
 RESEND_BASE_URL="$OPENSEND_URL" node "$here/node/templates.mjs" || status=1
+RESEND_API_URL="$OPENSEND_URL" python3 "$here/broadcasts.py" || status=1
+RESEND_BASE_URL="$OPENSEND_URL" node "$here/node/broadcasts.mjs" || status=1
 if [ "$status" -ne 0 ]; then
   opensend_log_tail
 fi

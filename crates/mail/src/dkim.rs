@@ -228,8 +228,8 @@ impl std::fmt::Debug for SigningKey {
 }
 
 /// Headers every signature covers. Listing one the message lacks is harmless (it signs its absence, which
-/// also stops it being added later).
-pub const SIGNED_HEADERS: [&str; 9] = [
+/// also stops it being added later). RFC 8058 requires the one-click unsubscribe headers to be signed.
+pub const SIGNED_HEADERS: [&str; 11] = [
     "From",
     "To",
     "Cc",
@@ -239,6 +239,8 @@ pub const SIGNED_HEADERS: [&str; 9] = [
     "Message-ID",
     "MIME-Version",
     "Content-Type",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
 ];
 
 /// One key of a domain opened once (PKCS#8 parsed, for RSA its Montgomery parameters computed) with the

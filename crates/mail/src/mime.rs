@@ -10,6 +10,7 @@ use std::borrow::Cow;
 
 use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
+use mail_builder::headers::raw::Raw;
 use mail_builder::headers::text::Text;
 use mail_builder::mime::MimePart;
 use opensend_core::Mailbox;
@@ -65,7 +66,17 @@ pub fn build_message(message: &OutgoingMessage) -> Result<Vec<u8>, MimeError> {
         builder = builder.reply_to(address_list(&message.reply_to));
     }
     for (name, value) in &message.headers {
-        builder = builder.header(name.as_str(), Text::new(value.as_str()));
+        // Printable ASCII is written as given (folded at spaces): an encoded word would break structured
+        // values such as `List-Unsubscribe: <https://…>` once they pass 76 characters. Anything else is
+        // encoded (RFC 2047).
+        builder = if value
+            .bytes()
+            .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+        {
+            builder.header(name.as_str(), Raw::new(value.as_str()))
+        } else {
+            builder.header(name.as_str(), Text::new(value.as_str()))
+        };
     }
     builder
         .body(body(message))
@@ -163,6 +174,27 @@ mod tests {
             message_id: "0192@acme.com".to_owned(),
             date: 1_764_230_400,
         }
+    }
+
+    #[test]
+    fn long_ascii_headers_are_not_encoded_and_others_are() {
+        let url = format!("<https://mail.example.com/unsubscribe/{}>", "A".repeat(120));
+        let mut m = message();
+        m.headers = vec![
+            (
+                "List-Unsubscribe".to_owned(),
+                format!("{url}, <mailto:u@example.com>"),
+            ),
+            ("X-Name".to_owned(), "Köln".to_owned()),
+        ];
+        let raw = build_message(&m).unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        let unfolded = text.replace("\r\n ", " ");
+        assert!(
+            unfolded.contains(&format!("List-Unsubscribe: {url}, <mailto:u@example.com>")),
+            "{text}"
+        );
+        assert!(text.contains("X-Name: =?utf-8?"), "{text}");
     }
 
     #[test]

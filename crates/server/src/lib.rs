@@ -6,6 +6,7 @@ pub mod admin;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod broadcast;
 pub mod config;
 pub mod contact_import;
 pub mod dashboard;
@@ -32,6 +33,7 @@ pub mod startup_checks;
 pub mod state;
 pub mod telemetry;
 pub mod tracking;
+pub mod unsubscribe;
 pub mod webhooks;
 
 pub use state::{AppState, StateError};

@@ -135,6 +135,9 @@ pub async fn start(state: AppState, roles: Roles) -> std::io::Result<Running> {
             crate::jobs::contact_imports::ContactImportWork::new(state.clone())
                 .run(stopped.clone()),
         ));
+        tasks.spawn(run_until(
+            crate::jobs::broadcasts::BroadcastWork::new(state.clone()).run(stopped.clone()),
+        ));
     }
     // The full process (`opensend serve`) also runs the jobs a split deployment leaves to `opensend
     // scheduler`: domain re-checks and the hourly cleanup. Leases make it safe when several such processes
@@ -156,8 +159,9 @@ pub async fn start(state: AppState, roles: Roles) -> std::io::Result<Running> {
     })
 }
 
-/// What `PORT` serves: the public API at `/` and `/api`, the dashboard under `/dashboard`, and `GET /`
-/// sending browsers to the dashboard (no API route lives at `/` itself).
+/// What `PORT` serves: the public API at `/` and `/api`, the dashboard under `/dashboard`, the unsubscribe
+/// pages under `/unsubscribe` (linked from broadcast emails), and `GET /` sending browsers to the dashboard
+/// (no API route lives at `/` itself).
 pub fn public_router(state: AppState) -> axum::Router {
     let routes = axum::Router::new()
         .route(
@@ -166,6 +170,7 @@ pub fn public_router(state: AppState) -> axum::Router {
         )
         .nest_service("/dashboard", dashboard::router(state.clone()))
         .merge(crate::tracking::routes::router(state.clone()))
+        .merge(crate::unsubscribe::router(state.clone()))
         .fallback_service(api::routes(state.clone()));
     crate::http::listener(routes, &state)
 }

@@ -283,6 +283,10 @@ impl Store {
         crate::repos::ReceivedEmails::new(&self.read, &self.write)
     }
 
+    pub fn broadcasts(&self) -> crate::repos::Broadcasts<'_> {
+        crate::repos::Broadcasts::new(&self.read, &self.write)
+    }
+
     pub fn contacts(&self) -> crate::repos::Contacts<'_> {
         crate::repos::Contacts::new(&self.read, &self.write)
     }

@@ -5,6 +5,7 @@ pub(crate) mod api_keys;
 mod attachments;
 pub(crate) mod audience;
 mod audiences;
+mod broadcasts;
 mod contact_imports;
 mod contact_properties;
 mod contacts;
@@ -51,6 +52,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(audiences::routes())
         .merge(topics::routes())
         .merge(templates::routes())
+        .merge(broadcasts::routes())
 }
 
 /// The public API router with every cross-cutting layer applied.

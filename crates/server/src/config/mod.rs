@@ -8,6 +8,7 @@
 //! `delivery`…), through one [`Reader`] that collects every problem, so a process refuses to start with the
 //! whole list rather than the first mistake.
 
+pub mod broadcasts;
 pub mod dashboard;
 pub mod database;
 pub mod delivery;
@@ -26,6 +27,7 @@ use std::path::PathBuf;
 
 use url::Url;
 
+pub use broadcasts::BroadcastSettings;
 pub use dashboard::{DashboardSettings, Signup};
 pub use database::{DatabaseSettings, DatabaseUrl};
 pub use delivery::{Delivery, DeliverySettings, TransportSettings, WorkerSettings};
@@ -130,6 +132,7 @@ pub struct Config {
     /// Whether `APP_URL` was set at all (an unset one defaults to `http://localhost:3015`).
     pub app_url_configured: bool,
     pub dashboard: DashboardSettings,
+    pub broadcasts: BroadcastSettings,
 }
 
 /// Settings that could not be read, all of them at once.
@@ -163,6 +166,7 @@ impl Config {
         let jobs = JobSettings::read(&mut r);
         let ses_events = SesEventSettings::read(&mut r);
         let dashboard = DashboardSettings::read(&mut r);
+        let broadcasts = BroadcastSettings::read(&mut r);
         r.finish()?;
         let app_url_configured = app_url.is_some();
         let app_url = match app_url {
@@ -186,6 +190,7 @@ impl Config {
             ses_events,
             app_url_configured,
             dashboard,
+            broadcasts,
         })
     }
 

@@ -73,3 +73,5 @@ pub const AWS_ENDPOINT_URL_SESV2: &[&str] = &["AWS_ENDPOINT_URL_SESV2", "AWS_END
 pub const SES_CONFIGURATION_SET: &[&str] = &["SES_CONFIGURATION_SET"];
 pub const SIGNUP: &[&str] = &["SIGNUP"];
 pub const DASHBOARD_EMAIL_FROM: &[&str] = &["DASHBOARD_EMAIL_FROM"];
+pub const BROADCAST_RATE_PER_SECOND: &[&str] = &["BROADCAST_RATE_PER_SECOND"];
+pub const UNSUBSCRIBE_MAILTO: &[&str] = &["UNSUBSCRIBE_MAILTO"];

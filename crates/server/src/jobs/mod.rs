@@ -11,8 +11,10 @@
 //! | `retry-webhooks` ([`webhook_dispatch`]) | attempts due webhook deliveries | `serve`, `worker` |
 //! | `verify-domains` ([`domain_checks`]) | re-checks the DNS of domains whose next check is due | `serve` |
 //! | `import-contacts` ([`contact_imports`]) | processes queued contact imports (CSV uploads) | `serve`, `worker` |
+//! | `send-broadcasts` ([`broadcasts`]) | writes the next chunk of each due broadcast's emails | `serve`, `worker` |
 //! | `cleanup` ([`retention`]) | expired idempotency keys, and data older than `RETENTION_DAYS`; hourly | `serve` |
 
+pub mod broadcasts;
 pub mod claim_loop;
 pub mod contact_imports;
 pub mod delivery;
@@ -40,6 +42,7 @@ pub enum JobKind {
     RetryWebhooks,
     VerifyDomains,
     ImportContacts,
+    SendBroadcasts,
     Cleanup,
 }
 
@@ -55,7 +58,7 @@ pub struct Job {
 }
 
 /// Every job, in the order `opensend scheduler` triggers them.
-pub const JOBS: [Job; 5] = [
+pub const JOBS: [Job; 6] = [
     Job {
         kind: JobKind::DispatchScheduled,
         name: "dispatch-scheduled",
@@ -78,6 +81,12 @@ pub const JOBS: [Job; 5] = [
         kind: JobKind::ImportContacts,
         name: "import-contacts",
         what: "processes queued contact imports",
+        every: None,
+    },
+    Job {
+        kind: JobKind::SendBroadcasts,
+        name: "send-broadcasts",
+        what: "writes the next chunk of emails of each broadcast being sent",
         every: None,
     },
     Job {
@@ -126,6 +135,10 @@ pub async fn run_once(state: &AppState, name: &str) -> Result<Value, ApiError> {
         JobKind::ImportContacts => {
             let processed = contact_imports::run_due(state, BATCH).await?;
             Ok(json!({"processed": processed}))
+        }
+        JobKind::SendBroadcasts => {
+            let chunks = broadcasts::run_due(state, BATCH).await?;
+            Ok(json!({"chunks": chunks}))
         }
         JobKind::Cleanup => match retention::run_now(state).await? {
             Some(report) => Ok(json!(report)),

@@ -2,6 +2,9 @@
 
 pub mod api_key;
 pub mod audit_entry;
+pub mod broadcast;
+pub mod broadcast_pacing;
+pub mod broadcast_recipient;
 pub mod contact;
 pub mod contact_import;
 pub mod contact_import_chunk;

@@ -19,6 +19,7 @@ mod m20261204_000012_cache_epoch;
 mod m20261204_000014_contacts;
 mod m20261204_000015_contact_imports;
 mod m20261207_000030_templates;
+mod m20261207_000040_broadcasts;
 mod m20261207_000050_dashboard_accounts;
 mod m20261207_000060_request_logs;
 mod m20261207_000070_link_clicks;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000014_contacts::Migration),
             Box::new(m20261204_000015_contact_imports::Migration),
             Box::new(m20261207_000030_templates::Migration),
+            Box::new(m20261207_000040_broadcasts::Migration),
             Box::new(m20261207_000050_dashboard_accounts::Migration),
             Box::new(m20261207_000060_request_logs::Migration),
             Box::new(m20261207_000070_link_clicks::Migration),

@@ -213,6 +213,24 @@ async fn try_write_group(
         .collect())
 }
 
+/// Writes `emails` in the caller's transaction exactly as the accept path writes an accepted email
+/// (recipients, first event, webhook outbox, delivery job; suppressed recipients marked), for work that must
+/// commit emails together with rows of its own (a broadcast's chunk and its cursor).
+pub(crate) async fn write_emails(
+    txn: &DatabaseTransaction,
+    emails: Vec<NewEmail>,
+    at: DateTime<Utc>,
+) -> Result<Vec<Accepted>, StoreError> {
+    let suppressed = suppressed_addresses(txn, emails.iter()).await?;
+    let mut rows = Rows::new(at);
+    let accepted = emails
+        .into_iter()
+        .map(|email| rows.add(email, &suppressed))
+        .collect();
+    rows.insert(txn).await?;
+    Ok(accepted)
+}
+
 /// Completes an idempotency key with its answer, only while no other request has: `false` when another
 /// request holding the same key (after a takeover) answered it first.
 async fn complete_key(

@@ -56,6 +56,14 @@ pub struct NewContact {
     pub topics: Vec<(Uuid, Subscription)>,
 }
 
+/// What a contact's preference page shows.
+#[derive(Clone, Debug)]
+pub struct ContactPreferences {
+    pub email: String,
+    pub unsubscribed: bool,
+    pub topics: Vec<(crate::records::TopicRecord, Subscription)>,
+}
+
 /// Changes to a contact; `None` leaves a field as it is.
 #[derive(Clone, Debug, Default)]
 pub struct ContactChanges {
@@ -95,7 +103,7 @@ pub(crate) async fn find_id<C: ConnectionTrait>(
 }
 
 /// The address keys among `keys` that the organization's suppression list holds.
-async fn suppressed_keys<C: ConnectionTrait>(
+pub(crate) async fn suppressed_keys<C: ConnectionTrait>(
     db: &C,
     organization_id: Uuid,
     keys: &[String],
@@ -654,6 +662,91 @@ impl<'a> Contacts<'a> {
             items: records(self.read, organization_id, found.items).await?,
             has_more: found.has_more,
         }))
+    }
+
+    /// What the hosted preference page shows: the contact's address, its own flag, and every topic of the
+    /// organization with the contact's subscription (default when it never chose). `None`: no such contact.
+    pub async fn preferences(
+        &self,
+        organization_id: Uuid,
+        contact_id: Uuid,
+    ) -> Result<Option<ContactPreferences>, StoreError> {
+        let Some(row) = contact::Entity::find_by_id(contact_id)
+            .filter(contact::Column::OrganizationId.eq(organization_id))
+            .one(self.read)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let chosen: HashMap<Uuid, String> = contact_topic::Entity::find()
+            .filter(contact_topic::Column::OrganizationId.eq(organization_id))
+            .filter(contact_topic::Column::ContactId.eq(contact_id))
+            .all(self.read)
+            .await?
+            .into_iter()
+            .map(|t| (t.topic_id, t.subscription))
+            .collect();
+        let mut topics = Vec::new();
+        for t in topic::Entity::find()
+            .filter(topic::Column::OrganizationId.eq(organization_id))
+            .order_by_asc(topic::Column::Id)
+            .all(self.read)
+            .await?
+        {
+            let record = crate::records::TopicRecord::try_from(t)?;
+            let subscription = match chosen.get(&record.id) {
+                None => record.default_subscription,
+                Some(text) => text.parse().unwrap_or(Subscription::OptOut),
+            };
+            topics.push((record, subscription));
+        }
+        Ok(Some(ContactPreferences {
+            email: row.email,
+            unsubscribed: row.unsubscribed,
+            topics,
+        }))
+    }
+
+    /// Sets the contact's own flag and topic subscriptions (topics not the organization's are left out) and
+    /// announces `contact.updated`, in one transaction; `false` when there is no such contact.
+    pub async fn set_preferences(
+        &self,
+        organization_id: Uuid,
+        contact_id: Uuid,
+        unsubscribed: Option<bool>,
+        topics: &[(Uuid, Subscription)],
+    ) -> Result<bool, StoreError> {
+        let txn = self.write.begin().await?;
+        let key = ContactKey::Id(contact_id);
+        let Some(id) = find_id(&txn, organization_id, &key).await? else {
+            return Ok(false);
+        };
+        let at = now();
+        let changes = ContactChanges {
+            unsubscribed,
+            ..ContactChanges::default()
+        };
+        apply_changes(&txn, organization_id, id, &changes, at).await?;
+        let ids: Vec<Uuid> = topics.iter().map(|(id, _)| *id).collect();
+        let existing: HashSet<Uuid> = topic::Entity::find()
+            .select_only()
+            .column(topic::Column::Id)
+            .filter(topic::Column::OrganizationId.eq(organization_id))
+            .filter(topic::Column::Id.is_in(ids))
+            .into_tuple::<Uuid>()
+            .all(&txn)
+            .await?
+            .into_iter()
+            .collect();
+        let kept: Vec<(Uuid, Subscription)> = topics
+            .iter()
+            .filter(|(id, _)| existing.contains(id))
+            .copied()
+            .collect();
+        set_topics(&txn, organization_id, id, &kept, at).await?;
+        announce(&txn, organization_id, EventType::ContactUpdated, id).await?;
+        txn.commit().await?;
+        Ok(true)
     }
 
     /// How many contacts the organization has.

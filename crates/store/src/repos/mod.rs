@@ -3,6 +3,7 @@
 pub mod accept_writer;
 mod api_keys;
 pub mod audit_log;
+pub mod broadcasts;
 pub mod contact_imports;
 pub mod contact_properties;
 pub mod contacts;
@@ -31,6 +32,7 @@ mod webhooks;
 
 pub use api_keys::{ApiKeys, NewApiKey};
 pub use audit_log::{Actor, AuditContext, AuditEvent, AuditLog};
+pub use broadcasts::Broadcasts;
 pub use contact_imports::ContactImports;
 pub use contact_properties::ContactProperties;
 pub use contacts::Contacts;
