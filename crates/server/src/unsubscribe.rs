@@ -4,7 +4,7 @@
 //! A link's token names the organization, the contact, the broadcast and (for a broadcast scoped to a topic)
 //! the topic, signed with HMAC-SHA256 under a key derived from `AUTH_SECRET` for this purpose alone (so a
 //! token can never be mistaken for another signed value of the product). Verification is constant-time
-//! (`Mac::verify_slice`). A token that does not verify changes nothing and gets a 404 page.
+//! (`opensend_core::signed_link`). A token that does not verify changes nothing and gets a 404 page.
 //!
 //! - `POST /unsubscribe/{token}`: the one-click request mail clients send (`List-Unsubscribe=One-Click`);
 //!   no login, no cookie. A topic broadcast opts the contact out of that topic, any other sets the contact's
@@ -23,24 +23,18 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
+use opensend_core::signed_link::LinkSigner;
 use opensend_store::records::{Subscription, Visibility};
-use secrecy::{ExposeSecret, SecretSlice, SecretString};
-use sha2::Sha256;
+use secrecy::SecretString;
 use uuid::Uuid;
 
 use crate::state::AppState;
 
-/// What the key is derived for: changing it invalidates every link sent.
-const PURPOSE: &[u8] = b"opensend/unsubscribe-link/v1";
+/// The purpose the signing key is derived for (see [`LinkSigner`]): changing it invalidates every link sent.
+const PURPOSE: &str = "unsubscribe-link";
 const VERSION: u8 = 1;
-const TAG_LEN: usize = 32;
 /// Longest form body the preference page accepts.
 const FORM_BYTES: usize = 16 * 1024;
-/// Longest token read from a path (a valid one is 131 characters).
-const MAX_TOKEN_CHARS: usize = 256;
 
 /// What an unsubscribe link is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,70 +45,47 @@ pub struct LinkClaims {
     pub topic_id: Option<Uuid>,
 }
 
-/// Signs and verifies unsubscribe tokens under a key derived from `AUTH_SECRET`.
-#[derive(Clone)]
-pub struct LinkSigner {
-    key: SecretSlice<u8>,
+/// Signs and verifies unsubscribe tokens ([`LinkSigner`] under a key derived from `AUTH_SECRET` for them alone).
+#[derive(Clone, Debug)]
+pub struct UnsubscribeLinks {
+    signer: LinkSigner,
 }
 
-impl LinkSigner {
-    /// `None` only if HMAC refused the key, which it never does (it takes keys of any length).
-    pub fn new(auth_secret: &SecretString) -> Option<Self> {
-        let mut derive =
-            <Hmac<Sha256> as Mac>::new_from_slice(auth_secret.expose_secret().as_bytes()).ok()?;
-        derive.update(PURPOSE);
-        Some(Self {
-            key: SecretSlice::from(derive.finalize().into_bytes().to_vec()),
-        })
+impl UnsubscribeLinks {
+    pub fn new(auth_secret: &SecretString) -> Self {
+        Self {
+            signer: LinkSigner::new(auth_secret, PURPOSE),
+        }
     }
 
     /// The signer of this deployment; `None` when `AUTH_SECRET` is not set (startup fills it in on a local
     /// deployment and refuses production without it, so only a hand-built configuration lacks it).
     pub fn from_state(state: &AppState) -> Option<Self> {
-        state
-            .config
-            .secrets
-            .auth_secret
-            .as_ref()
-            .and_then(Self::new)
+        state.config.secrets.auth_secret.as_ref().map(Self::new)
     }
 
-    fn mac(&self) -> Option<Hmac<Sha256>> {
-        <Hmac<Sha256> as Mac>::new_from_slice(self.key.expose_secret()).ok()
-    }
-
-    pub fn sign(&self, claims: &LinkClaims) -> Option<String> {
-        let mut bytes = Vec::with_capacity(1 + 16 * 4 + TAG_LEN);
-        bytes.push(VERSION);
-        bytes.extend_from_slice(claims.organization_id.as_bytes());
-        bytes.extend_from_slice(claims.contact_id.as_bytes());
-        bytes.extend_from_slice(claims.broadcast_id.as_bytes());
+    pub fn sign(&self, claims: &LinkClaims) -> String {
+        let mut payload = Vec::with_capacity(1 + 16 * 4);
+        payload.push(VERSION);
+        payload.extend_from_slice(claims.organization_id.as_bytes());
+        payload.extend_from_slice(claims.contact_id.as_bytes());
+        payload.extend_from_slice(claims.broadcast_id.as_bytes());
         if let Some(topic) = claims.topic_id {
-            bytes.extend_from_slice(topic.as_bytes());
+            payload.extend_from_slice(topic.as_bytes());
         }
-        let mut mac = self.mac()?;
-        mac.update(&bytes);
-        bytes.extend_from_slice(&mac.finalize().into_bytes());
-        Some(URL_SAFE_NO_PAD.encode(bytes))
+        self.signer.sign(&payload)
     }
 
     /// The claims of a token this deployment signed; `None` for anything else.
     pub fn verify(&self, token: &str) -> Option<LinkClaims> {
-        if token.len() > MAX_TOKEN_CHARS {
+        let payload = self.signer.verify(token)?;
+        if payload.len() != 1 + 16 * 3 && payload.len() != 1 + 16 * 4 {
             return None;
         }
-        let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
-        if bytes.len() != 1 + 16 * 3 + TAG_LEN && bytes.len() != 1 + 16 * 4 + TAG_LEN {
+        if payload.first() != Some(&VERSION) {
             return None;
         }
-        let (payload, tag) = bytes.split_at(bytes.len() - TAG_LEN);
-        let mut mac = self.mac()?;
-        mac.update(payload);
-        mac.verify_slice(tag).ok()?;
-        if payload[0] != VERSION {
-            return None;
-        }
-        let id = |at: usize| Uuid::from_slice(&payload[at..at + 16]).ok();
+        let id = |at: usize| Uuid::from_slice(payload.get(at..at + 16)?).ok();
         Some(LinkClaims {
             organization_id: id(1)?,
             contact_id: id(17)?,
@@ -201,7 +172,7 @@ fn unavailable() -> Response {
 }
 
 fn claims_of(state: &AppState, token: &str) -> Option<LinkClaims> {
-    LinkSigner::from_state(state)?.verify(token)
+    UnsubscribeLinks::from_state(state)?.verify(token)
 }
 
 /// The topics the contact may see on its page, with whether it is subscribed.
@@ -400,8 +371,8 @@ async fn save(State(state): State<AppState>, Path(token): Path<String>, body: By
 mod tests {
     use super::*;
 
-    fn signer(secret: &str) -> LinkSigner {
-        LinkSigner::new(&SecretString::from(secret.to_owned())).unwrap()
+    fn signer(secret: &str) -> UnsubscribeLinks {
+        UnsubscribeLinks::new(&SecretString::from(secret.to_owned()))
     }
 
     #[test]
@@ -413,21 +384,21 @@ mod tests {
             topic_id: Some(Uuid::now_v7()),
         };
         let s = signer("a-secret-long-enough-for-the-test-0001");
-        let token = s.sign(&claims).unwrap();
+        let token = s.sign(&claims);
         assert_eq!(s.verify(&token), Some(claims));
         let no_topic = LinkClaims {
             topic_id: None,
             ..claims
         };
-        assert_eq!(s.verify(&s.sign(&no_topic).unwrap()), Some(no_topic));
+        assert_eq!(s.verify(&s.sign(&no_topic)), Some(no_topic));
         // Another secret, a changed character, a truncated token, garbage.
         assert_eq!(
             signer("another-secret-long-enough-000000001").verify(&token),
             None
         );
-        let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
-        bytes[5] ^= 1;
-        assert_eq!(s.verify(&URL_SAFE_NO_PAD.encode(&bytes)), None);
+        let mut altered = token.clone().into_bytes();
+        altered[5] = if altered[5] == b'A' { b'B' } else { b'A' };
+        assert_eq!(s.verify(&String::from_utf8(altered).unwrap()), None);
         assert_eq!(s.verify(&token[..token.len() - 2]), None);
         assert_eq!(s.verify("not a token"), None);
         assert_eq!(s.verify(""), None);

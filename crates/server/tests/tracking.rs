@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{TestApp, call};
+use opensend_store::repos::engagement::ClickScope;
 use opensend_test_support::dns::TestDns;
 use opensend_test_support::webhook_receiver::WebhookReceiver;
 use reqwest::Method;
@@ -211,12 +212,16 @@ async fn clicks_and_opens_are_tracked_and_announced() {
     let clicks = app
         .store
         .engagements()
-        .clicked_links(app_org(app, &token, &id).await, &[id.parse().unwrap()])
+        .clicked_links(
+            app_org(app, &token, &id).await,
+            ClickScope::Emails(&[id.parse().unwrap()]),
+        )
         .await
         .unwrap();
     assert_eq!(clicks.len(), 1);
     assert_eq!(clicks[0].url, "https://example.com/offer?a=1&b=2");
     assert_eq!(clicks[0].clicks, 1);
+    assert_eq!(clicks[0].unique_clicks, 1);
 }
 
 /// The organization of email `id` (as the API shows it to `token`'s organization).
@@ -401,4 +406,178 @@ async fn a_tracking_subdomain_hosts_the_links() {
         .unwrap();
     assert_eq!(response.status(), 302);
     assert_eq!(response.headers()["location"], "https://example.com/");
+}
+
+/// A broadcast's emails are tracked like any other; `GET /broadcasts/{id}/clicked-links` adds up their clicks
+/// per link (`clicks`, and `unique_clicks`: how many recipients), pages by opaque cursors, and the recipients
+/// who clicked are found with `?type=clicked`. The unsubscribe link is never rewritten.
+#[tokio::test]
+async fn a_broadcasts_clicked_links_are_counted_per_link() {
+    let dns = TestDns::start().await;
+    let resolver = dns.addr().to_string();
+    let app = TestApp::spawn_with(&[
+        ("DNS_RESOLVER", resolver.as_str()),
+        ("DNS_TIMEOUT_SECONDS", "1"),
+        ("BROADCAST_RATE_PER_SECOND", "1000"),
+    ])
+    .await;
+    let t = Tracked { app, dns };
+    let app = &t.app;
+    let (_, token) = app.tenant().await;
+    domain(&t, &token, "acme.test", json!({"click_tracking": true})).await;
+    let post = |path: &'static str, body: Value| {
+        let token = token.clone();
+        async move {
+            let (status, created) = call(app, &token, Method::POST, path, Some(body)).await;
+            assert_eq!(status, 201, "{path}: {created}");
+            created["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let segment = post("/segments", json!({"name": "Readers"})).await;
+    for email in ["ann@example.com", "bob@example.com"] {
+        post("/contacts", json!({"email": email, "segments": [segment]})).await;
+    }
+    let broadcast = post(
+        "/broadcasts",
+        json!({
+            "segment_id": segment,
+            "from": "News <news@acme.test>",
+            "subject": "News",
+            "html": "<a href=\"https://example.com/a\">A</a> <a href=\"https://example.com/b\">B</a> <a href=\"{{{RESEND_UNSUBSCRIBE_URL}}}\">Unsubscribe</a>",
+            "send": true,
+        }),
+    )
+    .await;
+    let mut recipients = Vec::new();
+    for _ in 0..400 {
+        let (_, got) = call(
+            app,
+            &token,
+            Method::GET,
+            &format!("/broadcasts/{broadcast}"),
+            None,
+        )
+        .await;
+        if got["status"] == "sent" {
+            let (_, list) = call(
+                app,
+                &token,
+                Method::GET,
+                &format!("/broadcasts/{broadcast}/recipients"),
+                None,
+            )
+            .await;
+            recipients = list["data"].as_array().unwrap().clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(recipients.len(), 2, "the broadcast was sent to both");
+
+    // Each recipient's message: the two links tracked, the unsubscribe link as it was.
+    let base = base(app);
+    let mut links_of = std::collections::BTreeMap::new();
+    for recipient in &recipients {
+        let id = recipient["email_id"].as_str().unwrap();
+        let email = app.wait_for_status(&token, id, "sent").await;
+        let message = mail_parser::MessageParser::default()
+            .parse(email["raw"].as_str().unwrap().as_bytes())
+            .unwrap();
+        let html = message.body_html(0).unwrap().into_owned();
+        assert!(
+            html.contains(&format!("href=\"{base}/unsubscribe/")),
+            "{html}"
+        );
+        let links = urls(&html, &format!("{base}/t/c/"));
+        assert_eq!(links.len(), 2, "{html}");
+        links_of.insert(recipient["email"].as_str().unwrap().to_owned(), links);
+    }
+    // Ann clicks both links, Bob the first.
+    for (who, which) in [
+        ("ann@example.com", 0),
+        ("ann@example.com", 1),
+        ("bob@example.com", 0),
+    ] {
+        let response = client()
+            .get(local(app, &links_of[who][which]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 302);
+    }
+
+    let (status, clicked) = call(
+        app,
+        &token,
+        Method::GET,
+        &format!("/broadcasts/{broadcast}/clicked-links"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{clicked}");
+    assert_eq!(clicked["object"], "list");
+    assert_eq!(clicked["has_more"], false);
+    let rows: Vec<(String, u64, u64)> = clicked["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["url"].as_str().unwrap().to_owned(),
+                r["clicks"].as_u64().unwrap(),
+                r["unique_clicks"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("https://example.com/a".to_owned(), 2, 2),
+            ("https://example.com/b".to_owned(), 1, 1)
+        ]
+    );
+    // Paged: one row at a time, by the opaque ids.
+    let (_, first) = call(
+        app,
+        &token,
+        Method::GET,
+        &format!("/broadcasts/{broadcast}/clicked-links?limit=1"),
+        None,
+    )
+    .await;
+    assert_eq!(first["has_more"], true);
+    let cursor = first["data"][0]["id"].as_str().unwrap();
+    let (_, second) = call(
+        app,
+        &token,
+        Method::GET,
+        &format!("/broadcasts/{broadcast}/clicked-links?limit=1&after={cursor}"),
+        None,
+    )
+    .await;
+    assert_eq!(second["data"][0]["url"], "https://example.com/b");
+    assert_eq!(second["has_more"], false);
+
+    // Who clicked.
+    let (_, who) = call(
+        app,
+        &token,
+        Method::GET,
+        &format!("/broadcasts/{broadcast}/recipients?type=clicked"),
+        None,
+    )
+    .await;
+    assert_eq!(who["data"].as_array().unwrap().len(), 2, "{who}");
+
+    // Another organization sees no such broadcast.
+    let (_, other) = app.tenant().await;
+    let (status, _) = call(
+        app,
+        &other,
+        Method::GET,
+        &format!("/broadcasts/{broadcast}/clicked-links"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
 }

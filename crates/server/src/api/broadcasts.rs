@@ -51,6 +51,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel))
         .routes(routes!(duplicate))
         .routes(routes!(recipients))
+        .routes(routes!(clicked_links))
 }
 
 fn missing(field: &str) -> ApiError {
@@ -858,9 +859,148 @@ async fn recipients(
     Ok(Json(ListResponse::new(data, found.has_more)))
 }
 
+/// `?limit`, `?after`, `?before` of `GET /broadcasts/{id}/clicked-links`: the cursors are the opaque row ids
+/// the list gave (`base64url("offset:N")`), as Resend's are.
+#[derive(Debug, Default, Deserialize)]
+struct ClickedLinksQuery {
+    limit: Option<String>,
+    after: Option<String>,
+    before: Option<String>,
+}
+
+/// The opaque id of the clicked-links row at `offset`.
+fn offset_cursor(offset: usize) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("offset:{offset}"))
+}
+
+fn read_offset_cursor(raw: &str) -> Result<usize, ApiError> {
+    use base64::Engine;
+    let invalid = || {
+        ApiError::new(
+            ErrorCode::InvalidParameter,
+            "`after` and `before` must be ids returned by this list.",
+        )
+    };
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw.trim_end_matches('='))
+        .map_err(|_| invalid())?;
+    std::str::from_utf8(&decoded)
+        .ok()
+        .and_then(|text| text.strip_prefix("offset:"))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(invalid)
+}
+
+/// The rows `[start, end)` of `total` a page asks for, and whether more follow in its direction.
+fn offset_page(query: &ClickedLinksQuery, total: usize) -> Result<(usize, usize, bool), ApiError> {
+    let limit = serde_json::from_value::<ListQuery>(json!({"limit": query.limit}))
+        .map_err(|e| ApiError::new(ErrorCode::InvalidParameter, e.to_string()))?
+        .page()?
+        .limit();
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    match (query.after.as_deref(), query.before.as_deref()) {
+        (Some(_), Some(_)) => Err(ApiError::new(
+            ErrorCode::InvalidParameter,
+            "Give `after` or `before`, not both.",
+        )),
+        (Some(after), None) => {
+            let start = read_offset_cursor(after)?.saturating_add(1).min(total);
+            let end = start.saturating_add(limit).min(total);
+            Ok((start, end, end < total))
+        }
+        (None, Some(before)) => {
+            let end = read_offset_cursor(before)?.min(total);
+            let start = end.saturating_sub(limit);
+            Ok((start, end, start > 0))
+        }
+        (None, None) => {
+            let end = limit.min(total);
+            Ok((0, end, end < total))
+        }
+    }
+}
+
+/// `GET /broadcasts/{id}/clicked-links`: each link of the broadcast's emails that was clicked (open and click
+/// tracking, see docs/tracking.md), with `clicks` and `unique_clicks` (how many recipients clicked it), most
+/// clicked first.
+#[utoipa::path(
+    get,
+    path = "/broadcasts/{broadcast}/clicked-links",
+    tag = "broadcasts",
+    operation_id = "broadcasts.clicked_links",
+    params(("broadcast" = String, Path)),
+    responses(
+        (status = 200, description = "Success.", body = Object),
+        (status = "4XX", description = "The request was refused; `name` says why.", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
+async fn clicked_links(
+    State(state): State<AppState>,
+    FullAccess(caller): FullAccess,
+    PathId(id): PathId,
+    ApiQuery(query): ApiQuery<ClickedLinksQuery>,
+) -> Result<Json<ListResponse<Value>>, ApiError> {
+    state
+        .store
+        .broadcasts()
+        .get(caller.organization_id, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let links = state
+        .store
+        .engagements()
+        .clicked_links(
+            caller.organization_id,
+            opensend_store::repos::engagement::ClickScope::Broadcast(id),
+        )
+        .await?;
+    let (start, end, has_more) = offset_page(&query, links.len())?;
+    let data = links
+        .iter()
+        .enumerate()
+        .skip(start)
+        .take(end.saturating_sub(start))
+        .map(|(offset, link)| {
+            json!({
+                "id": offset_cursor(offset),
+                "url": link.url,
+                "clicks": link.clicks,
+                "unique_clicks": link.unique_clicks,
+            })
+        })
+        .collect();
+    Ok(Json(ListResponse::new(data, has_more)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clicked_links_page_by_offset_cursors() {
+        let page = |limit: &str, after: Option<usize>, before: Option<usize>, total| {
+            offset_page(
+                &ClickedLinksQuery {
+                    limit: Some(limit.to_owned()),
+                    after: after.map(offset_cursor),
+                    before: before.map(offset_cursor),
+                },
+                total,
+            )
+            .unwrap()
+        };
+        assert_eq!(offset_cursor(0), "b2Zmc2V0OjA", "as Resend writes them");
+        assert_eq!(page("2", None, None, 5), (0, 2, true));
+        assert_eq!(page("2", Some(1), None, 5), (2, 4, true));
+        assert_eq!(page("2", Some(3), None, 5), (4, 5, false));
+        assert_eq!(page("2", None, Some(4), 5), (2, 4, true));
+        assert_eq!(page("2", None, Some(1), 5), (0, 1, false));
+        assert_eq!(page("10", None, None, 0), (0, 0, false));
+        assert!(read_offset_cursor("not a cursor").is_err());
+        assert!(read_offset_cursor(&offset_cursor(3)[..4]).is_err());
+    }
 
     #[test]
     fn schedules_in_iso_8601_or_relative_words() {

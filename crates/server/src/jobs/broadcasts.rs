@@ -28,7 +28,7 @@ use crate::api::emails::limits;
 use crate::broadcast::{Template, Values};
 use crate::jobs::claim_loop::{ClaimLoop, LeasedWork, Pace};
 use crate::state::AppState;
-use crate::unsubscribe::{self, LinkClaims, LinkSigner};
+use crate::unsubscribe::{self, LinkClaims, UnsubscribeLinks};
 
 /// Most contacts one chunk (one transaction) takes.
 pub const MAX_CHUNK: u32 = 500;
@@ -182,7 +182,7 @@ async fn fan_out_chunk(
         .into_iter()
         .filter_map(|p| p.fallback_value.map(|v| (p.key, v)))
         .collect();
-    let signer = LinkSigner::from_state(state).ok_or_else(|| {
+    let signer = UnsubscribeLinks::from_state(state).ok_or_else(|| {
         StoreError::Corrupt("AUTH_SECRET is not set: unsubscribe links cannot be signed".to_owned())
     })?;
     let from = Mailbox::parse(&b.from_address)
@@ -216,16 +216,12 @@ async fn fan_out_chunk(
             None => match Mailbox::parse(&contact.email) {
                 Err(_) => Err(SKIP_INVALID_ADDRESS),
                 Ok(to) => {
-                    let token = signer
-                        .sign(&LinkClaims {
-                            organization_id: org,
-                            contact_id: contact.id,
-                            broadcast_id: b.id,
-                            topic_id: topic.map(|(id, _)| id),
-                        })
-                        .ok_or_else(|| {
-                            StoreError::Corrupt("unsubscribe links cannot be signed".to_owned())
-                        })?;
+                    let token = signer.sign(&LinkClaims {
+                        organization_id: org,
+                        contact_id: contact.id,
+                        broadcast_id: b.id,
+                        topic_id: topic.map(|(id, _)| id),
+                    });
                     let url = unsubscribe::link(state, &token);
                     let values = Values {
                         email: &contact.email,

@@ -81,10 +81,18 @@ impl Tracker {
             return html.to_owned();
         }
         let base = self.base(tracking);
+        let unsubscribe = format!(
+            "{}/unsubscribe/",
+            self.app_url.as_str().trim_end_matches('/')
+        );
         let mut html = if tracking.clicks {
             opensend_mail::tracking::rewrite_links(html, |link| {
                 let url = Url::parse(link).ok()?;
                 let url = url.as_str();
+                // The unsubscribe link stays what the List-Unsubscribe header says: one step, untracked.
+                if url.starts_with(&unsubscribe) {
+                    return None;
+                }
                 (url.len() <= MAX_TRACKED_URL).then(|| {
                     let mut payload = email_payload(email);
                     payload.extend_from_slice(url.as_bytes());

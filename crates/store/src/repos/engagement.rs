@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use opensend_core::EmailStatus;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -17,7 +18,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::StoreError;
-use crate::entities::{email, email_event, link_click};
+use crate::entities::{broadcast_recipient, email, email_event, link_click};
 use crate::repos::emails::insert_event;
 use crate::repos::provider_events::advance_status;
 
@@ -57,11 +58,13 @@ pub enum Recorded {
     UnknownEmail,
 }
 
-/// How often each link of some emails was clicked.
+/// How often one link was clicked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClickedLink {
     pub url: String,
     pub clicks: u64,
+    /// How many different emails clicked it (one per recipient for a broadcast).
+    pub unique_clicks: u64,
 }
 
 pub struct Engagements<'a> {
@@ -140,39 +143,66 @@ impl<'a> Engagements<'a> {
         Ok(Recorded::Recorded)
     }
 
-    /// How often each link of the emails `email_ids` (of `organization_id`) was clicked, most clicked first
-    /// (at most [`MAX_CLICKED_LINKS`] links).
+    /// How often each link was clicked (`clicks`) and by how many emails (`unique_clicks`), over the emails
+    /// of `scope` in `organization_id`: most clicked first, then by URL, at most [`MAX_CLICKED_LINKS`] links.
     pub async fn clicked_links(
         &self,
         organization_id: Uuid,
-        email_ids: &[Uuid],
+        scope: ClickScope<'_>,
     ) -> Result<Vec<ClickedLink>, StoreError> {
-        let mut counts: Vec<ClickedLink> = Vec::new();
-        // Bounded IN lists: SQLite allows a limited number of bound values per statement.
-        for ids in email_ids.chunks(500) {
-            let rows: Vec<(String, i64)> = link_click::Entity::find()
-                .select_only()
-                .column(link_click::Column::Url)
-                .column_as(link_click::Column::Id.count(), "clicks")
-                .filter(link_click::Column::OrganizationId.eq(organization_id))
-                .filter(link_click::Column::EmailId.is_in(ids.iter().copied()))
-                .group_by(link_click::Column::Url)
-                .into_tuple()
-                .all(self.read)
-                .await?;
-            for (url, clicks) in rows {
-                let clicks = u64::try_from(clicks).unwrap_or(0);
-                match counts.iter_mut().find(|c| c.url == url) {
-                    Some(known) => known.clicks += clicks,
-                    None => counts.push(ClickedLink { url, clicks }),
-                }
+        let mut query = link_click::Entity::find()
+            .select_only()
+            .column(link_click::Column::Url)
+            .column_as(link_click::Column::Id.count(), "clicks")
+            .column_as(Expr::cust("COUNT(DISTINCT email_id)"), "unique_clicks")
+            .filter(link_click::Column::OrganizationId.eq(organization_id));
+        query = match scope {
+            ClickScope::Emails(ids) => {
+                // Bounded IN list: SQLite allows a limited number of bound values per statement.
+                let ids = ids.get(..ids.len().min(MAX_SCOPED_EMAILS)).unwrap_or(ids);
+                query.filter(link_click::Column::EmailId.is_in(ids.iter().copied()))
             }
-        }
-        counts.sort_by(|a, b| b.clicks.cmp(&a.clicks).then_with(|| a.url.cmp(&b.url)));
-        counts.truncate(usize::try_from(MAX_CLICKED_LINKS).unwrap_or(usize::MAX));
-        Ok(counts)
+            ClickScope::Broadcast(broadcast_id) => query.filter(
+                link_click::Column::EmailId.in_subquery(
+                    Query::select()
+                        .column(broadcast_recipient::Column::EmailId)
+                        .from(broadcast_recipient::Entity)
+                        .and_where(broadcast_recipient::Column::BroadcastId.eq(broadcast_id))
+                        .and_where(broadcast_recipient::Column::OrganizationId.eq(organization_id))
+                        .to_owned(),
+                ),
+            ),
+        };
+        let rows: Vec<(String, i64, i64)> = query
+            .group_by(link_click::Column::Url)
+            .order_by_desc(Expr::cust("clicks"))
+            .order_by_asc(link_click::Column::Url)
+            .limit(MAX_CLICKED_LINKS)
+            .into_tuple()
+            .all(self.read)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(url, clicks, unique)| ClickedLink {
+                url,
+                clicks: u64::try_from(clicks).unwrap_or(0),
+                unique_clicks: u64::try_from(unique).unwrap_or(0),
+            })
+            .collect())
     }
 }
+
+/// Whose clicks [`Engagements::clicked_links`] adds up.
+#[derive(Clone, Copy, Debug)]
+pub enum ClickScope<'a> {
+    /// These emails (at most [`MAX_SCOPED_EMAILS`] of them).
+    Emails(&'a [Uuid]),
+    /// The emails a broadcast's fan-out wrote.
+    Broadcast(Uuid),
+}
+
+/// Most emails a [`ClickScope::Emails`] covers.
+pub const MAX_SCOPED_EMAILS: usize = 500;
 
 /// Whether email `email_id` has an event of `event_type` recorded after `since`.
 async fn recorded_since<C: ConnectionTrait>(
