@@ -238,11 +238,11 @@ async fn app_org(app: &TestApp, token: &str, id: &str) -> uuid::Uuid {
     record.summary.organization_id
 }
 
-#[tokio::test]
-async fn unsigned_altered_and_foreign_links_are_refused() {
+/// An app with a verified domain that tracks opens and clicks, and one email sent from it with one link:
+/// the app, the key, the email's id, its tracked link and its pixel.
+async fn one_tracked_email() -> (Tracked, String, String, String, String) {
     let t = app().await;
-    let app = &t.app;
-    let (_, token) = app.tenant().await;
+    let (_, token) = t.app.tenant().await;
     domain(
         &t,
         &token,
@@ -251,15 +251,23 @@ async fn unsigned_altered_and_foreign_links_are_refused() {
     )
     .await;
     let (id, html) = send_and_capture(
-        app,
+        &t.app,
         &token,
         "news@acme.test",
         r#"<a href="https://example.com/">x</a>"#,
     )
     .await;
-    let base = base(app);
+    let base = base(&t.app);
     let link = urls(&html, &format!("{base}/t/c/")).remove(0);
     let pixel = urls(&html, &format!("{base}/t/o/")).remove(0);
+    (t, token, id, link, pixel)
+}
+
+#[tokio::test]
+async fn unsigned_altered_and_foreign_links_are_refused() {
+    let (t, token, id, link, pixel) = one_tracked_email().await;
+    let app = &t.app;
+    let base = base(app);
     let token_of = |url: &str| url.rsplit('/').next().unwrap().to_owned();
     let (payload, tag) = token_of(&link)
         .split_once('.')
@@ -291,26 +299,8 @@ async fn unsigned_altered_and_foreign_links_are_refused() {
 
 #[tokio::test]
 async fn head_requests_prefetches_and_scanners_are_not_counted() {
-    let t = app().await;
+    let (t, token, id, link, pixel) = one_tracked_email().await;
     let app = &t.app;
-    let (_, token) = app.tenant().await;
-    domain(
-        &t,
-        &token,
-        "acme.test",
-        json!({"open_tracking": true, "click_tracking": true}),
-    )
-    .await;
-    let (id, html) = send_and_capture(
-        app,
-        &token,
-        "news@acme.test",
-        r#"<a href="https://example.com/">x</a>"#,
-    )
-    .await;
-    let base = base(app);
-    let link = urls(&html, &format!("{base}/t/c/")).remove(0);
-    let pixel = urls(&html, &format!("{base}/t/o/")).remove(0);
 
     let head = client().head(local(app, &link)).send().await.unwrap();
     assert_eq!(head.status(), 302, "HEAD is answered like GET");
