@@ -356,6 +356,8 @@ async fn a_team_works_in_the_dashboard_in_a_real_browser() {
     eve.click("#sign-up").await;
     eve.fill("#name", "Eve's").await;
     eve.click("#create-organization").await;
+    // The form's answer lands first; a navigation started before it could be overtaken by it.
+    eve.sees("Organization created.").await;
     eve.go(&format!("/dashboard/emails/{id}")).await;
     eve.sees("Not found").await;
     eve.shot("14-other-organization").await;
