@@ -307,8 +307,21 @@ impl PreparedSigner {
             Signer::Ed25519(signer) => signer.sign(message),
         }
         .map_err(|e| DkimError::Sign(e.to_string()))?;
-        Ok(signature.to_header())
+        Ok(without_fold_before_end(signature.to_header()))
     }
+}
+
+/// The header with no folding whitespace between the end of its last tag's value (`b=`, the signature) and
+/// the closing `;`. The header writer may fold there, which RFC 6376 allows (a verifier deletes the `b=`
+/// value with its surrounding whitespace), but some verifiers (dkimpy, and so every milter built on it) keep
+/// whitespace that is not followed by more of the value, hash `b= ;` instead of `b=;`, and fail the
+/// signature. Unfolded, every verifier hashes the same.
+fn without_fold_before_end(header: String) -> String {
+    let Some(body) = header.strip_suffix(";\r\n") else {
+        return header;
+    };
+    let value_end = body.trim_end_matches([' ', '\t', '\r', '\n']);
+    format!("{value_end};\r\n")
 }
 
 /// Signs `message` with each signer, in order (RSA first, then Ed25519: RFC 8463 dual signing), and returns
@@ -344,6 +357,16 @@ pub fn sign_message(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_fold_is_left_before_the_closing_semicolon() {
+        assert_eq!(
+            without_fold_before_end("DKIM-Signature: a=1; b=abc\r\n\tdef==\r\n\t;\r\n".to_owned()),
+            "DKIM-Signature: a=1; b=abc\r\n\tdef==;\r\n"
+        );
+        let unfolded = "DKIM-Signature: a=1; b=abc==;\r\n";
+        assert_eq!(without_fold_before_end(unfolded.to_owned()), unfolded);
+    }
 
     #[test]
     fn selectors_are_distinct_per_algorithm_and_look_right() {
