@@ -70,15 +70,14 @@ else:
     deadline = time.monotonic() + float(os.environ.get("RETRY_FOR_SECONDS", "30"))
     while True:
         smtp = session()
-        try:
-            smtp.data(message)
-        except smtplib.SMTPDataError as e:
-            if 400 <= e.smtp_code < 500 and time.monotonic() < deadline:
-                print(f"  retry deferred: {e.smtp_code} {e.smtp_error.decode()}")
-                smtp.quit()
-                time.sleep(1)
-                continue
-            raise
-        print("  retry accepted")
+        # smtplib's data() returns the reply to the final dot whatever its code (it raises only before it).
+        code, text = smtp.data(message)
+        if 400 <= code < 500 and time.monotonic() < deadline:
+            print(f"  retry deferred: {code} {text.decode()}")
+            smtp.quit()
+            time.sleep(1)
+            continue
+        assert code == 250, (code, text)
+        print(f"  retry accepted: {text.decode()}")
         smtp.quit()
         break

@@ -45,6 +45,9 @@ for round in "${!delays[@]}"; do
   after=$(python3 "$here/crash_client.py" count "$subject")
   if [ "$after" != 1 ]; then
     echo "crash_retry.sh: '$subject' is stored $after times after the retry, not once" >&2
+    curl -s -H "Authorization: Bearer $OPENSEND_TOKEN" "$OPENSEND_URL/emails?limit=20" >&2
+    echo >&2
+    opensend_log_tail >&2
     exit 1
   fi
 done
