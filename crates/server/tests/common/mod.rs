@@ -227,11 +227,30 @@ impl TestApp {
 }
 
 /// A port that was free a moment ago, for listeners whose port 0 means "off" (the SMTP ones).
+///
+/// Taken below the system's ephemeral range (32768 and up on Linux), where ports handed out for port 0 and for
+/// outgoing connections come from: a port found free there could be taken by another test's connection before
+/// the listener binds it. Here only this function hands ports out, in turn within the process (from a start
+/// that differs between processes), skipping any that cannot be bound.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7_919) % COUNT,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..COUNT {
+        let offset = NEXT.fetch_add(1, Ordering::SeqCst) % COUNT;
+        let port = u16::try_from(FIRST + offset).expect("a port number");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + COUNT)
 }
 
 /// Rate and burst that no test reaches by accident.
